@@ -1,0 +1,51 @@
+"""Atomic file output: write to a temporary name next to the target, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from jetclr_coffea.errors import JetCLRError
+
+__all__ = ["atomic_path", "check_writable"]
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` as a Path after checking that its folder exists and is writable.
+
+    Raises:
+        JetCLRError: the folder is missing, is not a folder, or cannot be written.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise JetCLRError(f"cannot write {target}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise JetCLRError(f"cannot write {target}: folder {folder} is not writable")
+    if target.is_dir():
+        raise JetCLRError(f"cannot write {target}: it is a folder")
+    return target
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is left untouched, so a
+    file the user already had is never lost or half-written.
+    """
+    target = check_writable(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent if str(target.parent) else "."
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()

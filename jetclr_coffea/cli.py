@@ -1,0 +1,158 @@
+"""The ``jetclr-coffea`` command line.
+
+Subcommands are thin: each parses its options into the library's config objects and
+calls one library function.  Problems with the user's input end with a one-line
+``jetclr-coffea: error: ...`` message and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from jetclr_coffea import __version__
+from jetclr_coffea.errors import JetCLRError
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from err
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from jetclr_coffea.gen.generate import generate
+    from jetclr_coffea.gen.jets import JetConfig
+    from jetclr_coffea.gen.pythia import ProcessConfig
+
+    cfg = ProcessConfig(
+        process=args.process,
+        seed=args.seed,
+        ecm=args.ecm,
+        pthat_min=args.pthat_min,
+        pthat_max=args.pthat_max,
+        mass_min=args.mass_min,
+        mass_max=args.mass_max,
+        mzprime=args.mzprime,
+        rinv=args.rinv,
+    )
+    summary = generate(
+        cfg,
+        args.events,
+        args.output,
+        pileup=args.pileup,
+        jets_cfg=JetConfig(pt_min=args.jet_pt_min),
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    print(
+        f"wrote {summary.output}: {summary.events} {summary.process} events, "
+        f"{summary.fat_jets} fat jets, {summary.pf_candidates} PF candidates "
+        f"in {summary.seconds:.1f} s ({summary.events_per_second:.1f} events/s)"
+    )
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from jetclr_coffea.inspect_file import summarise
+
+    for i, path in enumerate(args.files):
+        if i:
+            print()
+        print(summarise(path).format())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from jetclr_coffea.demo import run_demo
+
+    run_demo(Path(args.output), events=args.events, seed=args.seed)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from jetclr_coffea.gen.pythia import PROCESSES
+
+    parser = _Parser(
+        prog="jetclr-coffea",
+        description="Self-supervised jet representations for coffea analyses.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+
+    gen = sub.add_parser(
+        "generate",
+        help="generate events with Pythia 8 + FastJet into a PFNano-format ROOT file",
+        description="Generate events with Pythia 8, a fast detector simulation and FastJet, "
+        "and write them as a PFNano-format ROOT file.",
+    )
+    gen.add_argument("process", metavar="PROCESS", help=f"one of: {', '.join(PROCESSES)}")
+    gen.add_argument("--events", "-n", type=int, required=True, help="number of events")
+    gen.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    gen.add_argument("--output", "-o", required=True, help="output ROOT file")
+    gen.add_argument("--ecm", type=float, default=13600.0, help="sqrt(s) in GeV (default 13600)")
+    gen.add_argument("--pthat-min", type=float, default=500.0, help="GeV (default 500)")
+    gen.add_argument("--pthat-max", type=float, default=700.0, help="GeV (default 700)")
+    gen.add_argument("--mass-min", type=float, default=40.0,
+                     help="wprime-flat: lower mass edge, GeV (default 40)")
+    gen.add_argument("--mass-max", type=float, default=250.0,
+                     help="wprime-flat: upper mass edge, GeV (default 250)")
+    gen.add_argument("--mzprime", type=float, default=2000.0, help="svj: Z' mass, GeV (default 2000)")
+    gen.add_argument("--rinv", type=float, default=0.75, help="svj: invisible fraction (default 0.75)")
+    gen.add_argument("--pileup", type=float, default=0.0,
+                     help="mean number of pile-up interactions (default 0)")
+    gen.add_argument("--jet-pt-min", type=float, default=200.0, help="fat-jet pT cut, GeV (default 200)")
+    gen.add_argument("--batch-size", type=_positive_int, default=100,
+                     help="events generated per batch (default 100)")
+    gen.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    gen.set_defaults(handler=_cmd_generate)
+
+    insp = sub.add_parser("inspect", help="summarise the jets and constituents of NanoAOD files")
+    insp.add_argument("files", nargs="+", metavar="FILE", help="NanoAOD or PFNano ROOT file(s)")
+    insp.set_defaults(handler=_cmd_inspect)
+
+    demo = sub.add_parser("demo", help="the embedded default: the whole chain on small samples")
+    demo.add_argument("--output", "-o", default="demo_output", help="output folder")
+    demo.add_argument("--events", type=_positive_int, default=300, help="events per sample")
+    demo.add_argument("--seed", type=int, default=1, help="random seed")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except JetCLRError as err:
+        print(f"jetclr-coffea: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jetclr-coffea: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

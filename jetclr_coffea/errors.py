@@ -1,0 +1,24 @@
+"""User-facing errors.
+
+Every problem caused by what the user gave us (a bad argument, a file without the
+branches we need, a model that does not match) raises :class:`JetCLRError` with a
+one-line message that names the problem.  The command line prints that line and exits
+with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["JetCLRError", "MissingExtraError"]
+
+
+class JetCLRError(Exception):
+    """A problem with the user's input, explained in one line."""
+
+
+class MissingExtraError(JetCLRError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"{module} is needed for this; install it with: pip install 'jetclr-coffea[{extra}]'"
+        )

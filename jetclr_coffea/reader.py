@@ -1,0 +1,221 @@
+"""The constituent reader: fat jets and their particle-flow constituents from NanoAOD.
+
+Works on coffea NanoEvents (eager or virtual) and on raw uproot/awkward arrays with flat
+branch names, for both conventions found in real CMS files:
+
+=============  ==============  =================  ====================================
+convention     candidates      link collection    link fields
+=============  ==============  =================  ====================================
+PFNano         ``PFCands``     ``FatJetPFCands``  ``jetIdx``, ``pFCandsIdx``
+NanoAOD v15    ``PFCand``      ``FatJetPFCand``   ``jetIdx``, ``pfCandIdx``
+=============  ==============  =================  ====================================
+
+Everything is vectorised: the link table is turned into per-jet lists with one stable
+sort and a gather over flat numpy arrays; there is no Python loop over events or jets.
+
+PUPPI: CMS AK8 jets are PUPPI jets.  Where the candidates carry ``puppiWeight`` (PFNano),
+constituent four-momenta are scaled by it (``apply_puppi=True``, the default), so the
+constituents add up to the raw jet four-momentum; NanoAOD v15 stores candidates already
+weighted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import numpy.typing as npt
+
+from jetclr_coffea.errors import JetCLRError
+
+__all__ = [
+    "CONVENTIONS",
+    "Convention",
+    "JetConstituents",
+    "detect_convention",
+    "read_constituents",
+]
+
+
+@dataclass(frozen=True)
+class Convention:
+    """Branch names of one PF-candidate convention."""
+
+    name: str
+    candidates: str
+    link: str
+    cand_index: str
+    jet_index: str = "jetIdx"
+
+    def branches(self) -> list[str]:
+        return [
+            f"{self.candidates}_pt",
+            f"{self.link}_{self.jet_index}",
+            f"{self.link}_{self.cand_index}",
+        ]
+
+
+CONVENTIONS: tuple[Convention, ...] = (
+    Convention("PFNano", "PFCands", "FatJetPFCands", "pFCandsIdx"),
+    Convention("NanoAODv15", "PFCand", "FatJetPFCand", "pfCandIdx"),
+)
+
+#: Candidate fields read when present (pt, eta, phi, mass are required).
+CANDIDATE_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pdgId", "d0", "dz", "puppiWeight")
+JET_FIELDS = ("pt", "eta", "phi", "mass", "msoftdrop", "tau1", "tau2", "tau3", "tau4",
+              "n2b1", "n3b1", "rawFactor", "jetId", "nConstituents")
+
+
+class _Fields:
+    """Uniform access to ``collection.field`` for NanoEvents and flat branch names."""
+
+    def __init__(self, events: Any) -> None:
+        self.events = events
+        self.top = set(ak.fields(events))
+
+    def has(self, collection: str, field: str) -> bool:
+        if collection in self.top:
+            return field in ak.fields(self.events[collection])
+        return f"{collection}_{field}" in self.top
+
+    def has_collection(self, collection: str) -> bool:
+        return collection in self.top or any(f.startswith(f"{collection}_") for f in self.top)
+
+    def get(self, collection: str, field: str) -> ak.Array:
+        if collection in self.top:
+            return self.events[collection][field]
+        return self.events[f"{collection}_{field}"]
+
+
+def detect_convention(events: Any) -> Convention:
+    """The PF-candidate convention of ``events``.
+
+    Raises:
+        JetCLRError: no supported convention is present; the message names the branches
+            looked for.
+    """
+    fields = _Fields(events)
+    for conv in CONVENTIONS:
+        if (
+            fields.has(conv.candidates, "pt")
+            and fields.has(conv.link, conv.jet_index)
+            and fields.has(conv.link, conv.cand_index)
+        ):
+            return conv
+    looked = "; ".join(f"{c.name}: {', '.join(c.branches())}" for c in CONVENTIONS)
+    raise JetCLRError(f"no PF-candidate branches for fat-jet constituents found (looked for {looked})")
+
+
+@dataclass
+class JetConstituents:
+    """Selected fat jets and their constituents.
+
+    Attributes:
+        constituents: jets x var records (pt, eta, phi, mass and whatever of charge,
+            pdgId, d0, dz, puppiWeight the file has), in file order.
+        jets: one record per selected jet with its NanoAOD fields plus ``event`` (row in
+            the input) and ``index`` (position in the event's FatJet list).
+        has_constituents: True where the file stores at least one constituent for the jet
+            (real files skip some jets); such jets have an empty constituent list.
+        convention: name of the convention read.
+    """
+
+    constituents: ak.Array
+    jets: ak.Array
+    has_constituents: npt.NDArray[np.bool_]
+    convention: str
+
+    def __len__(self) -> int:
+        return len(self.jets)
+
+
+def _flat(array: ak.Array) -> npt.NDArray[Any]:
+    return np.asarray(ak.to_numpy(ak.flatten(array, axis=None)))
+
+
+def read_constituents(
+    events: Any,
+    jet_mask: ak.Array | None = None,
+    *,
+    jet_collection: str = "FatJet",
+    apply_puppi: bool = True,
+) -> JetConstituents:
+    """Read the fat jets of ``events`` and group their PF candidates per jet.
+
+    Args:
+        events: coffea NanoEvents, or an awkward record array of flat NanoAOD branches
+            (e.g. ``uproot.open(f)["Events"].arrays()``).
+        jet_mask: events x jets booleans selecting jets (default: all).
+        jet_collection: the fat-jet collection name.
+        apply_puppi: scale candidate pt and mass by ``puppiWeight`` where present.
+
+    Returns:
+        The selected jets, in event order then jet order, with their constituents.
+
+    Raises:
+        JetCLRError: the events have no fat jets or no PF-candidate branches.
+    """
+    conv = detect_convention(events)
+    f = _Fields(events)
+    if not f.has(jet_collection, "pt"):
+        raise JetCLRError(f"no {jet_collection}_pt branch: the file has no {jet_collection} collection")
+
+    jet_pt = f.get(jet_collection, "pt")
+    n_jets_ev = np.asarray(ak.to_numpy(ak.num(jet_pt, axis=1)), dtype=np.int64)
+    n_ev = len(n_jets_ev)
+    jet_offset = np.concatenate([[0], np.cumsum(n_jets_ev)[:-1]]).astype(np.int64)
+    total_jets = int(n_jets_ev.sum())
+
+    cand_pt = f.get(conv.candidates, "pt")
+    n_cand_ev = np.asarray(ak.to_numpy(ak.num(cand_pt, axis=1)), dtype=np.int64)
+    cand_offset = np.concatenate([[0], np.cumsum(n_cand_ev)[:-1]]).astype(np.int64)
+
+    link_jet = f.get(conv.link, conv.jet_index)
+    link_cand = f.get(conv.link, conv.cand_index)
+    n_link_ev = np.asarray(ak.to_numpy(ak.num(link_jet, axis=1)), dtype=np.int64)
+    link_event = np.repeat(np.arange(n_ev, dtype=np.int64), n_link_ev)
+    lj = _flat(link_jet).astype(np.int64)
+    lc = _flat(link_cand).astype(np.int64)
+    valid = (lj >= 0) & (lj < n_jets_ev[link_event]) & (lc >= 0) & (lc < n_cand_ev[link_event])
+    global_jet = jet_offset[link_event[valid]] + lj[valid]
+    global_cand = cand_offset[link_event[valid]] + lc[valid]
+    order = np.argsort(global_jet, kind="stable")
+    global_jet, global_cand = global_jet[order], global_cand[order]
+    per_jet = np.bincount(global_jet, minlength=total_jets).astype(np.int64)
+
+    # constituents of every jet, then the selection
+    values: dict[str, Any] = {}
+    for name in CANDIDATE_FIELDS:
+        if f.has(conv.candidates, name):
+            values[name] = _flat(f.get(conv.candidates, name))[global_cand]
+    for name in ("pt", "eta", "phi", "mass"):
+        if name not in values:
+            raise JetCLRError(f"missing branch {conv.candidates}_{name}")
+    if apply_puppi and "puppiWeight" in values:
+        values["pt"] = values["pt"] * values["puppiWeight"]
+        values["mass"] = values["mass"] * values["puppiWeight"]
+    constituents = ak.unflatten(ak.zip(values, depth_limit=1), per_jet)
+
+    jet_values: dict[str, Any] = {}
+    for name in JET_FIELDS:
+        if f.has(jet_collection, name):
+            jet_values[name] = _flat(f.get(jet_collection, name))
+    jet_values["event"] = np.repeat(np.arange(n_ev, dtype=np.int64), n_jets_ev)
+    jet_values["index"] = np.arange(total_jets, dtype=np.int64) - np.repeat(jet_offset, n_jets_ev)
+    jets = ak.zip(jet_values, depth_limit=1)
+
+    if jet_mask is not None:
+        selected = np.asarray(_flat(jet_mask), dtype=bool)
+        if len(selected) != total_jets:
+            raise JetCLRError(
+                f"jet_mask selects among {len(selected)} jets but the events have {total_jets}"
+            )
+        constituents, jets, per_jet = constituents[selected], jets[selected], per_jet[selected]
+    return JetConstituents(
+        constituents=constituents,
+        jets=jets,
+        has_constituents=per_jet > 0,
+        convention=conv.name,
+    )

@@ -1,0 +1,97 @@
+"""Shared fixtures: tiny generated samples and the real CMS files from coffea's sdist."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+COFFEA_SDIST_VERSION = "2026.9.0"
+REAL_FILES = ("pfnano.root", "nano_tt_v15.root")
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small generated PFNano files, one per process (seeded)."""
+    pytest.importorskip("pythia8mc", reason="needs the [gen] extra")
+    from jetclr_coffea.gen.generate import generate
+    from jetclr_coffea.gen.pythia import ProcessConfig
+
+    folder = tmp_path_factory.mktemp("samples")
+    sizes = {"qcd": 100, "top": 150, "wprime-flat": 150, "svj": 40}
+    out = {}
+    for process, n in sizes.items():
+        path = folder / f"{process}.root"
+        generate(ProcessConfig(process, seed=11), n, path, progress=False)
+        out[process] = path
+    return out
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("JETCLR_COFFEA_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "jetclr-coffea"
+    )
+    return Path(root) / f"coffea-{COFFEA_SDIST_VERSION}-samples"
+
+
+@pytest.fixture(scope="session")
+def real_files() -> dict[str, Path]:
+    """pfnano.root and nano_tt_v15.root from coffea's source distribution on PyPI.
+
+    Downloaded once into a cache folder; the tests that use them skip when offline.
+    """
+    cache = _cache_dir()
+    wanted = {name: cache / name for name in REAL_FILES}
+    if all(p.is_file() for p in wanted.values()):
+        return wanted
+    cache.mkdir(parents=True, exist_ok=True)
+    download = cache / "sdist"
+    download.mkdir(exist_ok=True)
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+        f"coffea=={COFFEA_SDIST_VERSION}", "-d", str(download),
+    ]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as err:
+        pytest.skip(f"cannot download coffea {COFFEA_SDIST_VERSION} sdist (offline?): {err}")
+    archives = sorted(download.glob("coffea-*.tar.gz"))
+    if not archives:
+        pytest.skip("coffea sdist download produced no archive")
+    with tarfile.open(archives[-1]) as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            if name in wanted and member.name.endswith(f"tests/samples/{name}"):
+                handle = tar.extractfile(member)
+                assert handle is not None
+                tmp = wanted[name].with_suffix(".part")
+                tmp.write_bytes(handle.read())
+                tmp.replace(wanted[name])
+    for archive in archives:
+        archive.unlink()
+    missing = [n for n, p in wanted.items() if not p.is_file()]
+    if missing:
+        pytest.fail(f"coffea sdist has no tests/samples/{missing}")
+    return wanted
+
+
+def _open_nano(path: Path, schema: str = "PFNanoAODSchema", mode: str = "eager") -> Any:
+    from coffea import nanoevents as ne
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return ne.NanoEventsFactory.from_root(
+            {str(path): "Events"}, schemaclass=getattr(ne, schema), mode=mode
+        ).events()
+
+
+@pytest.fixture(scope="session")
+def open_nano() -> Any:
+    """Open a file with a coffea NanoAOD schema, without the optional-collection warnings."""
+    return _open_nano
