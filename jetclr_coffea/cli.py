@@ -81,6 +81,45 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from jetclr_coffea.training.config import load_config
+    from jetclr_coffea.training.train import train
+
+    cfg = load_config(args.config)
+    result = train(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"trained {cfg.name} on {result.device} for {result.epochs} epochs "
+          f"({result.seconds:.0f} s), final loss {result.final_loss:.4f}; checkpoint {result.checkpoint}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from jetclr_coffea.training.export import export
+
+    path = export(args.checkpoint, args.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from jetclr_coffea.training.evaluate import evaluate, fit_head
+
+    pt_range = (args.pt_min, args.pt_max) if args.pt_min is not None and args.pt_max is not None else None
+    metrics = evaluate(
+        args.model, args.signal, args.background, args.output_dir,
+        signal_label=args.signal_label, pt_range=pt_range, test_fraction=args.test_fraction,
+        seed=args.seed, max_jets=args.max_jets,
+    )
+    lct, base = metrics["lct"], metrics["baseline"]
+    print(f"{metrics['n_signal']} signal and {metrics['n_background']} background jets")
+    print(f"LCT on the representation:      AUC {lct['auc']:.4f}  R50 {lct['r50']:.1f}")
+    print(f"LCT on hand-engineered features: AUC {base['auc']:.4f}  R50 {base['r50']:.1f}")
+    print(f"wrote {Path(args.output_dir) / 'metrics.json'} and roc.png")
+    if args.fit_head:
+        fit_head(args.model, metrics, args.fit_head)
+        print(f"wrote {args.fit_head} with output tagger_score")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from jetclr_coffea.demo import run_demo
 
@@ -130,6 +169,32 @@ def _parser() -> argparse.ArgumentParser:
     insp = sub.add_parser("inspect", help="summarise the jets and constituents of NanoAOD files")
     insp.add_argument("files", nargs="+", metavar="FILE", help="NanoAOD or PFNano ROOT file(s)")
     insp.set_defaults(handler=_cmd_inspect)
+
+    tr = sub.add_parser("train", help="train an encoder from a YAML config")
+    tr.add_argument("config", help="training config (see training/configs/)")
+    tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    tr.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    tr.set_defaults(handler=_cmd_train)
+
+    ex = sub.add_parser("export", help="export a training checkpoint to ONNX")
+    ex.add_argument("checkpoint", help="checkpoint.pt of a training run")
+    ex.add_argument("--output", "-o", required=True, help="output .onnx file")
+    ex.set_defaults(handler=_cmd_export)
+
+    ev = sub.add_parser("evaluate", help="linear classifier test of an exported encoder")
+    ev.add_argument("model", help="exported .onnx encoder")
+    ev.add_argument("--signal", nargs="+", required=True, help="signal ROOT file(s)")
+    ev.add_argument("--background", nargs="+", required=True, help="background ROOT file(s)")
+    ev.add_argument("--output-dir", default="evaluation", help="folder for metrics.json and roc.png")
+    ev.add_argument("--signal-label", default="top", help="top (fully merged tops only) or any")
+    ev.add_argument("--pt-min", type=float, default=None, help="default: the model's training window")
+    ev.add_argument("--pt-max", type=float, default=None)
+    ev.add_argument("--test-fraction", type=float, default=0.5)
+    ev.add_argument("--seed", type=int, default=1)
+    ev.add_argument("--max-jets", type=int, default=0, help="per file (0: all)")
+    ev.add_argument("--fit-head", metavar="OUT.onnx", default=None,
+                    help="also write the model with the fitted linear tagger as output tagger_score")
+    ev.set_defaults(handler=_cmd_evaluate)
 
     demo = sub.add_parser("demo", help="the embedded default: the whole chain on small samples")
     demo.add_argument("--output", "-o", default="demo_output", help="output folder")

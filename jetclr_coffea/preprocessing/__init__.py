@@ -22,10 +22,12 @@ from jetclr_coffea.preprocessing.rotation import principal_angle, rotate
 
 __all__ = [
     "FEATURES",
+    "ConstituentArrays",
     "Prepared",
     "PreprocessSpec",
     "centre",
     "compute_features",
+    "kinematics",
     "pad_fields",
     "prepare",
     "principal_angle",
@@ -91,8 +93,10 @@ class Prepared:
     weight: npt.NDArray[np.float32]
 
 
-def prepare(constituents: ak.Array, spec: PreprocessSpec) -> Prepared:
-    """Sort, truncate/pad, centre, rotate and compute features.
+def kinematics(constituents: ak.Array, spec: PreprocessSpec) -> ConstituentArrays:
+    """Sort by pT, truncate/pad to ``spec.n_max``, centre and rotate.
+
+    Non-finite or non-positive-pT constituents are masked out.
 
     Args:
         constituents: jets x var records with pt, eta, phi, mass (charge optional).
@@ -115,13 +119,21 @@ def prepare(constituents: ak.Array, spec: PreprocessSpec) -> Prepared:
     if spec.rotate:
         deta, dphi = rotate(deta, dphi, principal_angle(deta, dphi, pt, mask))
         deta, dphi = np.where(mask, deta, 0.0), np.where(mask, dphi, 0.0)
-    arrays = ConstituentArrays(
-        deta=deta, dphi=dphi, pt=pt, energy=energy,
-        charge=v.get("charge", np.zeros_like(pt)), mask=mask,
-    )
+    charge = np.where(mask, v["charge"], 0.0) if "charge" in v else np.zeros_like(pt)
+    return ConstituentArrays(deta=deta, dphi=dphi, pt=pt, energy=energy, charge=charge, mask=mask)
+
+
+def prepare(constituents: ak.Array, spec: PreprocessSpec) -> Prepared:
+    """Model inputs: :func:`kinematics`, then :func:`compute_features`.
+
+    Args:
+        constituents: jets x var records with pt, eta, phi, mass (charge optional).
+        spec: the preprocessing.
+    """
+    arrays = kinematics(constituents, spec)
     x = compute_features(arrays, spec.features)
     return Prepared(
-        x=x.astype(np.float32),
-        mask=mask,
-        weight=pt_fraction(pt, mask).astype(np.float32),
+        x=np.asarray(x, dtype=np.float32),
+        mask=arrays.mask,
+        weight=pt_fraction(arrays.pt, arrays.mask).astype(np.float32),
     )

@@ -1,0 +1,141 @@
+"""Running exported encoders with ONNX Runtime.
+
+Sessions are created lazily and cached per process (keyed by model path and provider
+choice), so a worker that unpickles a processor for every chunk builds each session once.
+The provider is CUDA when the GPU build of ONNX Runtime and a CUDA driver are present,
+CPU otherwise; the choice is logged once per process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import numpy.typing as npt
+
+from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.onnx_io import read_metadata
+from jetclr_coffea.preprocessing import PreprocessSpec, prepare
+
+__all__ = ["OnnxJetModel", "choose_providers", "get_session"]
+
+log = logging.getLogger(__name__)
+
+_SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
+_LOCK = threading.Lock()
+_LOGGED: set[str] = set()
+
+
+def _cuda_driver_present() -> bool:
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+def choose_providers(prefer_gpu: bool = True) -> list[str]:
+    """``["CUDAExecutionProvider", "CPUExecutionProvider"]`` where usable, else CPU only."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if prefer_gpu and "CUDAExecutionProvider" in available and _cuda_driver_present():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def get_session(path: str | os.PathLike[str], providers: list[str] | None = None,
+                threads: int = 0) -> Any:
+    """The process-wide cached ``InferenceSession`` for ``path``."""
+    import onnxruntime as ort
+
+    providers = providers or choose_providers()
+    key = (str(Path(path).resolve()), tuple(providers), threads)
+    with _LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3  # no wall of provider warnings on fallback
+            if threads > 0:
+                opts.intra_op_num_threads = threads
+                opts.inter_op_num_threads = 1
+            try:
+                session = ort.InferenceSession(key[0], sess_options=opts, providers=providers)
+            except Exception as err:
+                reason = str(err).splitlines()[0]
+                raise JetCLRError(f"{path}: ONNX Runtime cannot load it ({reason})") from err
+            _SESSIONS[key] = session
+            used = session.get_providers()[0]
+            if key[0] not in _LOGGED:
+                log.info("jetclr-coffea: %s runs on %s (pid %d)", Path(path).name, used, os.getpid())
+                _LOGGED.add(key[0])
+    return session
+
+
+class OnnxJetModel:
+    """An exported jet encoder: metadata-driven preprocessing plus batched inference.
+
+    The ONNX session is not stored on the instance (it is looked up in the per-process
+    cache), so the object pickles cheaply and each worker builds its session once.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, batch_size: int = 1024,
+                 providers: list[str] | None = None, threads: int = 0) -> None:
+        self.path = str(path)
+        self.metadata = read_metadata(self.path)
+        try:
+            self.spec = PreprocessSpec.from_dict(self.metadata["preprocessing"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise JetCLRError(f"{path}: metadata has no usable preprocessing ({err})") from err
+        self.mask_kind = self.metadata.get("mask", "binary")
+        if self.mask_kind not in ("binary", "pt_fraction"):
+            raise JetCLRError(f"{path}: unknown mask kind {self.mask_kind!r} in metadata")
+        if batch_size <= 0:
+            raise JetCLRError(f"batch_size must be positive, got {batch_size}")
+        self.batch_size = batch_size
+        self.providers = providers
+        self.threads = threads
+
+    @property
+    def session(self) -> Any:
+        return get_session(self.path, self.providers, self.threads)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.session.get_outputs()]
+
+    def run_arrays(self, x: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) -> dict[str, Any]:
+        """Run on prepared inputs in batches of ``batch_size``; outputs concatenated."""
+        names = self.output_names
+        results: dict[str, list[npt.NDArray[np.float32]]] = {n: [] for n in names}
+        for start in range(0, len(x), self.batch_size):
+            stop = start + self.batch_size
+            out = self.session.run(names, {"constituents": x[start:stop], "mask": mask[start:stop]})
+            for n, v in zip(names, out, strict=True):
+                results[n].append(v)
+        return {n: (np.concatenate(v) if v else np.zeros((0,), np.float32)) for n, v in results.items()}
+
+    def inputs(self, constituents: ak.Array) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Prepared (x, mask) exactly as in training."""
+        prepared = prepare(constituents, self.spec)
+        mask = prepared.weight if self.mask_kind == "pt_fraction" else prepared.mask.astype(np.float32)
+        return prepared.x, mask.astype(np.float32)
+
+    def __call__(self, constituents: ak.Array) -> dict[str, Any]:
+        """Outputs for jets x var constituents, one row per jet.
+
+        Jets with no usable constituent get NaN in every output (never a shifted row).
+        """
+        x, mask = self.inputs(constituents)
+        empty = mask.sum(axis=1) == 0
+        out = self.run_arrays(x, mask)
+        for v in out.values():
+            if len(v):
+                v[empty] = np.nan
+        return out

@@ -1,0 +1,104 @@
+"""Training configuration: one frozen dataclass, loaded strictly from YAML."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from jetclr_coffea.augment import AugmentConfig
+from jetclr_coffea.config import from_mapping, load_yaml
+from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
+from jetclr_coffea.preprocessing import PreprocessSpec
+
+__all__ = ["DataConfig", "OptimConfig", "TrainConfig", "load_config"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which jets to train on (labels are never read).
+
+    Attributes:
+        files: NanoAOD/PFNano ROOT files (generated or real, any mix).
+        pt_min, pt_max: fat-jet pT window, GeV.
+        eta_max: fat-jet |eta| cut.
+        max_jets: at most this many jets per file (0: all).
+    """
+
+    files: tuple[str, ...]
+    pt_min: float = 550.0
+    pt_max: float = 650.0
+    eta_max: float = 2.0
+    max_jets: int = 0
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimisation settings.
+
+    Attributes:
+        epochs: passes over the data.
+        batch_size: jets per step (2 x batch_size views enter the loss).
+        lr: peak AdamW learning rate (cosine decay to 1% over the run).
+        weight_decay: AdamW weight decay.
+        temperature: NT-Xent temperature tau.
+        seed: seeds shuffling, augmentations, dropout and initialisation.
+        device: "auto" (CUDA when present), "cpu" or "cuda".
+    """
+
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 5.0e-4
+    weight_decay: float = 1.0e-4
+    temperature: float = 0.1
+    seed: int = 1
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run: data, preprocessing, model, augmentations, optimisation."""
+
+    name: str
+    data: DataConfig
+    preprocessing: PreprocessSpec = field(default_factory=PreprocessSpec)
+    model: EncoderConfig = field(default_factory=EncoderConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    output: str = ""
+
+    def __post_init__(self) -> None:
+        if self.model.irc_safe:
+            bad = set(self.preprocessing.features) - IRC_SAFE_FEATURES
+            if bad:
+                raise ValueError(
+                    f"an IRC-safe model may only use angular features {sorted(IRC_SAFE_FEATURES)}, "
+                    f"not {sorted(bad)}"
+                )
+
+    @property
+    def output_dir(self) -> str:
+        return self.output or os.path.join("runs", self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["preprocessing"] = self.preprocessing.to_dict()
+        d["data"]["files"] = list(self.data.files)
+        return d
+
+
+def load_config(path: str | os.PathLike[str]) -> TrainConfig:
+    """Load and check a training config; ``model.n_features`` follows the feature list.
+
+    Raises:
+        JetCLRError: the file is missing or not YAML, a key is unknown, a type is wrong.
+    """
+    data = load_yaml(path)
+    if "n_features" in data.get("model", {}):
+        raise JetCLRError(f"{path}: model.n_features is set from preprocessing.features; remove it")
+    try:
+        cfg = from_mapping(TrainConfig, data)
+    except JetCLRError as err:
+        raise JetCLRError(f"{path}: {err}") from err
+    return replace(cfg, model=replace(cfg.model, n_features=len(cfg.preprocessing.features)))

@@ -1,0 +1,120 @@
+"""Jets for training and evaluation, straight from NanoAOD/PFNano ROOT files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from jetclr_coffea.augment import JetBatch
+from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.files import read_events
+from jetclr_coffea.preprocessing import ConstituentArrays, PreprocessSpec, kinematics
+from jetclr_coffea.reader import read_constituents
+from jetclr_coffea.truth import label_fatjets
+
+__all__ = ["JetSample", "load_jets", "to_batch"]
+
+HANDCRAFTED = ("msoftdrop", "tau21", "tau32", "n2b1", "n3b1")
+
+
+@dataclass
+class JetSample:
+    """Selected jets of some files: padded kinematics plus per-jet observables.
+
+    Attributes:
+        arrays: padded (n_jets, n_max) kinematics in the centred frame.
+        observables: (n_jets, 5) msoftdrop, tau21, tau32, n2b1, n3b1.
+        labels: truth labels (-1 where the file has no GenPart).
+        source: index of the file each jet came from.
+        pt: jet pT.
+    """
+
+    arrays: ConstituentArrays
+    observables: npt.NDArray[np.float64]
+    labels: npt.NDArray[np.int64]
+    source: npt.NDArray[np.int64]
+    pt: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.pt)
+
+
+def _observables(jets: ak.Array) -> npt.NDArray[np.float64]:
+    def get(name: str) -> npt.NDArray[np.float64]:
+        if name not in ak.fields(jets):
+            return np.zeros(len(jets))
+        return np.asarray(ak.to_numpy(jets[name]), dtype=np.float64)
+
+    tau1, tau2, tau3 = get("tau1"), get("tau2"), get("tau3")
+    tau21 = np.where(tau1 > 0, tau2 / np.where(tau1 > 0, tau1, 1.0), 0.0)
+    tau32 = np.where(tau2 > 0, tau3 / np.where(tau2 > 0, tau2, 1.0), 0.0)
+    return np.stack([get("msoftdrop"), tau21, tau32, get("n2b1"), get("n3b1")], axis=1)
+
+
+def load_jets(
+    files: Sequence[str | os.PathLike[str]],
+    spec: PreprocessSpec,
+    *,
+    pt_min: float,
+    pt_max: float,
+    eta_max: float,
+    max_jets: int = 0,
+) -> JetSample:
+    """Read, select and preprocess the fat jets of ``files`` (in file order).
+
+    Jets without stored constituents are skipped.
+
+    Raises:
+        JetCLRError: a file is unreadable, has no constituents, or no jet passes.
+    """
+    parts = []
+    for i, path in enumerate(files):
+        events = read_events(path)
+        if "FatJet_pt" not in ak.fields(events):
+            raise JetCLRError(f"{path}: no FatJet collection")
+        fj_pt, fj_eta = events["FatJet_pt"], events["FatJet_eta"]
+        mask = (fj_pt > pt_min) & (fj_pt < pt_max) & (np.abs(fj_eta) < eta_max)
+        jc = read_constituents(events, mask)
+        keep = jc.has_constituents
+        if "GenPart_pdgId" in ak.fields(events):
+            genpart = ak.zip({n: events[f"GenPart_{n}"] for n in
+                              ("pdgId", "genPartIdxMother", "eta", "phi")})
+            fatjets = ak.zip({"eta": fj_eta, "phi": events["FatJet_phi"]})
+            labels = ak.to_numpy(ak.flatten(label_fatjets(fatjets, genpart)[mask])).astype(np.int64)
+        else:
+            labels = np.full(len(jc), -1, dtype=np.int64)
+        idx = np.flatnonzero(keep)
+        if max_jets > 0:
+            idx = idx[:max_jets]
+        parts.append((jc.constituents[idx], jc.jets[idx], labels[idx], np.full(len(idx), i)))
+    constituents = ak.concatenate([p[0] for p in parts])
+    jets = ak.concatenate([p[1] for p in parts])
+    if len(jets) == 0:
+        raise JetCLRError(
+            f"no fat jet with {pt_min} < pT < {pt_max} GeV and |eta| < {eta_max} "
+            f"and stored constituents in {', '.join(map(str, files))}"
+        )
+    return JetSample(
+        arrays=kinematics(constituents, spec),
+        observables=_observables(jets),
+        labels=np.concatenate([p[2] for p in parts]),
+        source=np.concatenate([p[3] for p in parts]).astype(np.int64),
+        pt=np.asarray(ak.to_numpy(jets.pt), dtype=np.float64),
+    )
+
+
+def to_batch(arrays: ConstituentArrays, device: torch.device | str = "cpu") -> JetBatch:
+    """The padded kinematics as float32 tensors on ``device``."""
+    def t(a: npt.NDArray[np.float64]) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
+
+    return JetBatch(
+        deta=t(arrays.deta), dphi=t(arrays.dphi), pt=t(arrays.pt), energy=t(arrays.energy),
+        charge=t(arrays.charge), mask=torch.as_tensor(arrays.mask, device=device),
+    )

@@ -1,0 +1,210 @@
+"""``jetclr-coffea evaluate``: the linear classifier test (LCT) of a frozen representation.
+
+A logistic regression is trained on the standardised embedding of signal and background
+jets (train/test split, seeded), and on the same jets' hand-engineered NanoAOD observables
+(msoftdrop, tau21, tau32, n2b1, n3b1) as the baseline.  Reported on the test half: the
+ROC AUC and R50, the inverse background efficiency at 50% signal efficiency.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from jetclr_coffea._io import atomic_path
+from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.truth import QCD, TOP
+
+from .data import HANDCRAFTED, JetSample, load_jets
+
+__all__ = ["LCTResult", "evaluate", "linear_classifier_test", "r_at"]
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass
+class LCTResult:
+    """Metrics of one linear classifier test, and what is needed to reuse the classifier."""
+
+    auc: float
+    r50: float
+    fpr: F64
+    tpr: F64
+    weight: F64
+    bias: float
+    mean: F64
+    scale: F64
+
+
+def r_at(fpr: F64, tpr: F64, efficiency: float = 0.5) -> float:
+    """Inverse background efficiency at the given signal efficiency (interpolated)."""
+    eps_b = float(np.interp(efficiency, tpr, fpr))
+    return 1.0 / eps_b if eps_b > 0 else float("inf")
+
+
+def linear_classifier_test(
+    features: F64, labels: npt.NDArray[np.int64], *, test_fraction: float = 0.5, seed: int = 1
+) -> LCTResult:
+    """Logistic regression on standardised ``features``; metrics on the held-out part."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        features, labels, test_size=test_fraction, random_state=seed, stratify=labels
+    )
+    mean = x_train.mean(axis=0)
+    scale = x_train.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    clf = LogisticRegression(max_iter=5000, C=1.0)
+    clf.fit((x_train - mean) / scale, y_train)
+    score = clf.decision_function((x_test - mean) / scale)
+    fpr, tpr, _ = roc_curve(y_test, score)
+    return LCTResult(
+        auc=float(roc_auc_score(y_test, score)), r50=r_at(fpr, tpr), fpr=fpr, tpr=tpr,
+        weight=clf.coef_[0].astype(np.float64), bias=float(clf.intercept_[0]),
+        mean=mean, scale=scale,
+    )
+
+
+def _select(sample: JetSample, label: int | None) -> npt.NDArray[np.bool_]:
+    if label is None:
+        return np.ones(len(sample), dtype=bool)
+    if (sample.labels < 0).all():
+        raise JetCLRError("the files have no GenPart collection, so no truth labels: use --signal-label any")
+    return np.asarray(sample.labels == label)
+
+
+def _plot_roc(path: Path, curves: dict[str, LCTResult], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    plt.style.use(mplhep.style.CMS)
+    fig, ax = plt.subplots(figsize=(8, 7))
+    for name, res in curves.items():
+        ok = res.fpr > 0
+        ax.plot(res.tpr[ok], 1.0 / res.fpr[ok], label=f"{name} (AUC {res.auc:.3f}, R50 {res.r50:.0f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("signal efficiency")
+    ax.set_ylabel("1 / background efficiency")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=14)
+    ax.set_title(title, fontsize=16)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def evaluate(
+    model_path: str | os.PathLike[str],
+    signal: list[str],
+    background: list[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    signal_label: str = "top",
+    pt_range: tuple[float, float] | None = None,
+    eta_max: float | None = None,
+    test_fraction: float = 0.5,
+    seed: int = 1,
+    max_jets: int = 0,
+) -> dict[str, Any]:
+    """Run the LCT of ``model_path`` and the hand-engineered baseline on the same jets.
+
+    Args:
+        model_path: an exported ONNX encoder.
+        signal, background: ROOT files.
+        output_dir: where ``metrics.json`` and ``roc.png`` go.
+        signal_label: "top" keeps only fully merged tops in the signal files, "any" keeps
+            all jets; background jets must be QCD-labelled when labels exist.
+        pt_range, eta_max: jet selection (default: the model's training selection).
+        test_fraction: held-out fraction.
+        seed: split seed.
+        max_jets: at most this many jets per file (0: all).
+
+    Returns:
+        The metrics (also written to ``metrics.json``), with the fitted LCT of the model
+        under the key ``"_lct"`` (not written).
+    """
+    model = OnnxJetModel(model_path)
+    data = model.metadata["training"]["data"]
+    lo, hi = pt_range or (data["pt_min"], data["pt_max"])
+    eta = eta_max if eta_max is not None else data["eta_max"]
+    if signal_label not in ("top", "any"):
+        raise JetCLRError(f"--signal-label must be top or any, got {signal_label!r}")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    sig = load_jets(signal, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
+    bkg = load_jets(background, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
+    s_sel = _select(sig, TOP if signal_label == "top" else None)
+    b_sel = _select(bkg, QCD) if (bkg.labels >= 0).any() else np.ones(len(bkg), dtype=bool)
+    if s_sel.sum() < 10 or b_sel.sum() < 10:
+        raise JetCLRError(f"too few jets for the LCT: {s_sel.sum()} signal, {b_sel.sum()} background")
+
+    def embed(sample: JetSample, sel: npt.NDArray[np.bool_]) -> F64:
+        from jetclr_coffea.preprocessing import compute_features, pt_fraction
+
+        arrays = sample.arrays
+        x = np.asarray(compute_features(arrays, model.spec.features), dtype=np.float32)[sel]
+        if model.mask_kind == "pt_fraction":
+            mask = pt_fraction(arrays.pt, arrays.mask)[sel]
+        else:
+            mask = arrays.mask[sel]
+        return np.asarray(model.run_arrays(x, mask.astype(np.float32))["embedding"], dtype=np.float64)
+
+    emb = np.concatenate([embed(sig, s_sel), embed(bkg, b_sel)])
+    obs = np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]])
+    y = np.concatenate([np.ones(s_sel.sum(), np.int64), np.zeros(b_sel.sum(), np.int64)])
+    rep = linear_classifier_test(emb, y, test_fraction=test_fraction, seed=seed)
+    base = linear_classifier_test(obs, y, test_fraction=test_fraction, seed=seed)
+    metrics: dict[str, Any] = {
+        "model": str(model_path),
+        "selection": {"pt_min": lo, "pt_max": hi, "eta_max": eta, "signal_label": signal_label},
+        "n_signal": int(s_sel.sum()), "n_background": int(b_sel.sum()),
+        "test_fraction": test_fraction, "seed": seed,
+        "lct": {"auc": rep.auc, "r50": rep.r50},
+        "baseline": {"features": list(HANDCRAFTED), "auc": base.auc, "r50": base.r50},
+        "signal_files": [str(s) for s in signal], "background_files": [str(b) for b in background],
+    }
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    _plot_roc(out / "roc.png", {"JetCLR LCT": rep, "hand-engineered LCT": base},
+              f"{Path(model_path).name}: {lo:g} < pT < {hi:g} GeV")
+    metrics["_lct"] = rep
+    return metrics
+
+
+def fit_head(model_path: str | os.PathLike[str], metrics: dict[str, Any],
+             output: str | os.PathLike[str]) -> Path:
+    """Write ``model_path`` plus the LCT of ``metrics`` as output ``tagger_score``.
+
+    The metrics go into the new file's metadata.
+    """
+    import onnx
+
+    from jetclr_coffea.onnx_io import add_linear_tagger, load_onnx, read_metadata, write_metadata
+
+    lct: LCTResult = metrics["_lct"]
+    model = load_onnx(model_path)
+    meta = read_metadata(model)
+    add_linear_tagger(model, lct.weight, lct.bias, lct.mean, lct.scale)
+    meta["outputs"]["tagger_score"] = 1
+    meta["tagger"] = {"kind": "logistic regression on the standardised embedding",
+                      "signal": metrics["selection"]["signal_label"],
+                      "signal_files": metrics["signal_files"],
+                      "background_files": metrics["background_files"]}
+    meta["metrics"] = {k: v for k, v in metrics.items() if not k.startswith("_")}
+    write_metadata(model, meta)
+    with atomic_path(output) as tmp:
+        onnx.save(model, str(tmp))
+    return Path(output)

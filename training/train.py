@@ -1,0 +1,218 @@
+"""``jetclr-coffea train CONFIG.yaml``: contrastive training of the JetCLR encoder.
+
+Reproducibility: shuffling, augmentations and dropout of epoch ``e`` are seeded from
+``(seed, e)`` alone, and each epoch's checkpoint holds the model, optimiser and scheduler
+state, so ``--resume`` from the checkpoint of epoch ``e`` continues exactly as an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jetclr_coffea.augment import JetBatch, augment
+from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.losses import nt_xent
+from jetclr_coffea.model import JetEncoder
+from jetclr_coffea.preprocessing import ConstituentArrays, compute_features
+
+from .config import TrainConfig
+from .data import load_jets, to_batch
+
+__all__ = ["TrainResult", "model_inputs", "pick_device", "train"]
+
+CHECKPOINT = "checkpoint.pt"
+INTERRUPTED = "checkpoint_interrupted.pt"
+LOG = "log.csv"
+
+
+@dataclass
+class TrainResult:
+    """Where a run left its files, and its final state."""
+
+    output_dir: Path
+    checkpoint: Path
+    epochs: int
+    final_loss: float
+    seconds: float
+    device: str
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise JetCLRError(f"optim.device must be auto, cpu or cuda, got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise JetCLRError("optim.device is cuda but no CUDA device is available")
+    return torch.device(name)
+
+
+def model_inputs(
+    b: JetBatch, features: tuple[str, ...], irc_safe: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model inputs of a batch: features (N, C, F) and the (continuous) mask (N, C)."""
+    arrays = ConstituentArrays(
+        deta=b.deta, dphi=b.dphi, pt=b.pt, energy=b.energy, charge=b.charge, mask=b.mask
+    )
+    x = compute_features(arrays, features)
+    if irc_safe:
+        total = b.pt.sum(1, keepdim=True)
+        mask = torch.where(b.mask, b.pt / torch.clamp(total, min=1e-12), 0.0)
+    else:
+        mask = b.mask.to(x.dtype)
+    return x, mask
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _scheduler(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    warmup = max(1, total_steps // 20)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _check_compatible(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    for section in ("model", "preprocessing"):
+        old, new = saved["config"][section], cfg.to_dict()[section]
+        if old != new:
+            diff = [f"{k}: {old.get(k)} vs {new.get(k)}" for k in sorted(set(old) | set(new))
+                    if old.get(k) != new.get(k)]
+            raise JetCLRError(
+                f"{path} was made with a different {section} ({'; '.join(diff)})"
+            )
+
+
+def _progress(epoch: int, epochs: int, step: int, steps: int, loss: float, rate: float) -> None:
+    end = "\n" if step == steps else ""
+    if sys.stderr.isatty() or step == steps:
+        print(f"\r  epoch {epoch + 1}/{epochs} step {step}/{steps} loss {loss:.4f} "
+              f"{rate:,.0f} jets/s", end=end, file=sys.stderr)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train the encoder of ``cfg``; checkpoints and a CSV log go to ``cfg.output_dir``.
+
+    Raises:
+        JetCLRError: bad data, an existing run without ``resume``, an incompatible
+            checkpoint, or a NaN loss (the last good checkpoint is kept).
+    """
+    out = Path(cfg.output_dir)
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.exists() and not resume:
+        raise JetCLRError(f"{ckpt_path} exists: pass --resume to continue it, or choose another output")
+    if resume and not ckpt_path.exists():
+        raise JetCLRError(f"--resume given but there is no {ckpt_path}")
+    device = pick_device(cfg.optim.device)
+    start = time.perf_counter()
+
+    sample = load_jets(
+        cfg.data.files, cfg.preprocessing, pt_min=cfg.data.pt_min, pt_max=cfg.data.pt_max,
+        eta_max=cfg.data.eta_max, max_jets=cfg.data.max_jets,
+    )
+    jets = to_batch(sample.arrays, device)
+    n = len(sample)
+    bs = min(cfg.optim.batch_size, n)
+    steps_per_epoch = n // bs
+    if steps_per_epoch == 0:
+        raise JetCLRError(f"only {n} jets: fewer than one batch of {bs}")
+
+    torch.manual_seed(cfg.optim.seed)
+    model = JetEncoder(cfg.model).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    sched = _scheduler(opt, cfg.optim.epochs * steps_per_epoch)
+    first_epoch, history = 0, []
+    if resume:
+        saved = torch.load(ckpt_path, map_location=device, weights_only=False)
+        _check_compatible(saved, cfg, ckpt_path)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        first_epoch, history = saved["epoch"] + 1, saved["history"]
+    out.mkdir(parents=True, exist_ok=True)
+
+    def state(epoch: int) -> dict[str, Any]:
+        return {
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "epoch": epoch, "history": history,
+            "config": cfg.to_dict(), "n_jets": n,
+        }
+
+    epoch, last_loss = first_epoch, float("nan")
+    try:
+        for epoch in range(first_epoch, cfg.optim.epochs):
+            g = torch.Generator(device=device).manual_seed(cfg.optim.seed * 100_003 + epoch)
+            torch.manual_seed(cfg.optim.seed * 7_919 + epoch)
+            model.train()
+            perm = torch.randperm(n, generator=g, device=device)
+            t0, total = time.perf_counter(), 0.0
+            for step in range(steps_per_epoch):
+                b = jets.index(perm[step * bs:(step + 1) * bs])
+                x1, m1 = model_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features,
+                                      cfg.model.irc_safe)
+                x2, m2 = model_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features,
+                                      cfg.model.irc_safe)
+                _, z1 = model(x1, m1)
+                _, z2 = model(x2, m2)
+                loss = nt_xent(z1, z2, cfg.optim.temperature)
+                if not torch.isfinite(loss):
+                    raise JetCLRError(
+                        f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
+                        f"stopped, the last good checkpoint is kept in {out}"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()  # type: ignore[no-untyped-call]
+                opt.step()
+                sched.step()
+                total += loss.item()
+                if progress and (step % 10 == 0 or step + 1 == steps_per_epoch):
+                    rate = (step + 1) * bs / (time.perf_counter() - t0)
+                    _progress(epoch, cfg.optim.epochs, step + 1, steps_per_epoch,
+                              total / (step + 1), rate)
+            seconds = time.perf_counter() - t0
+            last_loss = total / steps_per_epoch
+            history.append({"epoch": epoch + 1, "loss": last_loss, "lr": sched.get_last_lr()[0],
+                            "jets_per_s": steps_per_epoch * bs / seconds, "seconds": seconds})
+            _atomic_save(state(epoch), ckpt_path)
+            _write_log(out / LOG, history)
+    except KeyboardInterrupt:
+        _atomic_save(state(epoch - 1), out / INTERRUPTED)
+        raise JetCLRError(
+            f"interrupted in epoch {epoch + 1}; state saved to {out / INTERRUPTED}; "
+            f"--resume continues from the last complete epoch in {ckpt_path}"
+        ) from None
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    return TrainResult(
+        output_dir=out, checkpoint=ckpt_path, epochs=cfg.optim.epochs, final_loss=last_loss,
+        seconds=time.perf_counter() - start, device=str(device),
+    )
+
+
+def _write_log(path: Path, history: list[dict[str, float]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, path)
