@@ -86,8 +86,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from jetclr_coffea.training.train import train
 
     cfg = load_config(args.config)
-    result = train(cfg, resume=args.resume, progress=not args.quiet)
-    print(f"trained {cfg.name} on {result.device} for {result.epochs} epochs "
+    result = train(cfg, resume=args.resume, progress=not args.quiet, max_epochs=args.max_epochs)
+    print(f"trained {cfg.name} on {result.device} to epoch {result.epochs}/{cfg.optim.epochs} "
           f"({result.seconds:.0f} s), final loss {result.final_loss:.4f}; checkpoint {result.checkpoint}")
     return 0
 
@@ -173,6 +173,8 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train an encoder from a YAML config")
     tr.add_argument("config", help="training config (see training/configs/)")
     tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    tr.add_argument("--max-epochs", type=int, default=0,
+                    help="stop after this many epochs in this call (0: all); --resume continues")
     tr.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     tr.set_defaults(handler=_cmd_train)
 

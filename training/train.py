@@ -111,8 +111,17 @@ def _progress(epoch: int, epochs: int, step: int, steps: int, loss: float, rate:
               f"{rate:,.0f} jets/s", end=end, file=sys.stderr)
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
+def train(
+    cfg: TrainConfig, *, resume: bool = False, progress: bool = True, max_epochs: int = 0
+) -> TrainResult:
     """Train the encoder of ``cfg``; checkpoints and a CSV log go to ``cfg.output_dir``.
+
+    Args:
+        cfg: the run.
+        resume: continue from the run's last checkpoint.
+        progress: print a progress line.
+        max_epochs: stop after this many epochs in this call (0: run to ``cfg.optim.epochs``);
+            for batch slots shorter than the run.  ``--resume`` continues.
 
     Raises:
         JetCLRError: bad data, an existing run without ``resume``, an incompatible
@@ -160,8 +169,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         }
 
     epoch, last_loss = first_epoch, float("nan")
+    last_epoch = cfg.optim.epochs if max_epochs <= 0 else min(cfg.optim.epochs, first_epoch + max_epochs)
     try:
-        for epoch in range(first_epoch, cfg.optim.epochs):
+        for epoch in range(first_epoch, last_epoch):
             g = torch.Generator(device=device).manual_seed(cfg.optim.seed * 100_003 + epoch)
             torch.manual_seed(cfg.optim.seed * 7_919 + epoch)
             model.train()
@@ -204,7 +214,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         ) from None
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     return TrainResult(
-        output_dir=out, checkpoint=ckpt_path, epochs=cfg.optim.epochs, final_loss=last_loss,
+        output_dir=out, checkpoint=ckpt_path, epochs=last_epoch, final_loss=last_loss,
         seconds=time.perf_counter() - start, device=str(device),
     )
 

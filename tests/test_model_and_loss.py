@@ -1,0 +1,98 @@
+"""The encoder's symmetries (permutation, IRC safety) and the NT-Xent loss."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from jetclr_coffea.losses import nt_xent
+from jetclr_coffea.model import EncoderConfig, JetEncoder
+
+
+def _inputs(n: int = 6, c: int = 12, f: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, f, generator=g)
+    pt = torch.rand(n, c, generator=g)
+    pt[:, -3:] = 0  # padding
+    x[:, -3:] = 0
+    return x, pt / pt.sum(1, keepdim=True)
+
+
+def test_permutation_invariance() -> None:
+    torch.manual_seed(0)
+    model = JetEncoder(EncoderConfig(n_features=3, d_model=16, n_heads=2, n_layers=2)).eval()
+    x, w = _inputs()
+    mask = (w > 0).float()
+    perm = torch.randperm(x.shape[1])
+    e1, h1 = model(x, mask)
+    e2, h2 = model(x[:, perm], mask[:, perm])
+    torch.testing.assert_close(e1, e2, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(h1, h2, atol=1e-5, rtol=1e-5)
+
+
+def test_padding_is_ignored() -> None:
+    torch.manual_seed(0)
+    model = JetEncoder(EncoderConfig(n_features=3, d_model=16, n_heads=2, n_layers=2)).eval()
+    x, w = _inputs()
+    mask = (w > 0).float()
+    garbage = x.clone()
+    garbage[:, -3:] = 100.0
+    torch.testing.assert_close(model(x, mask)[0], model(garbage, mask)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_irc_safety_collinear_split_and_soft_emission() -> None:
+    torch.manual_seed(1)
+    model = JetEncoder(EncoderConfig(n_features=3, d_model=16, n_heads=2, n_layers=2, irc_safe=True)).eval()
+    x, w = _inputs()
+    ref, _ = model(x, w)
+    # collinear split: constituent 0 becomes two with the same angular features
+    xs, ws = x.clone(), w.clone()
+    xs[:, -1] = x[:, 0]
+    ws[:, 0], ws[:, -1] = 0.3 * w[:, 0], 0.7 * w[:, 0]
+    split, _ = model(xs, ws)
+    torch.testing.assert_close(split, ref, atol=1e-5, rtol=1e-5)
+    # soft emission: a zero-pT constituent anywhere changes nothing
+    xz = x.clone()
+    xz[:, -2] = torch.randn(x.shape[0], x.shape[2])
+    soft, _ = model(xz, w)
+    torch.testing.assert_close(soft, ref, atol=1e-6, rtol=1e-6)
+    # whereas a standard (binary-mask) model does see the split
+    plain = JetEncoder(EncoderConfig(n_features=3, d_model=16, n_heads=2, n_layers=2)).eval()
+    assert not torch.allclose(plain(xs, (ws > 0).float())[0], plain(x, (w > 0).float())[0], atol=1e-3)
+
+
+def _reference_nt_xent(z: torch.Tensor, za: torch.Tensor, tau: float) -> float:
+    views = [v / v.norm() for v in torch.cat([z, za])]
+    n = len(z)
+    total = 0.0
+    for i in range(2 * n):
+        partner = (i + n) % (2 * n)
+        num = math.exp(float(views[i] @ views[partner]) / tau)
+        den = sum(math.exp(float(views[i] @ views[j]) / tau)
+                  for j in range(2 * n) if j not in (i, partner))
+        total += -math.log(num / den)
+    return total / (2 * n)
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5])
+def test_nt_xent_matches_reference(tau: float) -> None:
+    g = torch.Generator().manual_seed(3)
+    z, za = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)
+    assert float(nt_xent(z, za, tau)) == pytest.approx(_reference_nt_xent(z, za, tau), rel=1e-5)
+
+
+def test_nt_xent_rewards_alignment() -> None:
+    g = torch.Generator().manual_seed(4)
+    z = torch.randn(8, 16, generator=g)
+    aligned = nt_xent(z, z + 0.01 * torch.randn(8, 16, generator=g), 0.1)
+    shuffled = nt_xent(z, z[torch.randperm(8, generator=g)], 0.1)
+    assert aligned < shuffled
+
+
+def test_encoder_config_checks() -> None:
+    with pytest.raises(ValueError, match="divisible"):
+        EncoderConfig(d_model=10, n_heads=3)
+    with pytest.raises(ValueError, match="n_layers must be positive"):
+        EncoderConfig(n_layers=0)

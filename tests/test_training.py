@@ -1,0 +1,179 @@
+"""Training end to end (train -> export -> evaluate), resume, export parity, bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import uproot
+import yaml
+from jetclr_coffea.training.config import TrainConfig, load_config
+from jetclr_coffea.training.evaluate import evaluate
+from jetclr_coffea.training.export import export, load_checkpoint, load_encoder
+from jetclr_coffea.training.train import train
+
+from jetclr_coffea.cli import main
+from jetclr_coffea.errors import JetCLRError
+
+TINY = {
+    "name": "tiny",
+    "data": {"files": [], "pt_min": 200.0, "pt_max": 5000.0, "eta_max": 2.4},
+    "preprocessing": {"features": ["deta", "dphi", "log_pt_rel", "log_e_rel", "dr"], "n_max": 30},
+    "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "d_out": 8, "dropout": 0.1},
+    "augment": {"collinear_prob": 0.2, "translation": 0.05},
+    "optim": {"epochs": 2, "batch_size": 64, "lr": 1.0e-3, "seed": 3, "device": "cpu"},
+}
+
+
+def _config(tmp_path: Path, samples: dict[str, Path], name: str = "tiny", **changes: Any) -> Path:
+    data = json.loads(json.dumps(TINY))
+    data["name"] = name
+    data["data"]["files"] = [str(samples["qcd"]), str(samples["top"])]
+    data["output"] = str(tmp_path / name)
+    for section, values in changes.items():
+        data[section].update(values)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_shipped_configs_load() -> None:
+    for path in Path("training/configs").glob("*.yaml"):
+        cfg = load_config(path)
+        assert isinstance(cfg, TrainConfig)
+        assert cfg.model.n_features == len(cfg.preprocessing.features)
+
+
+def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg = load_config(_config(tmp_path, samples))
+    result = train(cfg, progress=False)
+    assert np.isfinite(result.final_loss)
+    log = (result.output_dir / "log.csv").read_text().splitlines()
+    assert len(log) == 3  # header + 2 epochs
+    onnx_path = export(result.checkpoint, tmp_path / "tiny.onnx")
+    metrics = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval",
+                       test_fraction=0.5)
+    assert 0.0 <= metrics["lct"]["auc"] <= 1.0 and 0.5 < metrics["baseline"]["auc"] <= 1.0
+    assert (tmp_path / "eval" / "roc.png").stat().st_size > 1000
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["lct"]["auc"] == metrics["lct"]["auc"]
+    # the tagger grafted on the graph reproduces the LCT decision
+    out = tmp_path / "tagged.onnx"
+    assert main(["evaluate", str(onnx_path), "--signal", str(samples["top"]), "--background",
+                 str(samples["qcd"]), "--output-dir", str(tmp_path / "eval2"), "--fit-head", str(out)]) == 0
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == ["embedding", "head", "tagger_score"]
+    x = np.random.default_rng(0).normal(size=(4, 9, 5)).astype(np.float32)
+    score = sess.run(["tagger_score"], {"constituents": x, "mask": np.ones((4, 9), np.float32)})[0]
+    assert score.shape == (4,) and np.all((score >= 0) & (score <= 1))
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path, samples: dict[str, Path]) -> None:
+    full = load_config(_config(tmp_path, samples, name="full"))
+    train(full, progress=False)
+    split = load_config(_config(tmp_path, samples, name="split"))
+    train(split, progress=False, max_epochs=1)
+    assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["epoch"] == 0
+    train(split, resume=True, progress=False)
+    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["model"]
+    b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(
+    tmp_path: Path, samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = load_config(_config(tmp_path, samples, name="nan"))
+    train(cfg, progress=False, max_epochs=1)
+    ckpt = tmp_path / "nan" / "checkpoint.pt"
+    before = ckpt.read_bytes()
+    monkeypatch.setattr("jetclr_coffea.training.train.nt_xent", lambda *a: torch.tensor(float("nan")))
+    with pytest.raises(JetCLRError, match="loss is nan at epoch 2 step 1"):
+        train(cfg, resume=True, progress=False)
+    assert ckpt.read_bytes() == before
+
+
+def test_existing_run_and_incompatible_checkpoint(tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg_path = _config(tmp_path, samples, name="run")
+    cfg = load_config(cfg_path)
+    train(cfg, progress=False, max_epochs=1)
+    log = (tmp_path / "run" / "log.csv").read_text()
+    with pytest.raises(JetCLRError, match="exists: pass --resume"):
+        train(cfg, progress=False)
+    wider = replace(cfg, model=replace(cfg.model, d_model=32))
+    with pytest.raises(JetCLRError, match="different model.*d_model: 16 vs 32"):
+        train(wider, resume=True, progress=False)
+    assert (tmp_path / "run" / "log.csv").read_text() == log
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model": {"colour": 3}}, "unknown key model.colour"),
+        ({"optim": {"lr": "fast"}}, "optim.lr: expected a number"),
+        ({"optim": {"epochs": 2.5}}, "optim.epochs: expected a whole number"),
+        ({"preprocessing": {"features": ["deta", "spin"]}}, "unknown feature"),
+        ({"model": {"irc_safe": True}}, "IRC-safe model may only use angular features"),
+    ],
+)
+def test_bad_config(tmp_path: Path, samples: dict[str, Path], change: dict[str, Any], message: str) -> None:
+    with pytest.raises(JetCLRError, match=message):
+        load_config(_config(tmp_path, samples, **change))
+
+
+def test_data_without_constituents(tmp_path: Path, samples: dict[str, Path]) -> None:
+    stripped = tmp_path / "nocands.root"
+    arrays = uproot.open(samples["qcd"])["Events"].arrays(filter_name=["run", "event", "FatJet_*"])
+    data = {"run": arrays["run"], "event": arrays["event"],
+            "FatJet": ak.zip({k[7:]: arrays[k] for k in arrays.fields if k.startswith("FatJet_")})}
+    with uproot.recreate(stripped) as f:
+        tree = f.mktree("Events", {k: v.type for k, v in data.items()},
+                        field_name=lambda o, i: f"{o}_{i}", counter_name=lambda c: f"n{c}")
+        tree.extend(data)
+    cfg = load_config(_config(tmp_path, samples, name="nocands"))
+    cfg = replace(cfg, data=replace(cfg.data, files=(str(stripped),)))
+    with pytest.raises(JetCLRError, match="no PF-candidate branches"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "nocands").exists()
+
+
+def test_not_onnx_and_not_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = tmp_path / "model.onnx"
+    fake.write_text("hello")
+    assert main(["evaluate", str(fake), "--signal", "a.root", "--background", "b.root"]) == 2
+    assert "not an ONNX model" in capsys.readouterr().err
+    assert main(["export", str(fake), "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_onnx_parity_with_torch(tmp_path: Path, samples: dict[str, Path]) -> None:
+    for irc in (False, True):
+        features = ["deta", "dphi", "dr"] if irc else TINY["preprocessing"]["features"]
+        path = _config(tmp_path, samples, name=f"parity{int(irc)}",
+                       model={"irc_safe": irc, "n_layers": 2}, optim={"epochs": 1},
+                       preprocessing={"features": features})
+        result = train(load_config(path), progress=False)
+        onnx_path = export(result.checkpoint, tmp_path / f"p{int(irc)}.onnx")
+        encoder = load_encoder(load_checkpoint(result.checkpoint))
+        sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(1)
+        for n_jets, n_const in ((1, 1), (5, 7), (33, 50), (200, 23)):
+            x = rng.normal(size=(n_jets, n_const, len(features))).astype(np.float32)
+            counts = rng.integers(1, n_const + 1, n_jets)
+            real = np.arange(n_const)[None, :] < counts[:, None]
+            x[~real] = 0.0
+            w = np.where(real, rng.random((n_jets, n_const)), 0.0)
+            mask = (w / w.sum(1, keepdims=True) if irc else real).astype(np.float32)
+            emb, head = sess.run(["embedding", "head"], {"constituents": x, "mask": mask})
+            with torch.no_grad():
+                t_emb, t_head = encoder(torch.from_numpy(x), torch.from_numpy(mask))
+            assert np.abs(emb - t_emb.numpy()).max() < 1e-4
+            assert np.abs(head - t_head.numpy()).max() < 1e-4
