@@ -35,9 +35,10 @@ def _sums(b: JetBatch) -> tuple[torch.Tensor, ...]:
 
 def test_rotation_keeps_distances_and_axis() -> None:
     b = _batch()
+    total = b.pt.sum(1, keepdim=True)
     centred = JetBatch(
-        deta=torch.where(b.mask, b.deta - (b.pt * b.deta).sum(1, keepdim=True) / b.pt.sum(1, keepdim=True), 0.0),
-        dphi=torch.where(b.mask, b.dphi - (b.pt * b.dphi).sum(1, keepdim=True) / b.pt.sum(1, keepdim=True), 0.0),
+        deta=torch.where(b.mask, b.deta - (b.pt * b.deta).sum(1, keepdim=True) / total, 0.0),
+        dphi=torch.where(b.mask, b.dphi - (b.pt * b.dphi).sum(1, keepdim=True) / total, 0.0),
         pt=b.pt, energy=b.energy, charge=b.charge, mask=b.mask,
     )
     r = rotate(centred, torch.Generator().manual_seed(1))

@@ -109,7 +109,7 @@ def test_existing_run_and_incompatible_checkpoint(tmp_path: Path, samples: dict[
     with pytest.raises(JetCLRError, match="exists: pass --resume"):
         train(cfg, progress=False)
     wider = replace(cfg, model=replace(cfg.model, d_model=32))
-    with pytest.raises(JetCLRError, match="different model.*d_model: 16 vs 32"):
+    with pytest.raises(JetCLRError, match=r"different model.*d_model: 16 vs 32"):
         train(wider, resume=True, progress=False)
     assert (tmp_path / "run" / "log.csv").read_text() == log
 
