@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from jetclr_coffea import __version__
 from jetclr_coffea.errors import JetCLRError
@@ -120,10 +120,70 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_options(args: argparse.Namespace) -> Any:
+    from jetclr_coffea.processors.run import RunOptions
+
+    return RunOptions(
+        executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+        chunksize=args.chunksize, maxchunks=args.maxchunks, skipbadfiles=args.skipbadfiles,
+        batch_size=args.batch_size,
+    )
+
+
+def _selection(args: argparse.Namespace) -> Any:
+    from jetclr_coffea.processors import FatJetSelection
+
+    return FatJetSelection(pt_min=args.pt_min, eta_max=args.eta_max, msd_min=args.msd_min)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from jetclr_coffea.processors import LearnedJetTagProcessor
+    from jetclr_coffea.processors.run import load_fileset, run, write_outputs
+
+    opts = _run_options(args)
+    fileset = load_fileset(args.fileset)
+    proc = LearnedJetTagProcessor(args.model, _selection(args), args.ddt_map,
+                                  batch_size=args.batch_size, keep_jets=args.skim,
+                                  missing_constituents=args.missing_constituents)
+    output = run(fileset, proc, opts)
+    written = write_outputs(output, args.output, provenance=proc.describe(), skim=args.skim)
+    for ds, res in output.items():
+        if not ds.startswith("_"):
+            c = res["cutflow"]
+            print(f"{ds}: {c['events']:.0f} events, {c['selected']:.0f} selected fat jets, "
+                  f"{c['scored']:.0f} scored on {', '.join(sorted(res['providers'])) or '-'}")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_ddt_map(args: argparse.Namespace) -> int:
+    from jetclr_coffea.processors.run import load_fileset, make_ddt_map
+
+    path = make_ddt_map(load_fileset(args.fileset), args.model, args.output, score=args.score,
+                        efficiency=args.qcd_efficiency, opts=_run_options(args),
+                        selection=_selection(args))
+    print(f"wrote {path}")
+    return 0
+
+
+def _add_runner_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", default="iterative", help="iterative, futures or dask")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (futures, dask)")
+    p.add_argument("--scheduler", default=None, help="dask scheduler address (default: a LocalCluster)")
+    p.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
+    p.add_argument("--maxchunks", type=_positive_int, default=None, help="chunks per dataset")
+    p.add_argument("--skipbadfiles", action="store_true", help="skip unreadable files")
+    p.add_argument("--batch-size", type=_positive_int, default=1024, help="jets per ONNX call")
+    p.add_argument("--pt-min", type=float, default=200.0, help="fat-jet pT cut (GeV)")
+    p.add_argument("--eta-max", type=float, default=2.4, help="fat-jet |eta| cut")
+    p.add_argument("--msd-min", type=float, default=0.0, help="fat-jet msoftdrop cut (GeV)")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from jetclr_coffea.demo import run_demo
 
-    run_demo(Path(args.output), events=args.events, seed=args.seed)
+    run_demo(Path(args.output), events=args.events, seed=args.seed,
+             model=Path(args.model) if args.model else None, workers=args.workers)
     return 0
 
 
@@ -198,10 +258,32 @@ def _parser() -> argparse.ArgumentParser:
                     help="also write the model with the fitted linear tagger as output tagger_score")
     ev.set_defaults(handler=_cmd_evaluate)
 
+    rn = sub.add_parser("run", help="run the tagging processor over a fileset with coffea's Runner")
+    rn.add_argument("fileset", help="JSON: {dataset: [files]}")
+    rn.add_argument("--model", action="append", required=True, help="ONNX model (repeatable)")
+    rn.add_argument("--ddt-map", default=None, help="DDT map from jetclr-coffea ddt-map")
+    rn.add_argument("--output", "-o", required=True, help="output folder")
+    rn.add_argument("--skim", action="store_true", help="also write per-jet scores to skim.root")
+    rn.add_argument("--missing-constituents", default="error",
+                    help="error (default) or skip files without PF candidates")
+    _add_runner_options(rn)
+    rn.set_defaults(handler=_cmd_run)
+
+    dd = sub.add_parser("ddt-map", help="build a DDT map (correctionlib JSON) from QCD jets")
+    dd.add_argument("fileset", help="JSON fileset of QCD")
+    dd.add_argument("--model", required=True, help="ONNX model")
+    dd.add_argument("--score", default=None, help="output name (default tagger_score, else anomaly_score)")
+    dd.add_argument("--qcd-efficiency", type=float, default=0.05, help="QCD efficiency q (default 0.05)")
+    dd.add_argument("--output", "-o", required=True, help="output JSON")
+    _add_runner_options(dd)
+    dd.set_defaults(handler=_cmd_ddt_map)
+
     demo = sub.add_parser("demo", help="the embedded default: the whole chain on small samples")
     demo.add_argument("--output", "-o", default="demo_output", help="output folder")
     demo.add_argument("--events", type=_positive_int, default=300, help="events per sample")
     demo.add_argument("--seed", type=int, default=1, help="random seed")
+    demo.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
+    demo.add_argument("--workers", type=_positive_int, default=1, help="processor worker processes")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

@@ -1,61 +1,89 @@
 """The embedded default run (``jetclr-coffea demo``): the README's main command.
 
-Generates small QCD and top samples, reads them back with coffea's PFNanoAODSchema and
-the constituent reader, and prints what they hold: constituent counts, the soft-drop
-mass by truth label, and the preprocessed input shape a model would see.
+The whole chain on small samples:
+
+1. generate QCD and top samples (Pythia 8 + fast simulation + FastJet -> PFNano ROOT);
+2. run the tagging processor with the shipped encoder (``onnx_models/jetclr_top.onnx``)
+   through coffea's Runner;
+3. build a DDT map of its ``tagger_score`` from the QCD sample;
+4. run again with the map;
+5. write histograms and plots (score distributions, ROC, DDT map, QCD pass/fail ratio
+   versus msoftdrop) into the output folder.
 """
 
 from __future__ import annotations
 
-import warnings
+import json
 from pathlib import Path
 
-import awkward as ak
-import numpy as np
-
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.inspect_file import summarise
-from jetclr_coffea.preprocessing import PreprocessSpec, prepare
-from jetclr_coffea.reader import read_constituents
-from jetclr_coffea.truth import DARK, QCD, TOP, TWO_PRONG, label_fatjets
 
-__all__ = ["run_demo"]
+__all__ = ["SHIPPED_MODEL", "run_demo"]
 
-_LABEL_NAMES = {QCD: "QCD", TOP: "top", TWO_PRONG: "W/Z'", DARK: "dark"}
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "onnx_models" / "jetclr_top.onnx"
 
 
-def _load_nanoevents(path: Path) -> ak.Array:
-    from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
-
-    with warnings.catch_warnings():
-        # PFNanoAODSchema warns about the many optional PFNano collections we do not write
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return NanoEventsFactory.from_root(
-            {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
-        ).events()
-
-
-def run_demo(output: Path, events: int = 300, seed: int = 1) -> None:
-    """Run the embedded default chain into ``output``."""
+def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None = None,
+             workers: int = 1) -> dict[str, object]:
+    """Run the embedded default chain into ``output``; returns a summary."""
     from jetclr_coffea.gen.generate import generate
     from jetclr_coffea.gen.pythia import ProcessConfig
+    from jetclr_coffea.inspect_file import summarise
+    from jetclr_coffea.plots import plot_ddt_map, plot_pass_fail, plot_roc_from_hists, plot_scores
+    from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
+    from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run, write_outputs
 
+    model = model or SHIPPED_MODEL
+    if not model.is_file():
+        raise JetCLRError(f"{model}: no such model (the shipped one lives in onnx_models/)")
     if output.exists() and not output.is_dir():
         raise JetCLRError(f"{output} exists and is not a folder")
     output.mkdir(parents=True, exist_ok=True)
+    files = {}
     for process in ("qcd", "top"):
         path = output / f"{process}.root"
-        print(f"== generating {events} {process} events -> {path}")
+        print(f"== 1. generating {events} {process} events -> {path}")
         s = generate(ProcessConfig(process, seed=seed), events, path, progress=True)
-        print(f"   {s.events_per_second:.1f} events/s")
-        print(summarise(path).format())
-        ev = _load_nanoevents(path)
-        labels = ak.to_numpy(ak.flatten(label_fatjets(ev.FatJet, ev.GenPart)))
-        msd = ak.to_numpy(ak.flatten(ev.FatJet.msoftdrop))
-        for label, name in _LABEL_NAMES.items():
-            sel = labels == label
-            if sel.any():
-                print(f"   {name:5s} jets: {sel.sum():5d}, median soft-drop mass "
-                      f"{np.median(msd[sel]):6.1f} GeV")
-        prepared = prepare(read_constituents(ev).constituents, PreprocessSpec())
-        print(f"   model input: {prepared.x.shape} (jets, constituents, features)")
+        print(f"   {s.fat_jets} fat jets, {s.events_per_second:.1f} events/s")
+        print("   " + summarise(path).format().replace("\n", "\n   "))
+        files[process] = path.name
+    (output / "fileset.json").write_text(json.dumps({k: [v] for k, v in files.items()}))
+    (output / "fileset_qcd.json").write_text(json.dumps({"qcd": [files["qcd"]]}))
+    fileset = load_fileset(output / "fileset.json")
+    opts = RunOptions(executor="futures" if workers > 1 else "iterative", workers=workers)
+    selection = FatJetSelection(pt_min=300.0)
+
+    print(f"== 2. tagging processor with {model.name}")
+    proc = LearnedJetTagProcessor([model], selection)
+    first = run(fileset, proc, opts)
+    score = f"{model.stem}_tagger_score"
+    if score not in proc.scores:
+        raise JetCLRError(f"{model} has no tagger_score output")
+
+    print("== 3. DDT map (QCD efficiency 5%) from the QCD sample")
+    ddt_path = make_ddt_map(load_fileset(output / "fileset_qcd.json"), str(model),
+                            output / "ddt_map.json", score="tagger_score", efficiency=0.05,
+                            opts=opts, selection=selection)
+
+    print("== 4. tagging processor with the DDT map")
+    proc_ddt = LearnedJetTagProcessor([model], selection, ddt_path)
+    second = run(fileset, proc_ddt, opts)
+    written = write_outputs(second, output / "hists", provenance=proc_ddt.describe())
+
+    print("== 5. plots")
+    h_scores = {ds: first[ds]["hists"][f"{score}__score_msd_pt"].project("score") for ds in files}
+    plots = [plot_scores(h_scores, score, output / "scores.png")]
+    roc, auc = plot_roc_from_hists(h_scores["top"], h_scores["qcd"], output / "roc.png")
+    plots += [roc, plot_ddt_map(ddt_path, output / "ddt_map.png"),
+              plot_pass_fail(second["qcd"]["hists"][f"{score}__ddt_msd_pt"], output / "qcd_pass_fail.png")]
+    ddt_h = second["qcd"]["hists"][f"{score}__ddt_msd_pt"].values()
+    qcd_eff = float(ddt_h[1].sum() / max(ddt_h.sum(), 1e-12))
+    top_h = second["top"]["hists"][f"{score}__ddt_msd_pt"].values()
+    top_eff = float(top_h[1].sum() / max(top_h.sum(), 1e-12))
+    for path in [*written, *plots]:
+        print(f"   wrote {path}")
+    summary = {"auc_all_jets": auc, "qcd_ddt_efficiency": qcd_eff, "top_ddt_efficiency": top_eff,
+               "providers": sorted(second["top"]["providers"])}
+    print(f"   score AUC (all top-sample jets vs QCD, pT > 300 GeV): {auc:.3f}")
+    print(f"   DDT selection: QCD efficiency {qcd_eff:.3f} (target 0.05), top-sample jets {top_eff:.3f}")
+    return summary

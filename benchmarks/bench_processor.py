@@ -1,0 +1,118 @@
+"""Processor throughput: reading, constituent preparation, inference; Runner scaling.
+
+Prints and records (benchmarks/results/processor.json), on one machine in one run:
+
+* jets/s through the processor's steps on one core: reading (NanoEvents + the
+  constituent reader), preparation (sort/pad/centre/features) and ONNX Runtime inference,
+  and the same jets through the same encoder in eager torch (ratio ORT/torch);
+* events/s of the whole coffea Runner with the futures executor and 1 and 2 workers
+  (scaling = 2-worker rate / 1-worker rate).
+
+    python benchmarks/bench_processor.py --files data/qcd_test.root data/top_test.root
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _record import record
+from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
+from jetclr_coffea.processors.run import RunOptions, load_fileset, run
+
+from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.model import EncoderConfig, JetEncoder
+from jetclr_coffea.preprocessing import prepare
+from jetclr_coffea.reader import read_constituents
+
+
+def steps(files: list[str], model_path: str) -> dict[str, Any]:
+    from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
+
+    torch.set_num_threads(1)
+    model = OnnxJetModel(model_path, threads=1)
+    t = {"read": 0.0, "prepare": 0.0, "inference": 0.0, "torch": 0.0}
+    n_jets = 0
+    meta = model.metadata
+    enc = JetEncoder(EncoderConfig(**meta["encoder"])).eval()  # same architecture, eager torch
+    for f in files:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            events = NanoEventsFactory.from_root({f: "Events"}, schemaclass=PFNanoAODSchema,
+                                                 mode="virtual").events()
+        jc = read_constituents(events, events.FatJet.pt > 200)
+        t1 = time.perf_counter()
+        prepared = prepare(jc.constituents, model.spec)
+        mask = prepared.mask.astype(np.float32)
+        t2 = time.perf_counter()
+        model.run_arrays(prepared.x, mask)
+        t3 = time.perf_counter()
+        with torch.inference_mode():
+            for s in range(0, len(mask), model.batch_size):
+                enc(torch.from_numpy(prepared.x[s:s + model.batch_size]),
+                    torch.from_numpy(mask[s:s + model.batch_size]))
+        t4 = time.perf_counter()
+        t["read"] += t1 - t0
+        t["prepare"] += t2 - t1
+        t["inference"] += t3 - t2
+        t["torch"] += t4 - t3
+        n_jets += len(jc)
+    proc_total = t["read"] + t["prepare"] + t["inference"]
+    out = {
+        "jets": n_jets,
+        "jets_per_s": {k: n_jets / v for k, v in t.items()},
+        "processor_jets_per_s": n_jets / proc_total,
+        "share": {k: t[k] / proc_total for k in ("read", "prepare", "inference")},
+        "ort_over_torch": t["torch"] / t["inference"],
+    }
+    print(f"{n_jets} jets on one core: processor {out['processor_jets_per_s']:.0f} jets/s; shares "
+          + ", ".join(f"{k} {100 * v:.0f}%" for k, v in out["share"].items()))
+    print(f"inference: ORT {out['jets_per_s']['inference']:.0f} jets/s, eager torch "
+          f"{out['jets_per_s']['torch']:.0f} jets/s, ratio ORT/torch {out['ort_over_torch']:.2f}")
+    return out
+
+
+def scaling(files: list[str], model_path: str, chunksize: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        fs = Path(tmp) / "fs.json"
+        fs.write_text(json.dumps({Path(f).stem: [os.path.abspath(f)] for f in files}))
+        fileset = load_fileset(fs)
+        rates = {}
+        for workers in (1, 2):
+            proc = LearnedJetTagProcessor([model_path], FatJetSelection(), threads=1)
+            t0 = time.perf_counter()
+            out = run(fileset, proc, RunOptions(executor="futures", workers=workers, chunksize=chunksize))
+            dt = time.perf_counter() - t0
+            n_ev = sum(r["cutflow"]["events"] for k, r in out.items() if not k.startswith("_"))
+            rates[workers] = n_ev / dt
+            print(f"Runner, futures, {workers} worker(s): {rates[workers]:.0f} events/s")
+    print(f"scaling 2 workers / 1 worker: {rates[2] / rates[1]:.2f}")
+    return {"events_per_s": rates, "scaling_2_over_1": rates[2] / rates[1], "chunksize": chunksize}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", nargs="+", required=True)
+    parser.add_argument("--model", default="onnx_models/jetclr_top.onnx")
+    parser.add_argument("--chunksize", type=int, default=1000)
+    args = parser.parse_args()
+    results = {"steps": steps(args.files, args.model),
+               "runner": scaling(args.files, args.model, args.chunksize)}
+    print(f"recorded in {record('processor', results)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""``onnx_wrapper``: a coffea ``numpy_call_wrapper`` for exported jet encoders.
+
+coffea ships wrappers for torch, triton and xgboost but none for ONNX.  This one runs an
+exported jet encoder on fat jets, eagerly (awkward) or lazily (dask-awkward, e.g. with
+``NanoEventsFactory.from_root(..., mode="dask")`` or ``apply_to_fileset``): the awkward
+preparation (pad/centre/features from the model's metadata) happens in
+``prepare_awkward``, the numpy evaluation in ``numpy_call`` with the process-wide cached
+ONNX Runtime session, and the session is never pickled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import numpy.typing as npt
+
+from jetclr_coffea.inference import OnnxJetModel
+
+__all__ = ["onnx_wrapper"]
+
+
+def _numpy_call_wrapper() -> type:
+    from coffea.ml_tools.helper import numpy_call_wrapper
+
+    return numpy_call_wrapper  # type: ignore[no-any-return]
+
+
+class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
+    """Run an exported encoder on jets x var constituent records.
+
+    Call with a jets x var array of constituents (fields pt, eta, phi, mass; e.g. from
+    :func:`jetclr_coffea.reader.read_constituents`), awkward or dask-awkward.  Returns one
+    output per jet: ``output`` selects which ("embedding", "head", "tagger_score", ...).
+
+    Args:
+        path: the ONNX file.
+        output: the output to return.
+        batch_size: jets per ONNX Runtime call.
+    """
+
+    def __init__(self, path: str, output: str = "embedding", batch_size: int = 1024) -> None:
+        super().__init__()
+        self.model = OnnxJetModel(path, batch_size=batch_size)
+        self.output = output
+        self.n_max = self.model.spec.n_max
+
+    def validate_numpy_input(self, stacked: npt.NDArray[Any]) -> None:
+        if stacked.ndim != 3 or stacked.shape[2] != 4:
+            raise ValueError(f"expected (jets, constituents, 4: pt eta phi mass), got {stacked.shape}")
+
+    def prepare_awkward(self, constituents: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        lib = self.get_awkward_lib(constituents)
+        spec = self.model.spec
+        ordered = constituents[lib.argsort(constituents.pt, axis=1, ascending=False)]
+        padded = lib.pad_none(ordered, spec.n_max, axis=1, clip=True)
+        fields = {n: lib.fill_none(padded[n], 0.0) for n in ("pt", "eta", "phi", "mass")}
+        stacked = lib.concatenate([fields[n][:, :, np.newaxis] for n in fields], axis=2)
+        return (lib.values_astype(stacked, np.float64),), {}
+
+    def numpy_call(self, stacked: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+        counts = (stacked[:, :, 0] > 0).sum(axis=1)
+        flat = stacked[np.arange(stacked.shape[1])[None, :] < counts[:, None]]
+        constituents = ak.unflatten(
+            ak.zip({"pt": flat[:, 0], "eta": flat[:, 1], "phi": flat[:, 2], "mass": flat[:, 3]}),
+            counts,
+        )
+        out = self.model(constituents)[self.output]
+        return np.asarray(out, dtype=np.float32)

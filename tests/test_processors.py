@@ -1,0 +1,213 @@
+"""The tagging processor, DDT maps and the Runner with every executor."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
+from jetclr_coffea.processors.ddt import quantile_map
+from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run
+
+from jetclr_coffea import inference
+from jetclr_coffea.cli import main
+from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.onnx_io import load_onnx, write_metadata
+from jetclr_coffea.onnx_wrapper import onnx_wrapper
+from jetclr_coffea.reader import read_constituents
+
+MODEL = Path("onnx_models/jetclr_top.onnx")
+SCORE = "jetclr_top_tagger_score"
+
+
+@pytest.fixture(scope="module")
+def fileset(samples: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fs") / "fileset.json"
+    path.write_text(json.dumps({"qcd": [str(samples["qcd"])], "top": [str(samples["top"])]}))
+    return path
+
+
+def _contents(output: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {f"{ds}/{name}": h.values() for ds, res in output.items() if not ds.startswith("_")
+            for name, h in res["hists"].items()}
+
+
+def test_processor_scores_every_selected_jet(samples: dict[str, Path], open_nano: Any) -> None:
+    events = open_nano(samples["top"])
+    events.metadata["dataset"] = "top"
+    proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=250.0))
+    out = proc.process(events)["top"]
+    n_sel = int(ak.sum((events.FatJet.pt > 250) & (np.abs(events.FatJet.eta) < 2.4)
+                       & ((events.FatJet.jetId & 2) != 0)))
+    assert out["cutflow"]["selected"] == n_sel == out["cutflow"]["scored"]
+    h = out["hists"][f"{SCORE}__score_msd_pt"]
+    assert h.sum().value == pytest.approx(n_sel)
+    assert out["providers"] == {"CPUExecutionProvider"}
+    # fresh output every call, nothing kept between chunks
+    again = proc.process(events)["top"]
+    assert again["hists"][f"{SCORE}__score_msd_pt"].sum().value == pytest.approx(n_sel)
+
+
+def test_tagger_separates_top_from_qcd(fileset: Path) -> None:
+    out = run(load_fileset(fileset), LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=500)),
+              RunOptions())
+    mean = {ds: out[ds]["hists"][f"{SCORE}__score_msd_pt"].project("score") for ds in ("qcd", "top")}
+    centres = mean["qcd"].axes[0].centers
+    avg = {ds: (h.values() * centres).sum() / h.values().sum() for ds, h in mean.items()}
+    assert avg["top"] > avg["qcd"] + 0.2
+
+
+def test_executors_and_chunk_sizes_agree(fileset: Path) -> None:
+    proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=250.0))
+    fs = load_fileset(fileset)
+    ref = _contents(run(fs, proc, RunOptions(chunksize=1000)))
+    for opts in (RunOptions(chunksize=37), RunOptions(executor="futures", workers=2, chunksize=50),
+                 RunOptions(executor="dask", workers=2, chunksize=50)):
+        got = _contents(run(fs, proc, opts))
+        assert got.keys() == ref.keys()
+        for key in ref:
+            np.testing.assert_allclose(got[key], ref[key], rtol=1e-6, atol=1e-9, err_msg=f"{opts} {key}")
+
+
+def test_one_session_per_process(samples: dict[str, Path], fileset: Path) -> None:
+    inference._SESSIONS.clear()
+    proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=250.0))
+    run(load_fileset(fileset), proc, RunOptions(chunksize=20))  # many chunks, one process
+    assert len(inference._SESSIONS) == 1
+    restored = pickle.loads(pickle.dumps(proc))
+    assert restored.models["jetclr_top"].session is proc.models["jetclr_top"].session
+
+
+def test_ddt_map_gives_flat_qcd_efficiency(samples: dict[str, Path], fileset: Path, tmp_path: Path) -> None:
+    qcd = tmp_path / "qcd.json"
+    qcd.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
+    ddt = make_ddt_map(load_fileset(qcd), str(MODEL), tmp_path / "ddt.json", score=None,
+                       efficiency=0.2, opts=RunOptions())
+    proc = LearnedJetTagProcessor([MODEL], FatJetSelection(), ddt)
+    out = run(load_fileset(qcd), proc, RunOptions())["qcd"]
+    h = out["hists"][f"{SCORE}__ddt_msd_pt"].values()  # pass x msd x pt
+    frac = h[1].sum() / h.sum()
+    assert 0.12 < frac < 0.28  # 20% within the statistics of a tiny sample
+
+
+def test_quantile_map() -> None:
+    rng = np.random.default_rng(0)
+    edges = np.linspace(0, 1, 101)
+    counts = np.zeros((2, 1, 100))
+    counts[0, 0], _ = np.histogram(rng.uniform(0, 1, 100000), edges)
+    counts[1, 0], _ = np.histogram(rng.uniform(0, 0.5, 100000), edges)
+    threshold, total = quantile_map(counts, edges, 0.1)
+    np.testing.assert_allclose(threshold[:, 0], [0.9, 0.45], atol=0.01)
+    assert total.shape == (2, 1)
+
+
+def test_cli_run_writes_outputs(fileset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(fileset), "--model", str(MODEL), "--output", str(out), "--skim"]) == 0
+    assert {p.name for p in out.iterdir()} == {"hists.pkl", "hists.root", "cutflow.json", "skim.root"}
+    with uproot.open(out / "hists.root") as f:
+        assert f[f"top/{SCORE}__score_msd_pt"].values().sum() > 0
+    with uproot.open(out / "skim.root") as f:
+        jets = f["top_jets"].arrays()
+        assert {"run", "luminosityBlock", "event", "jetIdx", SCORE} <= set(jets.fields)
+    assert "CPUExecutionProvider" in capsys.readouterr().out
+
+
+@pytest.mark.network
+def test_real_cms_files(real_files: dict[str, Path], tmp_path: Path) -> None:
+    fs = tmp_path / "real.json"
+    fs.write_text(json.dumps({name: [str(path)] for name, path in real_files.items()}))
+    proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=0.0, eta_max=5.0, require_jet_id=False),
+                                  keep_jets=True)
+    out = run(load_fileset(fs), proc, RunOptions())
+    for name in real_files:
+        c = out[name]["cutflow"]
+        assert c["selected"] == c["fatjets"] > 0
+        assert c["scored"] == c["selected"] - c["no_constituents"]
+        scores = np.concatenate([j[SCORE] for j in out[name]["jets"]])
+        assert np.isfinite(scores).sum() == c["scored"]
+    assert out["nano_tt_v15.root"]["cutflow"]["no_constituents"] == 2
+
+
+def test_missing_pf_candidates(samples: dict[str, Path], tmp_path: Path) -> None:
+    stripped = tmp_path / "nocands.root"
+    arrays = uproot.open(samples["qcd"])["Events"].arrays(
+        filter_name=["run", "luminosityBlock", "event", "genWeight", "FatJet_*"])
+    data = {k: arrays[k] for k in ("run", "luminosityBlock", "event", "genWeight")}
+    data["FatJet"] = ak.zip({k[7:]: arrays[k] for k in arrays.fields if k.startswith("FatJet_")})
+    with uproot.recreate(stripped) as f:
+        tree = f.mktree("Events", {k: v.type for k, v in data.items()},
+                        field_name=lambda o, i: f"{o}_{i}", counter_name=lambda c: f"n{c}")
+        tree.extend(data)
+    fs = {"x": {"files": [str(stripped)], "treename": "Events"}}
+    with pytest.raises(JetCLRError, match="PFCands_pt, FatJetPFCands_jetIdx"):
+        run(fs, LearnedJetTagProcessor([MODEL]), RunOptions())
+    out = run(fs, LearnedJetTagProcessor([MODEL], missing_constituents="skip"), RunOptions())
+    assert out["x"]["cutflow"]["skipped_no_pf_candidates"] == out["x"]["cutflow"]["selected"] > 0
+
+
+def test_bad_and_missing_files(samples: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "corrupt.root"
+    bad.write_bytes(b"root" * 100)
+    fs = {"x": {"files": [str(samples["qcd"]), str(bad)], "treename": "Events"}}
+    with pytest.raises(Exception, match=r"corrupt\.root"):
+        run(fs, LearnedJetTagProcessor([MODEL]), RunOptions())
+    out = run(fs, LearnedJetTagProcessor([MODEL]), RunOptions(skipbadfiles=True))
+    assert out["x"]["cutflow"]["events"] == 100
+
+
+def test_empty_and_odd_jets(samples: dict[str, Path]) -> None:
+    events = uproot.open(samples["qcd"])["Events"].arrays()
+    jc = read_constituents(events)
+    model = inference.OnnxJetModel(MODEL)
+    odd = ak.concatenate([
+        jc.constituents[:3],
+        ak.Array([[], [{"pt": 50.0, "eta": 0.1, "phi": 0.2, "mass": 0.0, "charge": 1, "pdgId": 211,
+                        "d0": 0.0, "dz": 0.0, "puppiWeight": 1.0}]]),
+        ak.Array([[{"pt": float("nan"), "eta": 0.1, "phi": 0.2, "mass": 0.0, "charge": 0, "pdgId": 22,
+                    "d0": 0.0, "dz": 0.0, "puppiWeight": 1.0},
+                   {"pt": 30.0, "eta": float("inf"), "phi": 0.2, "mass": 0.0, "charge": 0, "pdgId": 22,
+                    "d0": 0.0, "dz": 0.0, "puppiWeight": 1.0}]]),
+    ])
+    out = model(odd)
+    score = out["tagger_score"]
+    assert np.isfinite(score[:3]).all() and np.isnan(score[3]) and np.isfinite(score[4])
+    assert np.isnan(score[5])  # no finite constituent left
+    assert model(jc.constituents[:0])["tagger_score"].shape == (0,)
+
+
+def test_model_metadata_mismatch(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    model = load_onnx(MODEL)
+    meta = json.loads(next(p.value for p in model.metadata_props if p.key == "jetclr_coffea"))
+    meta["preprocessing"]["features"] = ["deta", "spin"]
+    write_metadata(model, meta)
+    import onnx
+
+    onnx.save(model, str(broken))
+    with pytest.raises(JetCLRError, match="no usable preprocessing"):
+        LearnedJetTagProcessor([broken])
+    meta["preprocessing"]["features"] = ["deta", "dphi", "log_pt_rel", "log_e_rel", "dr"]
+    del meta["outputs"]["embedding"]
+    write_metadata(model, meta)
+    onnx.save(model, str(broken))
+    with pytest.raises(JetCLRError, match="no 'embedding' output"):
+        LearnedJetTagProcessor([broken])
+    shutil.copy(MODEL, tmp_path / "m.onnx")
+    with pytest.raises(JetCLRError, match="DDT map"):
+        LearnedJetTagProcessor([tmp_path / "m.onnx"], ddt_map=tmp_path / "nope.json")
+
+
+def test_onnx_wrapper_eager(samples: dict[str, Path]) -> None:
+    events = uproot.open(samples["top"])["Events"].arrays()
+    jc = read_constituents(events)
+    wrapped = onnx_wrapper(str(MODEL), output="tagger_score")(jc.constituents)
+    direct = inference.OnnxJetModel(MODEL)(jc.constituents)["tagger_score"]
+    np.testing.assert_allclose(ak.to_numpy(wrapped), direct, atol=1e-6)
