@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check benchmark clean
+.PHONY: install run test lint typecheck check benchmark model clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,28 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-benchmark: $(STAMP)
+benchmark: $(STAMP) data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/bench_generate.py
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_processor.py --files data/qcd_test.root data/top_test.root
+
+# The shipped model, from scratch (see onnx_models/README.md): data, training, export, LCT.
+J := $(BIN)/jetclr-coffea
+data/qcd_train.root: | $(STAMP)
+	mkdir -p data && $(J) generate qcd --events 16000 --seed 102 -o $@
+data/top_train.root: | $(STAMP)
+	mkdir -p data && $(J) generate top --events 16000 --seed 101 -o $@
+data/qcd_test.root: | $(STAMP)
+	mkdir -p data && $(J) generate qcd --events 5000 --seed 202 -o $@
+data/top_test.root: | $(STAMP)
+	mkdir -p data && $(J) generate top --events 5000 --seed 201 -o $@
+
+model: data/qcd_train.root data/top_train.root data/qcd_test.root data/top_test.root
+	$(J) train training/configs/jetclr_top.yaml
+	$(J) export runs/jetclr_top/checkpoint.pt -o runs/jetclr_top/encoder.onnx
+	$(J) evaluate runs/jetclr_top/encoder.onnx --signal data/top_test.root \
+	    --background data/qcd_test.root --output-dir onnx_models/jetclr_top_eval \
+	    --fit-head onnx_models/jetclr_top.onnx
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache .ruff_cache

@@ -161,7 +161,7 @@ def _cmd_ddt_map(args: argparse.Namespace) -> int:
 
     path = make_ddt_map(load_fileset(args.fileset), args.model, args.output, score=args.score,
                         efficiency=args.qcd_efficiency, opts=_run_options(args),
-                        selection=_selection(args))
+                        selection=_selection(args), min_weight=args.min_jets_per_bin)
     print(f"wrote {path}")
     return 0
 
@@ -275,6 +275,8 @@ def _parser() -> argparse.ArgumentParser:
     dd.add_argument("--score", default=None, help="output name (default tagger_score, else anomaly_score)")
     dd.add_argument("--qcd-efficiency", type=float, default=0.05, help="QCD efficiency q (default 0.05)")
     dd.add_argument("--output", "-o", required=True, help="output JSON")
+    dd.add_argument("--min-jets-per-bin", type=float, default=20.0,
+                    help="(rho, pT) bins with fewer QCD jets are smoothed from neighbours")
     _add_runner_options(dd)
     dd.set_defaults(handler=_cmd_ddt_map)
 

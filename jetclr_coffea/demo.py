@@ -63,7 +63,7 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None 
     print("== 3. DDT map (QCD efficiency 5%) from the QCD sample")
     ddt_path = make_ddt_map(load_fileset(output / "fileset_qcd.json"), str(model),
                             output / "ddt_map.json", score="tagger_score", efficiency=0.05,
-                            opts=opts, selection=selection)
+                            opts=opts, selection=selection, min_weight=5)
 
     print("== 4. tagging processor with the DDT map")
     proc_ddt = LearnedJetTagProcessor([model], selection, ddt_path)

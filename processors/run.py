@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -83,10 +84,11 @@ def load_fileset(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _executor(opts: RunOptions, stack: ExitStack) -> Any:
     from coffea import processor
 
+    # bad input is not transient: no retries in-process; dask keeps them for lost workers
     if opts.executor == "iterative":
-        return processor.IterativeExecutor(status=False)
+        return processor.IterativeExecutor(status=False, retries=0)
     if opts.executor == "futures":
-        return processor.FuturesExecutor(workers=opts.workers, status=False)
+        return processor.FuturesExecutor(workers=opts.workers, status=False, retries=0)
     try:
         from distributed import Client, LocalCluster
     except ImportError as err:
@@ -117,13 +119,31 @@ def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
         )
         try:
             output, metrics = runner(fileset, processor_instance=processor_instance, treename="Events")
-        except FileNotFoundError as err:
-            raise JetCLRError(f"input file not found: {err.filename or err}") from err
-        except OSError as err:
-            raise JetCLRError(f"cannot read an input file: {err}") from err
+        except Exception as err:
+            raise _explain(err) from err
     output = dict(output)
     output["_metrics"] = {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
     return output
+
+
+def _explain(err: BaseException) -> BaseException:
+    """A one-line JetCLRError naming the file, from coffea's wrapped exception chain."""
+    chain: list[BaseException] = []
+    e: BaseException | None = err
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    text = " ".join(" ".join(str(c).split()) for c in chain)
+    match = re.search(r"filename='([^']+)'", text) or re.search(r"file path (\S+?)\)?(?:\s|$)", text)
+    where = f"{match.group(1)}: " if match else ""
+    for c in chain:
+        if isinstance(c, JetCLRError):
+            return JetCLRError(f"{where}{c}")
+    for c in chain:
+        if isinstance(c, OSError):
+            reason = " ".join(str(c).split())
+            return JetCLRError(f"{where}cannot read the file ({type(c).__name__}: {reason})")
+    return err
 
 
 def _merged_jets(chunks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -170,8 +190,13 @@ def write_outputs(output: dict[str, Any], out_dir: str | os.PathLike[str], *,
 def make_ddt_map(
     fileset: dict[str, Any], model: str, output: str | os.PathLike[str], *, score: str | None,
     efficiency: float, opts: RunOptions, selection: FatJetSelection = FatJetSelection(),
+    min_weight: float = 20.0,
 ) -> Path:
-    """Build a DDT map of ``score`` from the (QCD) jets of ``fileset``."""
+    """Build a DDT map of ``score`` from the (QCD) jets of ``fileset``.
+
+    (rho, pT) bins with less than ``min_weight`` (weighted) QCD jets take their threshold
+    from their neighbours.
+    """
     proc = LearnedJetTagProcessor([model], selection, batch_size=opts.batch_size)
     name = Path(model).stem
     if score is None:
@@ -196,5 +221,6 @@ def make_ddt_map(
     return build_ddt_map(
         total.values(), total.axes["rho"].edges, total.axes["pt"].edges,
         total.axes["score"].edges, score=key, efficiency=efficiency, output=output,
+        min_weight=min_weight,
         description=f"{key} at QCD efficiency {efficiency} from {', '.join(fileset)}",
     )

@@ -92,6 +92,25 @@ def _open_nano(path: Path, schema: str = "PFNanoAODSchema", mode: str = "eager")
 
 
 @pytest.fixture(scope="session")
+def no_pf_candidates(samples: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The qcd sample without any PF-candidate branches (event ids, weights, fat jets only)."""
+    import awkward as ak
+    import uproot
+
+    path = tmp_path_factory.mktemp("nocands") / "nocands.root"
+    arrays = uproot.open(samples["qcd"])["Events"].arrays(
+        filter_name=["run", "luminosityBlock", "event", "genWeight", "FatJet_*"])
+    data = {k: arrays[k] for k in ("run", "luminosityBlock", "event", "genWeight")}
+    data["FatJet"] = ak.zip({k[len("FatJet_"):]: arrays[k] for k in arrays.fields
+                             if k.startswith("FatJet_")})
+    with uproot.recreate(path) as f:
+        tree = f.mktree("Events", {k: v.type for k, v in data.items()},
+                        field_name=lambda o, i: f"{o}_{i}", counter_name=lambda c: f"n{c}")
+        tree.extend(data)
+    return path
+
+
+@pytest.fixture(scope="session")
 def open_nano() -> Any:
     """Open a file with a coffea NanoAOD schema, without the optional-collection warnings."""
     return _open_nano

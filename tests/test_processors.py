@@ -89,7 +89,7 @@ def test_ddt_map_gives_flat_qcd_efficiency(samples: dict[str, Path], fileset: Pa
     qcd = tmp_path / "qcd.json"
     qcd.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
     ddt = make_ddt_map(load_fileset(qcd), str(MODEL), tmp_path / "ddt.json", score=None,
-                       efficiency=0.2, opts=RunOptions())
+                       efficiency=0.2, opts=RunOptions(), min_weight=3)
     proc = LearnedJetTagProcessor([MODEL], FatJetSelection(), ddt)
     out = run(load_fileset(qcd), proc, RunOptions())["qcd"]
     h = out["hists"][f"{SCORE}__ddt_msd_pt"].values()  # pass x msd x pt
@@ -136,17 +136,8 @@ def test_real_cms_files(real_files: dict[str, Path], tmp_path: Path) -> None:
     assert out["nano_tt_v15.root"]["cutflow"]["no_constituents"] == 2
 
 
-def test_missing_pf_candidates(samples: dict[str, Path], tmp_path: Path) -> None:
-    stripped = tmp_path / "nocands.root"
-    arrays = uproot.open(samples["qcd"])["Events"].arrays(
-        filter_name=["run", "luminosityBlock", "event", "genWeight", "FatJet_*"])
-    data = {k: arrays[k] for k in ("run", "luminosityBlock", "event", "genWeight")}
-    data["FatJet"] = ak.zip({k[7:]: arrays[k] for k in arrays.fields if k.startswith("FatJet_")})
-    with uproot.recreate(stripped) as f:
-        tree = f.mktree("Events", {k: v.type for k, v in data.items()},
-                        field_name=lambda o, i: f"{o}_{i}", counter_name=lambda c: f"n{c}")
-        tree.extend(data)
-    fs = {"x": {"files": [str(stripped)], "treename": "Events"}}
+def test_missing_pf_candidates(no_pf_candidates: Path) -> None:
+    fs = {"x": {"files": [str(no_pf_candidates)], "treename": "Events"}}
     with pytest.raises(JetCLRError, match="PFCands_pt, FatJetPFCands_jetIdx"):
         run(fs, LearnedJetTagProcessor([MODEL]), RunOptions())
     out = run(fs, LearnedJetTagProcessor([MODEL], missing_constituents="skip"), RunOptions())
@@ -157,7 +148,7 @@ def test_bad_and_missing_files(samples: dict[str, Path], tmp_path: Path) -> None
     bad = tmp_path / "corrupt.root"
     bad.write_bytes(b"root" * 100)
     fs = {"x": {"files": [str(samples["qcd"]), str(bad)], "treename": "Events"}}
-    with pytest.raises(Exception, match=r"corrupt\.root"):
+    with pytest.raises(JetCLRError, match=r"corrupt\.root: cannot read the file"):
         run(fs, LearnedJetTagProcessor([MODEL]), RunOptions())
     out = run(fs, LearnedJetTagProcessor([MODEL]), RunOptions(skipbadfiles=True))
     assert out["x"]["cutflow"]["events"] == 100

@@ -7,12 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-import uproot
 import yaml
 from jetclr_coffea.training.config import TrainConfig, load_config
 from jetclr_coffea.training.evaluate import evaluate
@@ -129,17 +127,11 @@ def test_bad_config(tmp_path: Path, samples: dict[str, Path], change: dict[str, 
         load_config(_config(tmp_path, samples, **change))
 
 
-def test_data_without_constituents(tmp_path: Path, samples: dict[str, Path]) -> None:
-    stripped = tmp_path / "nocands.root"
-    arrays = uproot.open(samples["qcd"])["Events"].arrays(filter_name=["run", "event", "FatJet_*"])
-    data = {"run": arrays["run"], "event": arrays["event"],
-            "FatJet": ak.zip({k[7:]: arrays[k] for k in arrays.fields if k.startswith("FatJet_")})}
-    with uproot.recreate(stripped) as f:
-        tree = f.mktree("Events", {k: v.type for k, v in data.items()},
-                        field_name=lambda o, i: f"{o}_{i}", counter_name=lambda c: f"n{c}")
-        tree.extend(data)
+def test_data_without_constituents(
+    tmp_path: Path, samples: dict[str, Path], no_pf_candidates: Path
+) -> None:
     cfg = load_config(_config(tmp_path, samples, name="nocands"))
-    cfg = replace(cfg, data=replace(cfg.data, files=(str(stripped),)))
+    cfg = replace(cfg, data=replace(cfg.data, files=(str(no_pf_candidates),)))
     with pytest.raises(JetCLRError, match="no PF-candidate branches"):
         train(cfg, progress=False)
     assert not (tmp_path / "nocands").exists()
