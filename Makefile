@@ -47,9 +47,9 @@ data/top_test.root: | $(STAMP)
 	mkdir -p data && $(J) generate top --events 5000 --seed 201 -o $@
 
 model: data/qcd_train.root data/top_train.root data/qcd_test.root data/top_test.root
-	$(J) train training/configs/jetclr_top.yaml
-	$(J) export runs/jetclr_top/checkpoint.pt -o runs/jetclr_top/encoder.onnx
-	$(J) evaluate runs/jetclr_top/encoder.onnx --signal data/top_test.root \
+	$(J) train training/configs/jetclr_top_irc.yaml
+	$(J) export runs/jetclr_top_irc/checkpoint.pt -o runs/jetclr_top_irc/encoder.onnx
+	$(J) evaluate runs/jetclr_top_irc/encoder.onnx --signal data/top_test.root \
 	    --background data/qcd_test.root --output-dir onnx_models/jetclr_top_eval \
 	    --fit-head onnx_models/jetclr_top.onnx
 
