@@ -48,8 +48,11 @@ def main() -> None:
             stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
             shares = {}
             for stage, func in STAGES.items():
-                cum = max((v[3] for k, v in stats.items() if k[2] == func), default=0.0)
+                # Python functions are keyed by name, C functions as "<built-in method ...>"
+                cum = max((v[3] for k, v in stats.items()
+                           if k[2] == func or (k[0] == "~" and f".{func}" in k[2])), default=0.0)
                 shares[stage] = cum / summary.seconds
+            shares["other"] = max(0.0, 1.0 - sum(shares.values()))
             results[process] = {"events": summary.events, "seconds": summary.seconds,
                                 "events_per_s": summary.events_per_second,
                                 "fat_jets": summary.fat_jets, "share": shares}

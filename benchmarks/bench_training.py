@@ -17,6 +17,7 @@ import argparse
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,8 @@ def _timeit(fn: Any, repeat: int, sync: Any = None) -> float:
     return (time.perf_counter() - t0) / repeat
 
 
-def training_throughput(cfg: EncoderConfig, n_max: int, device: str, batch: int = 256) -> float:
+def training_throughput(cfg: EncoderConfig, n_max: int, features: tuple[str, ...], device: str,
+                        batch: int = 256) -> float:
     torch.manual_seed(0)
     model = JetEncoder(cfg).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -69,8 +71,8 @@ def training_throughput(cfg: EncoderConfig, n_max: int, device: str, batch: int 
     aug = AugmentConfig()
 
     def step() -> None:
-        x1, m1 = model_inputs(augment(jets, g, aug), FEATURES, cfg.irc_safe)
-        x2, m2 = model_inputs(augment(jets, g, aug), FEATURES, cfg.irc_safe)
+        x1, m1 = model_inputs(augment(jets, g, aug), features, cfg.irc_safe)
+        x2, m2 = model_inputs(augment(jets, g, aug), features, cfg.irc_safe)
         loss = nt_xent(model(x1, m1)[1], model(x2, m2)[1], 0.1)
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
@@ -80,7 +82,8 @@ def training_throughput(cfg: EncoderConfig, n_max: int, device: str, batch: int 
     return batch / _timeit(step, 5 if device == "cpu" else 20, sync)
 
 
-def inference(cfg: EncoderConfig, n_max: int, state: dict[str, Any] | None) -> dict[str, Any]:
+def inference(cfg: EncoderConfig, n_max: int, features: tuple[str, ...],
+              state: dict[str, Any] | None) -> dict[str, Any]:
     import onnxruntime as ort
 
     model = JetEncoder(cfg).eval()
@@ -90,14 +93,16 @@ def inference(cfg: EncoderConfig, n_max: int, state: dict[str, Any] | None) -> d
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "enc.onnx"
         x0 = torch.randn(2, n_max, cfg.n_features)
-        torch.onnx.export(model, (x0, torch.ones(2, n_max)), str(path), dynamo=False,
-                          input_names=["constituents", "mask"], output_names=["embedding", "head"],
-                          dynamic_axes={"constituents": {0: "n", 1: "c"}, "mask": {0: "n", 1: "c"}},
-                          opset_version=17)
+        with warnings.catch_warnings():  # the TorchScript exporter warns that it is legacy
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(model, (x0, torch.ones(2, n_max)), str(path), dynamo=False,
+                              input_names=["constituents", "mask"], output_names=["embedding", "head"],
+                              dynamic_axes={"constituents": {0: "n", 1: "c"}, "mask": {0: "n", 1: "c"}},
+                              opset_version=17)
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         for bs in (1, 64, 1024):
             b = _batch(bs, n_max, "cpu", seed=bs)
-            x, m = model_inputs(b, FEATURES[: cfg.n_features], cfg.irc_safe)
+            x, m = model_inputs(b, features, cfg.irc_safe)
             xn, mn = x.numpy(), m.numpy()
             repeat = max(3, 2048 // bs)
             with torch.inference_mode():
@@ -120,17 +125,18 @@ def main() -> None:
     meta = read_metadata(args.model) if Path(args.model).is_file() else None
     cfg = EncoderConfig(**meta["encoder"]) if meta else EncoderConfig(n_layers=2)
     n_max = meta["preprocessing"]["n_max"] if meta else 40
+    features = tuple(meta["preprocessing"]["features"]) if meta else FEATURES
     state = None
     if args.checkpoint:
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["model"]
     print(f"encoder {cfg}, n_max {n_max}, torch threads {torch.get_num_threads()}")
     results: dict[str, Any] = {"encoder": cfg.to_dict(), "n_max": n_max, "training_jets_per_s": {}}
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
-        rate = training_throughput(cfg, n_max, device)
+        rate = training_throughput(cfg, n_max, features, device)
         results["training_jets_per_s"][device] = rate
         print(f"training on {device}: {rate:,.0f} jets/s")
     print("inference (CPU):")
-    results["inference"] = inference(cfg, n_max, state)
+    results["inference"] = inference(cfg, n_max, features, state)
     print(f"recorded in {record('training', results)}")
 
 
