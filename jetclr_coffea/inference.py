@@ -113,10 +113,25 @@ class OnnxJetModel:
     def run_arrays(self, x: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) -> dict[str, Any]:
         """Run on prepared inputs in batches of ``batch_size``; outputs concatenated."""
         names = self.output_names
+        session = self.session
+        on_gpu = session.get_providers()[0] == "CUDAExecutionProvider"
         results: dict[str, list[npt.NDArray[np.float32]]] = {n: [] for n in names}
         for start in range(0, len(x), self.batch_size):
             stop = start + self.batch_size
-            out = self.session.run(names, {"constituents": x[start:stop], "mask": mask[start:stop]})
+            xb = np.ascontiguousarray(x[start:stop], dtype=np.float32)
+            mb = np.ascontiguousarray(mask[start:stop], dtype=np.float32)
+            if on_gpu:
+                # IOBinding: one host->device copy per input, outputs stay on the device
+                # until the single copy back
+                binding = session.io_binding()
+                binding.bind_cpu_input("constituents", xb)
+                binding.bind_cpu_input("mask", mb)
+                for n in names:
+                    binding.bind_output(n, "cuda")
+                session.run_with_iobinding(binding)
+                out = binding.copy_outputs_to_cpu()
+            else:
+                out = session.run(names, {"constituents": xb, "mask": mb})
             for n, v in zip(names, out, strict=True):
                 results[n].append(v)
         return {n: (np.concatenate(v) if v else np.zeros((0,), np.float32)) for n, v in results.items()}

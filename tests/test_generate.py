@@ -116,3 +116,21 @@ def test_same_seed_same_arrays(tmp_path: Path) -> None:
     for field in a.fields:
         assert ak.array_equal(a[field], b[field]), field
     assert not ak.array_equal(a["PFCands_pt"], c["PFCands_pt"])
+
+
+def test_pileup_overlay(tmp_path: Path) -> None:
+    from jetclr_coffea.gen.generate import generate
+    from jetclr_coffea.gen.pythia import ProcessConfig
+
+    clean, noisy = tmp_path / "clean.root", tmp_path / "pu.root"
+    generate(ProcessConfig("qcd", seed=4), 8, clean, progress=False)
+    generate(ProcessConfig("qcd", seed=4), 8, noisy, pileup=20.0, progress=False)
+    a = uproot.open(clean)["Events"].arrays()
+    b = uproot.open(noisy)["Events"].arrays()
+    # without pile-up every stored candidate has weight 1; with it, PU tracks (weight 0) are
+    # dropped from the jets and neutrals near PU tracks get weights below 1
+    assert ak.all(a["PFCands_puppiWeight"] == 1)
+    w = ak.flatten(b["PFCands_puppiWeight"])
+    assert ak.all((w > 0) & (w <= 1)) and ak.any(w < 1)
+    dz = ak.flatten(b["PFCands_dz"][b["PFCands_charge"] != 0])
+    assert ak.all(np.abs(dz) < 0.3)

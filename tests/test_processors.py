@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pickle
 import shutil
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +208,60 @@ def test_onnx_wrapper_eager(samples: dict[str, Path]) -> None:
     wrapped = onnx_wrapper(str(MODEL), output="tagger_score")(jc.constituents)
     direct = inference.OnnxJetModel(MODEL)(jc.constituents)["tagger_score"]
     np.testing.assert_allclose(ak.to_numpy(wrapped), direct, atol=1e-6)
+
+
+class _SlowProcessor(LearnedJetTagProcessor):
+    """Takes a while per chunk, so that a worker can be killed in the middle of a run."""
+
+    def process(self, events: Any) -> dict[str, Any]:
+        time.sleep(0.3)
+        return super().process(events)  # type: ignore[no-any-return]
+
+
+def _kill_worker() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_dask_worker_killed_mid_run(fileset: Path) -> None:
+    import cloudpickle
+    from distributed import Client, LocalCluster
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    fs = load_fileset(fileset)
+    reference = _contents(run(fs, LearnedJetTagProcessor([MODEL]), RunOptions()))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        result: dict[str, Any] = {}
+        runner = threading.Thread(target=lambda: result.update(run(
+            fs, _SlowProcessor([MODEL]),
+            RunOptions(executor="dask", scheduler=cluster.scheduler_address, chunksize=10))))
+        runner.start()
+        deadline = time.time() + 60
+        while not client.processing() or not any(client.processing().values()):
+            assert time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        victim = next(w for w, tasks in client.processing().items() if tasks)
+        with contextlib.suppress(Exception):
+            client.run(_kill_worker, workers=[victim])
+        runner.join(timeout=120)
+        assert not runner.is_alive()
+        # the killed worker is gone (its nanny started a new one with a new address)
+        assert victim not in client.scheduler_info()["workers"]
+    got = _contents(result)
+    assert got.keys() == reference.keys()
+    for key in reference:
+        np.testing.assert_allclose(got[key], reference[key], rtol=1e-6, atol=1e-9, err_msg=key)
+
+
+@pytest.mark.gpu
+def test_cuda_iobinding_matches_cpu(samples: dict[str, Path]) -> None:
+    if "CUDAExecutionProvider" not in inference.choose_providers():
+        pytest.skip("needs a CUDA device and the GPU build of ONNX Runtime")
+    jc = read_constituents(uproot.open(samples["top"])["Events"].arrays())
+    gpu = inference.OnnxJetModel(MODEL, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    cpu = inference.OnnxJetModel(MODEL, providers=["CPUExecutionProvider"])
+    assert gpu.session.get_providers()[0] == "CUDAExecutionProvider"
+    a, b = gpu(jc.constituents), cpu(jc.constituents)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-4, rtol=1e-4)

@@ -99,6 +99,23 @@ def test_nan_loss_stops_and_keeps_checkpoint(
     assert ckpt.read_bytes() == before
 
 
+def test_ctrl_c_saves_a_checkpoint(
+    tmp_path: Path, samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = load_config(_config(tmp_path, samples, name="intr"))
+    train(cfg, progress=False, max_epochs=1)
+    before = (tmp_path / "intr" / "checkpoint.pt").read_bytes()
+
+    def interrupt(*args: Any) -> torch.Tensor:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("jetclr_coffea.training.train.nt_xent", interrupt)
+    with pytest.raises(JetCLRError, match=r"interrupted in epoch 2.*--resume continues"):
+        train(cfg, resume=True, progress=False)
+    assert (tmp_path / "intr" / "checkpoint_interrupted.pt").is_file()
+    assert (tmp_path / "intr" / "checkpoint.pt").read_bytes() == before
+
+
 def test_existing_run_and_incompatible_checkpoint(tmp_path: Path, samples: dict[str, Path]) -> None:
     cfg_path = _config(tmp_path, samples, name="run")
     cfg = load_config(cfg_path)
