@@ -21,7 +21,13 @@ import numpy.typing as npt
 
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.onnx_io import read_metadata
-from jetclr_coffea.preprocessing import PreprocessSpec, prepare
+from jetclr_coffea.preprocessing import (
+    ConstituentArrays,
+    PreprocessSpec,
+    compute_features,
+    kinematics,
+    pt_fraction,
+)
 
 __all__ = ["OnnxJetModel", "choose_providers", "get_session"]
 
@@ -138,9 +144,16 @@ class OnnxJetModel:
 
     def inputs(self, constituents: ak.Array) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Prepared (x, mask) exactly as in training."""
-        prepared = prepare(constituents, self.spec)
-        mask = prepared.weight if self.mask_kind == "pt_fraction" else prepared.mask.astype(np.float32)
-        return prepared.x, mask.astype(np.float32)
+        return self.inputs_from_arrays(kinematics(constituents, self.spec))
+
+    def inputs_from_arrays(
+        self, arrays: ConstituentArrays
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """(x, mask) from already padded and centred kinematics (see ``kinematics``)."""
+        x = np.asarray(compute_features(arrays, self.spec.features), dtype=np.float32)
+        irc = self.mask_kind == "pt_fraction"
+        mask = pt_fraction(arrays.pt, arrays.mask) if irc else arrays.mask
+        return x, np.asarray(mask, dtype=np.float32)
 
     def __call__(self, constituents: ak.Array) -> dict[str, Any]:
         """Outputs for jets x var constituents, one row per jet.

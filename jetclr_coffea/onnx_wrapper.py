@@ -1,11 +1,15 @@
 """``onnx_wrapper``: a coffea ``numpy_call_wrapper`` for exported jet encoders.
 
 coffea ships wrappers for torch, triton and xgboost but none for ONNX.  This one runs an
-exported jet encoder on fat jets, eagerly (awkward) or lazily (dask-awkward, e.g. with
-``NanoEventsFactory.from_root(..., mode="dask")`` or ``apply_to_fileset``): the awkward
-preparation (pad/centre/features from the model's metadata) happens in
-``prepare_awkward``, the numpy evaluation in ``numpy_call`` with the process-wide cached
-ONNX Runtime session, and the session is never pickled.
+exported jet encoder on jets x var constituent records.  The awkward preparation (sort
+and pad to the model's ``n_max``) happens in ``prepare_awkward`` with the array library of
+the input, the numpy evaluation in ``numpy_call`` with the process-wide cached ONNX
+Runtime session, and the session is never pickled.
+
+Status: tested eagerly (awkward input).  The dask-awkward path is coffea's generic
+``numpy_call_wrapper`` machinery and is not tested here: dask-awkward needs dask < 2025.4,
+which conflicts with the distributed 2026.8 this project installs for its dask executor,
+and ``jetclr_coffea.reader.read_constituents`` itself is eager (numpy).
 """
 
 from __future__ import annotations

@@ -152,15 +152,8 @@ def evaluate(
         raise JetCLRError(f"too few jets for the LCT: {s_sel.sum()} signal, {b_sel.sum()} background")
 
     def embed(sample: JetSample, sel: npt.NDArray[np.bool_]) -> F64:
-        from jetclr_coffea.preprocessing import compute_features, pt_fraction
-
-        arrays = sample.arrays
-        x = np.asarray(compute_features(arrays, model.spec.features), dtype=np.float32)[sel]
-        if model.mask_kind == "pt_fraction":
-            mask = pt_fraction(arrays.pt, arrays.mask)[sel]
-        else:
-            mask = arrays.mask[sel]
-        return np.asarray(model.run_arrays(x, mask.astype(np.float32))["embedding"], dtype=np.float64)
+        x, mask = model.inputs_from_arrays(sample.arrays)
+        return np.asarray(model.run_arrays(x[sel], mask[sel])["embedding"], dtype=np.float64)
 
     emb = np.concatenate([embed(sig, s_sel), embed(bkg, b_sel)])
     obs = np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]])
