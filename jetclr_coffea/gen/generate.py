@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import awkward as ak
@@ -46,7 +46,6 @@ class GenerateSummary:
     fat_jets: int
     pf_candidates: int
     seconds: float
-    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def events_per_second(self) -> float:
