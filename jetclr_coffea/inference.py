@@ -140,7 +140,10 @@ class OnnxJetModel:
                 out = session.run(names, {"constituents": xb, "mask": mb})
             for n, v in zip(names, out, strict=True):
                 results[n].append(v)
-        return {n: (np.concatenate(v) if v else np.zeros((0,), np.float32)) for n, v in results.items()}
+        if len(x) == 0:  # no batch ran: empty outputs of the declared shapes
+            return {o.name: np.zeros((0, *[d for d in o.shape[1:] if isinstance(d, int)]), np.float32)
+                    for o in session.get_outputs()}
+        return {n: np.concatenate(v) for n, v in results.items()}
 
     def inputs(self, constituents: ak.Array) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Prepared (x, mask) exactly as in training."""

@@ -1,15 +1,19 @@
 """``onnx_wrapper``: a coffea ``numpy_call_wrapper`` for exported jet encoders.
 
 coffea ships wrappers for torch, triton and xgboost but none for ONNX.  This one runs an
-exported jet encoder on jets x var constituent records.  The awkward preparation (sort
-and pad to the model's ``n_max``) happens in ``prepare_awkward`` with the array library of
-the input, the numpy evaluation in ``numpy_call`` with the process-wide cached ONNX
-Runtime session, and the session is never pickled.
+exported jet encoder on jets x var constituent records, eagerly (awkward) or in coffea's
+dask-awkward mode (``NanoEventsFactory.from_root(..., mode="dask")``,
+``coffea.dataset_tools.apply_to_fileset``).  The awkward preparation (sort and pad to the
+model's ``n_max``) happens in ``prepare_awkward`` with the array library of the input, the
+numpy evaluation in ``numpy_call`` with the process-wide cached ONNX Runtime session, and
+the session is never pickled, so each dask worker builds it once.
 
-Status: tested eagerly (awkward input).  The dask-awkward path is coffea's generic
-``numpy_call_wrapper`` machinery and is not tested here: dask-awkward needs dask < 2025.4,
-which conflicts with the distributed 2026.8 this project installs for its dask executor,
-and ``jetclr_coffea.reader.read_constituents`` itself is eager (numpy).
+The constituents come from :func:`jetclr_coffea.lazy_reader.fatjet_constituents`, which
+works on every backend::
+
+    cands = fatjet_constituents(events)[selection]          # events x jets x constituents
+    score = onnx_wrapper("model.onnx", output="tagger_score")(ak.flatten(cands, axis=1))
+    score = ak.unflatten(score, ak.num(events.FatJet[selection], axis=1))  # events x jets
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
 
 __all__ = ["onnx_wrapper"]
@@ -47,6 +52,9 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
     def __init__(self, path: str, output: str = "embedding", batch_size: int = 1024) -> None:
         super().__init__()
         self.model = OnnxJetModel(path, batch_size=batch_size)
+        declared = self.model.metadata.get("outputs", {})
+        if output not in declared:
+            raise JetCLRError(f"{path}: the model has no output {output!r} (it has {sorted(declared)})")
         self.output = output
         self.n_max = self.model.spec.n_max
 
@@ -64,11 +72,13 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
         return (lib.values_astype(stacked, np.float64),), {}
 
     def numpy_call(self, stacked: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-        counts = (stacked[:, :, 0] > 0).sum(axis=1)
-        flat = stacked[np.arange(stacked.shape[1])[None, :] < counts[:, None]]
+        # padding (and any constituent without positive pT) is dropped entry by entry;
+        # the model's own preprocessing then sorts, pads and masks exactly as in training
+        real = stacked[:, :, 0] > 0
+        flat = stacked[real]
         constituents = ak.unflatten(
             ak.zip({"pt": flat[:, 0], "eta": flat[:, 1], "phi": flat[:, 2], "mass": flat[:, 3]}),
-            counts,
+            real.sum(axis=1),
         )
         out = self.model(constituents)[self.output]
         return np.asarray(out, dtype=np.float32)

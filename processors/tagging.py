@@ -52,7 +52,7 @@ class FatJetSelection:
         sel = (fatjets.pt > self.pt_min) & (fatjets.pt < self.pt_max) & (np.abs(fatjets.eta) < self.eta_max)
         if self.msd_min > 0:
             sel = sel & (fatjets.msoftdrop > self.msd_min)
-        if self.require_jet_id and "jetId" in ak.fields(fatjets):
+        if self.require_jet_id and "jetId" in fatjets.fields:
             sel = sel & ((fatjets.jetId & 2) != 0)
         return sel
 

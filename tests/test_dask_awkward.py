@@ -1,0 +1,165 @@
+"""The lazy constituent reader and the ONNX wrapper in coffea's dask-awkward mode."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
+from jetclr_coffea.processors.run import RunOptions, load_fileset, run
+
+from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.lazy_reader import fatjet_constituents
+from jetclr_coffea.onnx_wrapper import onnx_wrapper
+from jetclr_coffea.reader import read_constituents
+
+dak = pytest.importorskip("dask_awkward", reason="needs the [dask] extra")
+
+MODEL = Path("onnx_models/jetclr_top.onnx")
+SCORE = "tagger_score"
+
+
+def _events(path: Path, mode: str, schema: str = "PFNanoAODSchema", **kwargs: Any) -> Any:
+    from coffea import nanoevents as ne
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return ne.NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=getattr(ne, schema),
+                                              mode=mode, **kwargs).events()
+
+
+def _assert_same_constituents(lazy: ak.Array, eager: ak.Array) -> None:
+    """lazy: events x jets x constituents; eager: jets x constituents (reader order)."""
+    flat = ak.flatten(lazy, axis=1)
+    assert ak.to_list(ak.num(flat, axis=1)) == ak.to_list(ak.num(eager, axis=1))
+    for name in ("pt", "eta", "phi", "mass"):
+        np.testing.assert_array_equal(ak.to_numpy(ak.flatten(flat[name])),
+                                      ak.to_numpy(ak.flatten(eager[name])), err_msg=name)
+
+
+@pytest.mark.parametrize("process", ["top", "qcd"])
+def test_lazy_reader_matches_eager_reader(samples: dict[str, Path], process: str) -> None:
+    raw = uproot.open(samples[process])["Events"].arrays()
+    _assert_same_constituents(fatjet_constituents(raw), read_constituents(raw).constituents)
+    for mode in ("eager", "virtual"):
+        events = _events(samples[process], mode)
+        lazy = fatjet_constituents(events)
+        assert ak.to_list(ak.num(lazy, axis=1)) == ak.to_list(ak.num(events.FatJet, axis=1))
+        _assert_same_constituents(lazy, read_constituents(events).constituents)
+
+
+def test_lazy_reader_sums_to_raw_jet(samples: dict[str, Path]) -> None:
+    """PUPPI-weighted constituents add up to the raw (uncorrected) fat-jet four-momentum."""
+    events = _events(samples["top"], "eager")
+    c = fatjet_constituents(events)
+    px, py = ak.sum(c.pt * np.cos(c.phi), axis=2), ak.sum(c.pt * np.sin(c.phi), axis=2)
+    total_pt = np.hypot(px, py)
+    raw_pt = events.FatJet.pt * (1 - events.FatJet.rawFactor)
+    has = ak.num(c, axis=2) > 0
+    np.testing.assert_allclose(ak.to_numpy(ak.flatten(total_pt[has])),
+                               ak.to_numpy(ak.flatten(raw_pt[has])), rtol=2e-3)
+
+
+@pytest.mark.network
+def test_lazy_reader_real_cms_files(real_files: dict[str, Path]) -> None:
+    for name, schema in (("pfnano.root", "PFNanoAODSchema"), ("nano_tt_v15.root", "NanoAODSchema")):
+        events = _events(real_files[name], "eager", schema)
+        _assert_same_constituents(fatjet_constituents(events), read_constituents(events).constituents)
+        lazy = fatjet_constituents(_events(real_files[name], "dask", schema))
+        assert isinstance(lazy, dak.Array)
+        _assert_same_constituents(lazy.compute(), read_constituents(events).constituents)
+
+
+def test_dask_reader_reads_only_what_it_needs(samples: dict[str, Path]) -> None:
+    events = _events(samples["top"], "dask", steps_per_file=3)
+    lazy = fatjet_constituents(events)
+    (columns,) = dak.necessary_columns(lazy).values()
+    assert {"PFCands_pt", "PFCands_puppiWeight", "FatJetPFCands_jetIdx"} <= columns
+    assert not any(c.startswith(("GenPart", "FatJet_tau", "PFCands_pdgId")) for c in columns)
+    assert lazy.npartitions == 3
+    eager = read_constituents(_events(samples["top"], "eager")).constituents
+    _assert_same_constituents(lazy.compute(), eager)
+
+
+def test_dask_reader_without_pf_candidates(no_pf_candidates: Path) -> None:
+    with pytest.raises(JetCLRError, match="PFCands_pt"):
+        fatjet_constituents(_events(no_pf_candidates, "dask"))
+
+
+@pytest.mark.parametrize("output", ["tagger_score", "embedding"])
+def test_onnx_wrapper_dask_matches_eager(samples: dict[str, Path], output: str) -> None:
+    events = _events(samples["top"], "dask", steps_per_file=3)
+    sel = FatJetSelection(pt_min=250.0).mask(events.FatJet)
+    cands = ak.flatten(fatjet_constituents(events)[sel], axis=1)
+    lazy = onnx_wrapper(str(MODEL), output=output)(cands)
+    assert isinstance(lazy, dak.Array)
+    got = ak.to_numpy(lazy.compute())
+    eager = _events(samples["top"], "eager")
+    jc = read_constituents(eager, FatJetSelection(pt_min=250.0).mask(eager.FatJet))
+    want = OnnxJetModel(MODEL)(jc.constituents)[output]
+    assert got.shape == want.shape
+    assert len(got) > 100
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=1e-6)
+
+
+def test_onnx_wrapper_odd_inputs() -> None:
+    wrapper = onnx_wrapper(str(MODEL), output="embedding")
+    empty = ak.Array([[], [{"pt": 50.0, "eta": 0.1, "phi": 0.2, "mass": 0.0}],
+                      [{"pt": np.nan, "eta": 0.0, "phi": 0.0, "mass": 0.0},
+                       {"pt": 30.0, "eta": 0.3, "phi": 0.1, "mass": 0.1}]])
+    out = ak.to_numpy(wrapper(empty))
+    assert out.shape == (3, 64)
+    assert np.isnan(out[0]).all()
+    assert np.isfinite(out[1:]).all()
+    # the NaN constituent is dropped: the third jet is the single 30 GeV constituent, and a
+    # one-constituent jet's angular features are zero after centring, whatever its position
+    np.testing.assert_allclose(out[2], out[1], atol=1e-5)
+    none = ak.Array([[{"pt": 1.0, "eta": 0.0, "phi": 0.0, "mass": 0.0}]])[:0]
+    assert ak.to_numpy(wrapper(none)).shape == (0, 64)
+    with pytest.raises(JetCLRError, match="no output 'anomaly_score'"):
+        onnx_wrapper(str(MODEL), output="anomaly_score")
+
+
+def _tag(events: Any) -> Any:
+    """What an analyst writes for dask-awkward mode: select, score, histogram (hist.dask)."""
+    import hist.dask as hda
+
+    fatjets = events.FatJet
+    sel = FatJetSelection(pt_min=300.0).mask(fatjets)
+    cands = ak.flatten(fatjet_constituents(events)[sel], axis=1)
+    score = onnx_wrapper(str(MODEL.resolve()), output=SCORE)(cands)
+    jets = ak.flatten(fatjets[sel], axis=1)
+    h = hda.Hist.new.Reg(100, 0.0, 1.0, name="score").Reg(40, 0.0, 400.0, name="msd").Weight()
+    weight = ak.flatten(ak.broadcast_arrays(events.genWeight, fatjets.pt)[0][sel], axis=1)
+    ok = ~np.isnan(score)
+    return {"hist": h.fill(score=score[ok], msd=jets.msoftdrop[ok], weight=weight[ok])}
+
+
+def test_apply_to_fileset_matches_runner(samples: dict[str, Path], tmp_path: Path) -> None:
+    """The dask-awkward analysis fills the same histogram as the Runner's processor."""
+    import dask
+    from coffea.dataset_tools import apply_to_fileset
+    from coffea.nanoevents import PFNanoAODSchema
+
+    files = {"qcd": samples["qcd"], "top": samples["top"]}
+    fileset = {ds: {"files": {str(p): "Events"}} for ds, p in files.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        graphs = apply_to_fileset(_tag, fileset, schemaclass=PFNanoAODSchema)
+        (computed,) = dask.compute(graphs, scheduler="sync")
+    fs_json = tmp_path / "fs.json"
+    fs_json.write_text(json.dumps({ds: [str(p)] for ds, p in files.items()}))
+    reference = run(load_fileset(fs_json), LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=300.0)),
+                    RunOptions(chunksize=40))
+    for ds in files:
+        want = reference[ds]["hists"][f"jetclr_top_{SCORE}__score_msd_pt"].project("score", "msd")
+        got = computed[ds]["hist"]
+        assert got.sum().value == pytest.approx(reference[ds]["cutflow"]["scored"])
+        np.testing.assert_allclose(got.values(), want.values(), atol=1e-9)
