@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -127,19 +128,14 @@ def test_onnx_wrapper_odd_inputs() -> None:
         onnx_wrapper(str(MODEL), output="anomaly_score")
 
 
-def _tag(events: Any) -> Any:
-    """What an analyst writes for dask-awkward mode: select, score, histogram (hist.dask)."""
-    import hist.dask as hda
-
-    fatjets = events.FatJet
-    sel = FatJetSelection(pt_min=300.0).mask(fatjets)
-    cands = ak.flatten(fatjet_constituents(events)[sel], axis=1)
-    score = onnx_wrapper(str(MODEL.resolve()), output=SCORE)(cands)
-    jets = ak.flatten(fatjets[sel], axis=1)
-    h = hda.Hist.new.Reg(100, 0.0, 1.0, name="score").Reg(40, 0.0, 400.0, name="msd").Weight()
-    weight = ak.flatten(ak.broadcast_arrays(events.genWeight, fatjets.pt)[0][sel], axis=1)
-    ok = ~np.isnan(score)
-    return {"hist": h.fill(score=score[ok], msd=jets.msoftdrop[ok], weight=weight[ok])}
+def _example() -> Any:
+    """examples/dask_awkward_analysis.py as a module (the test runs the analyst's code)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "dask_awkward_analysis.py"
+    spec = importlib.util.spec_from_file_location("dask_awkward_analysis", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_apply_to_fileset_matches_runner(samples: dict[str, Path], tmp_path: Path) -> None:
@@ -152,7 +148,9 @@ def test_apply_to_fileset_matches_runner(samples: dict[str, Path], tmp_path: Pat
     fileset = {ds: {"files": {str(p): "Events"}} for ds, p in files.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        graphs = apply_to_fileset(_tag, fileset, schemaclass=PFNanoAODSchema)
+        tag = _example().tag_fatjets
+        graphs = apply_to_fileset(lambda ev: tag(ev, str(MODEL.resolve())), fileset,
+                                  schemaclass=PFNanoAODSchema)
         (computed,) = dask.compute(graphs, scheduler="sync")
     fs_json = tmp_path / "fs.json"
     fs_json.write_text(json.dumps({ds: [str(p)] for ds, p in files.items()}))
