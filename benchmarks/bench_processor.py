@@ -61,9 +61,9 @@ def steps(files: list[str], model_path: str) -> dict[str, Any]:
         model.run_arrays(prepared.x, mask)
         t3 = time.perf_counter()
         with torch.inference_mode():
-            for s in range(0, len(mask), model.batch_size):
-                enc(torch.from_numpy(prepared.x[s:s + model.batch_size]),
-                    torch.from_numpy(mask[s:s + model.batch_size]))
+            for s in range(0, len(mask), model.batch):  # the same batches as ONNX Runtime
+                enc(torch.from_numpy(prepared.x[s:s + model.batch]),
+                    torch.from_numpy(mask[s:s + model.batch]))
         t4 = time.perf_counter()
         t["read"] += t1 - t0
         t["prepare"] += t2 - t1
@@ -77,10 +77,11 @@ def steps(files: list[str], model_path: str) -> dict[str, Any]:
         "processor_jets_per_s": n_jets / proc_total,
         "share": {k: t[k] / proc_total for k in ("read", "prepare", "inference")},
         "ort_over_torch": t["torch"] / t["inference"],
+        "batch": model.batch,
     }
     print(f"{n_jets} jets on one core: processor {out['processor_jets_per_s']:.0f} jets/s; shares "
           + ", ".join(f"{k} {100 * v:.0f}%" for k, v in out["share"].items()))
-    print(f"inference: ORT {out['jets_per_s']['inference']:.0f} jets/s, eager torch "
+    print(f"inference (batch {model.batch}): ORT {out['jets_per_s']['inference']:.0f} jets/s, eager torch "
           f"{out['jets_per_s']['torch']:.0f} jets/s, ratio ORT/torch {out['ort_over_torch']:.2f}")
     return out
 

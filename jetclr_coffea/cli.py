@@ -183,7 +183,8 @@ def _add_runner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
     p.add_argument("--maxchunks", type=_positive_int, default=None, help="chunks per dataset")
     p.add_argument("--skipbadfiles", action="store_true", help="skip unreadable files")
-    p.add_argument("--batch-size", type=_positive_int, default=1024, help="jets per ONNX call")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="jets per ONNX call (default: 128 on the CPU, 1024 on CUDA)")
     p.add_argument("--pt-min", type=float, default=200.0, help="fat-jet pT cut (GeV)")
     p.add_argument("--eta-max", type=float, default=2.4, help="fat-jet |eta| cut")
     p.add_argument("--msd-min", type=float, default=0.0, help="fat-jet msoftdrop cut (GeV)")

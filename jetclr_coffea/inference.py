@@ -29,9 +29,15 @@ from jetclr_coffea.preprocessing import (
     pt_fraction,
 )
 
-__all__ = ["OnnxJetModel", "choose_providers", "get_session"]
+__all__ = ["DEFAULT_BATCH", "OnnxJetModel", "choose_providers", "get_session"]
 
 log = logging.getLogger(__name__)
+
+#: Jets per ONNX Runtime call when none is given, by provider.  On the CPU, batches of
+#: 64-128 keep the attention temporaries (batch x heads x C x C floats) in cache and run
+#: ~15 % faster than 1024 (benchmarks/bench_ort_variants.py, docs/performance.md); on a GPU
+#: large batches amortise the launches.
+DEFAULT_BATCH = {"CPUExecutionProvider": 128, "CUDAExecutionProvider": 1024}
 
 _SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
 _LOCK = threading.Lock()
@@ -91,7 +97,7 @@ class OnnxJetModel:
     cache), so the object pickles cheaply and each worker builds its session once.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, batch_size: int = 1024,
+    def __init__(self, path: str | os.PathLike[str], *, batch_size: int | None = None,
                  providers: list[str] | None = None, threads: int = 0) -> None:
         self.path = str(path)
         self.metadata = read_metadata(self.path)
@@ -102,7 +108,7 @@ class OnnxJetModel:
         self.mask_kind = self.metadata.get("mask", "binary")
         if self.mask_kind not in ("binary", "pt_fraction"):
             raise JetCLRError(f"{path}: unknown mask kind {self.mask_kind!r} in metadata")
-        if batch_size <= 0:
+        if batch_size is not None and batch_size <= 0:
             raise JetCLRError(f"batch_size must be positive, got {batch_size}")
         self.batch_size = batch_size
         self.providers = providers
@@ -113,17 +119,25 @@ class OnnxJetModel:
         return get_session(self.path, self.providers, self.threads)
 
     @property
+    def batch(self) -> int:
+        """Jets per ONNX Runtime call: ``batch_size``, or the provider's default."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return DEFAULT_BATCH.get(self.session.get_providers()[0], 128)
+
+    @property
     def output_names(self) -> list[str]:
         return [o.name for o in self.session.get_outputs()]
 
     def run_arrays(self, x: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) -> dict[str, Any]:
-        """Run on prepared inputs in batches of ``batch_size``; outputs concatenated."""
+        """Run on prepared inputs in batches of :attr:`batch`; outputs concatenated."""
         names = self.output_names
         session = self.session
+        batch = self.batch
         on_gpu = session.get_providers()[0] == "CUDAExecutionProvider"
         results: dict[str, list[npt.NDArray[np.float32]]] = {n: [] for n in names}
-        for start in range(0, len(x), self.batch_size):
-            stop = start + self.batch_size
+        for start in range(0, len(x), batch):
+            stop = start + batch
             xb = np.ascontiguousarray(x[start:stop], dtype=np.float32)
             mb = np.ascontiguousarray(mask[start:stop], dtype=np.float32)
             if on_gpu:

@@ -46,10 +46,10 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
     Args:
         path: the ONNX file.
         output: the output to return.
-        batch_size: jets per ONNX Runtime call.
+        batch_size: jets per ONNX Runtime call (default: by provider).
     """
 
-    def __init__(self, path: str, output: str = "embedding", batch_size: int = 1024) -> None:
+    def __init__(self, path: str, output: str = "embedding", batch_size: int | None = None) -> None:
         super().__init__()
         self.model = OnnxJetModel(path, batch_size=batch_size)
         declared = self.model.metadata.get("outputs", {})

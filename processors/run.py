@@ -43,7 +43,7 @@ class RunOptions:
     chunksize: int = 100_000
     maxchunks: int | None = None
     skipbadfiles: bool = False
-    batch_size: int = 1024
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:

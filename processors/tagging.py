@@ -93,7 +93,8 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         selection: fat-jet selection.
         ddt_map: a DDT map from ``jetclr-coffea ddt-map``; its score must be one of the
             models' scalar outputs, named ``<model>_<output>``.
-        batch_size: jets per ONNX Runtime call (bounds memory whatever the chunk size).
+        batch_size: jets per ONNX Runtime call (bounds memory whatever the chunk size);
+            default: by provider, see ``jetclr_coffea.inference.DEFAULT_BATCH``.
         missing_constituents: "error" (default): a file without PF candidates is an error
             naming the branches; "skip": its jets are skipped and counted in the cutflow.
         keep_jets: also return the selected jets with their scores (for skims).
@@ -106,7 +107,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         selection: FatJetSelection = FatJetSelection(),
         ddt_map: str | os.PathLike[str] | None = None,
         *,
-        batch_size: int = 1024,
+        batch_size: int | None = None,
         missing_constituents: str = "error",
         keep_jets: bool = False,
         threads: int = 0,

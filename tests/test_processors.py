@@ -210,6 +210,19 @@ def test_onnx_wrapper_eager(samples: dict[str, Path]) -> None:
     np.testing.assert_allclose(ak.to_numpy(wrapped), direct, atol=1e-6)
 
 
+def test_outputs_do_not_depend_on_batching(samples: dict[str, Path]) -> None:
+    jc = read_constituents(uproot.open(samples["qcd"])["Events"].arrays())
+    default = inference.OnnxJetModel(MODEL)
+    assert default.batch == inference.DEFAULT_BATCH["CPUExecutionProvider"] < len(jc)
+    want = default(jc.constituents)
+    for batch in (1, 7, len(jc) + 5):
+        got = inference.OnnxJetModel(MODEL, batch_size=batch)(jc.constituents)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], atol=2e-6, rtol=1e-5, err_msg=name)
+    with pytest.raises(JetCLRError, match="batch_size must be positive"):
+        inference.OnnxJetModel(MODEL, batch_size=0)
+
+
 class _SlowProcessor(LearnedJetTagProcessor):
     """Takes a while per chunk, so that a worker can be killed in the middle of a run."""
 
