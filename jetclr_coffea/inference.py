@@ -12,6 +12,7 @@ import ctypes
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from jetclr_coffea.preprocessing import (
     pt_fraction,
 )
 
-__all__ = ["DEFAULT_BATCH", "OnnxJetModel", "choose_providers", "get_session"]
+__all__ = ["DEFAULT_BATCH", "PADDING_INVARIANT_KINDS", "OnnxJetModel", "choose_providers", "get_session"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 #: ~15 % faster than 1024 (benchmarks/bench_ort_variants.py, docs/performance.md); on a GPU
 #: large batches amortise the launches.
 DEFAULT_BATCH = {"CPUExecutionProvider": 128, "CUDAExecutionProvider": 1024}
+
+#: Model kinds whose outputs do not depend on trailing padding (JetEncoder: padded
+#: constituents get zero attention and pooling weight), so batches may be cut to their
+#: longest jet.
+PADDING_INVARIANT_KINDS = frozenset({"jetclr"})
 
 _SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
 _LOCK = threading.Lock()
@@ -95,10 +101,20 @@ class OnnxJetModel:
 
     The ONNX session is not stored on the instance (it is looked up in the per-process
     cache), so the object pickles cheaply and each worker builds its session once.
+
+    Args:
+        path: the ONNX file (with jetclr-coffea metadata).
+        batch_size: jets per ONNX Runtime call (default: :data:`DEFAULT_BATCH` of the
+            provider).
+        providers: ONNX Runtime providers (default: :func:`choose_providers`).
+        threads: intra-op threads (0: ONNX Runtime's default).
+        trim_padding: cut each batch to its longest jet (default: for the model kinds in
+            :data:`PADDING_INVARIANT_KINDS`).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, batch_size: int | None = None,
-                 providers: list[str] | None = None, threads: int = 0) -> None:
+                 providers: list[str] | None = None, threads: int = 0,
+                 trim_padding: bool | None = None) -> None:
         self.path = str(path)
         self.metadata = read_metadata(self.path)
         try:
@@ -113,6 +129,8 @@ class OnnxJetModel:
         self.batch_size = batch_size
         self.providers = providers
         self.threads = threads
+        kind = self.metadata.get("model_kind")
+        self.trim_padding = kind in PADDING_INVARIANT_KINDS if trim_padding is None else trim_padding
 
     @property
     def session(self) -> Any:
@@ -130,34 +148,55 @@ class OnnxJetModel:
         return [o.name for o in self.session.get_outputs()]
 
     def run_arrays(self, x: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) -> dict[str, Any]:
-        """Run on prepared inputs in batches of :attr:`batch`; outputs concatenated."""
-        names = self.output_names
+        """Run on prepared inputs in batches of :attr:`batch`; outputs in input order.
+
+        For padding-invariant models (:attr:`trim_padding`) jets are batched by length (one
+        past their last real constituent) and each batch is cut to its longest jet, so no
+        time goes into padding; padded constituents carry zero weight in attention and
+        pooling, so the outputs are the same as with full padding.
+        """
         session = self.session
-        batch = self.batch
-        on_gpu = session.get_providers()[0] == "CUDAExecutionProvider"
-        results: dict[str, list[npt.NDArray[np.float32]]] = {n: [] for n in names}
-        for start in range(0, len(x), batch):
-            stop = start + batch
-            xb = np.ascontiguousarray(x[start:stop], dtype=np.float32)
-            mb = np.ascontiguousarray(mask[start:stop], dtype=np.float32)
-            if on_gpu:
-                # IOBinding: one host->device copy per input, outputs stay on the device
-                # until the single copy back
-                binding = session.io_binding()
-                binding.bind_cpu_input("constituents", xb)
-                binding.bind_cpu_input("mask", mb)
-                for n in names:
-                    binding.bind_output(n, "cuda")
-                session.run_with_iobinding(binding)
-                out = binding.copy_outputs_to_cpu()
-            else:
-                out = session.run(names, {"constituents": xb, "mask": mb})
-            for n, v in zip(names, out, strict=True):
-                results[n].append(v)
-        if len(x) == 0:  # no batch ran: empty outputs of the declared shapes
+        names = self.output_names
+        if len(x) == 0:  # no batch runs: empty outputs of the declared shapes
             return {o.name: np.zeros((0, *[d for d in o.shape[1:] if isinstance(d, int)]), np.float32)
                     for o in session.get_outputs()}
-        return {n: np.concatenate(v) for n, v in results.items()}
+        results: dict[str, npt.NDArray[np.float32]] = {}
+        for rows, c in self.batches(mask):
+            xb = np.ascontiguousarray(x[rows, :c], dtype=np.float32)
+            mb = np.ascontiguousarray(mask[rows, :c], dtype=np.float32)
+            for n, v in zip(names, self._run_batch(session, names, xb, mb), strict=True):
+                if n not in results:
+                    results[n] = np.empty((len(x), *v.shape[1:]), dtype=v.dtype)
+                results[n][rows] = v
+        return results
+
+    def batches(self, mask: npt.NDArray[Any]) -> Iterator[tuple[npt.NDArray[np.int64], int]]:
+        """The batches :meth:`run_arrays` runs: (rows of the input, constituents kept)."""
+        real = mask > 0  # (jets, C)
+        if self.trim_padding:
+            length = np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
+            order = np.argsort(length, kind="stable")
+        else:
+            length = np.full(len(mask), mask.shape[1])
+            order = np.arange(len(mask))
+        for start in range(0, len(mask), self.batch):
+            rows = order[start:start + self.batch]
+            yield rows, int(length[rows].max())
+
+    @staticmethod
+    def _run_batch(session: Any, names: list[str], xb: npt.NDArray[np.float32],
+                   mb: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+        if session.get_providers()[0] != "CUDAExecutionProvider":
+            return session.run(names, {"constituents": xb, "mask": mb})  # type: ignore[no-any-return]
+        # IOBinding: one host->device copy per input; outputs stay on the device until the
+        # single copy back
+        binding = session.io_binding()
+        binding.bind_cpu_input("constituents", xb)
+        binding.bind_cpu_input("mask", mb)
+        for n in names:
+            binding.bind_output(n, "cuda")
+        session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()  # type: ignore[no-any-return]
 
     def inputs(self, constituents: ak.Array) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Prepared (x, mask) exactly as in training."""

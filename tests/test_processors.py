@@ -215,8 +215,11 @@ def test_outputs_do_not_depend_on_batching(samples: dict[str, Path]) -> None:
     default = inference.OnnxJetModel(MODEL)
     assert default.batch == inference.DEFAULT_BATCH["CPUExecutionProvider"] < len(jc)
     want = default(jc.constituents)
-    for batch in (1, 7, len(jc) + 5):
-        got = inference.OnnxJetModel(MODEL, batch_size=batch)(jc.constituents)
+    assert default.trim_padding
+    lengths = ak.to_numpy(ak.num(jc.constituents, axis=1))
+    assert (lengths < default.spec.n_max).any()  # some batches really are cut
+    for batch, trim in ((1, True), (7, True), (len(jc) + 5, True), (50, False)):
+        got = inference.OnnxJetModel(MODEL, batch_size=batch, trim_padding=trim)(jc.constituents)
         for name in want:
             np.testing.assert_allclose(got[name], want[name], atol=2e-6, rtol=1e-5, err_msg=name)
     with pytest.raises(JetCLRError, match="batch_size must be positive"):
