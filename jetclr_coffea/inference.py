@@ -160,11 +160,12 @@ class OnnxJetModel:
         if len(x) == 0:  # no batch runs: empty outputs of the declared shapes
             return {o.name: np.zeros((0, *[d for d in o.shape[1:] if isinstance(d, int)]), np.float32)
                     for o in session.get_outputs()}
+        device = "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else None
         results: dict[str, npt.NDArray[np.float32]] = {}
         for rows, c in self.batches(mask):
             xb = np.ascontiguousarray(x[rows, :c], dtype=np.float32)
             mb = np.ascontiguousarray(mask[rows, :c], dtype=np.float32)
-            for n, v in zip(names, self._run_batch(session, names, xb, mb), strict=True):
+            for n, v in zip(names, self._run_batch(session, names, xb, mb, device), strict=True):
                 if n not in results:
                     results[n] = np.empty((len(x), *v.shape[1:]), dtype=v.dtype)
                 results[n][rows] = v
@@ -185,8 +186,9 @@ class OnnxJetModel:
 
     @staticmethod
     def _run_batch(session: Any, names: list[str], xb: npt.NDArray[np.float32],
-                   mb: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
-        if session.get_providers()[0] != "CUDAExecutionProvider":
+                   mb: npt.NDArray[np.float32], device: str | None = None) -> list[npt.NDArray[np.float32]]:
+        """One ONNX Runtime call; with ``device`` ("cuda") through IOBinding."""
+        if device is None:
             return session.run(names, {"constituents": xb, "mask": mb})  # type: ignore[no-any-return]
         # IOBinding: one host->device copy per input; outputs stay on the device until the
         # single copy back
@@ -194,7 +196,7 @@ class OnnxJetModel:
         binding.bind_cpu_input("constituents", xb)
         binding.bind_cpu_input("mask", mb)
         for n in names:
-            binding.bind_output(n, "cuda")
+            binding.bind_output(n, device)
         session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()  # type: ignore[no-any-return]
 

@@ -270,6 +270,19 @@ def test_dask_worker_killed_mid_run(fileset: Path) -> None:
         np.testing.assert_allclose(got[key], reference[key], rtol=1e-6, atol=1e-9, err_msg=key)
 
 
+def test_iobinding_path_matches_plain_run(samples: dict[str, Path]) -> None:
+    """The IOBinding code that CUDA uses, exercised with CPU-bound outputs."""
+    jc = read_constituents(uproot.open(samples["top"])["Events"].arrays())
+    model = inference.OnnxJetModel(MODEL)
+    x, mask = model.inputs(jc.constituents)
+    names = model.output_names
+    bound = model._run_batch(model.session, names, x[:50], mask[:50], device="cpu")
+    plain = model._run_batch(model.session, names, x[:50], mask[:50])
+    assert len(bound) == len(plain) == len(names)
+    for name, a, b in zip(names, bound, plain, strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 @pytest.mark.gpu
 def test_cuda_iobinding_matches_cpu(samples: dict[str, Path]) -> None:
     if "CUDAExecutionProvider" not in inference.choose_providers():
