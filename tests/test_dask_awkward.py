@@ -73,9 +73,16 @@ def test_lazy_reader_real_cms_files(real_files: dict[str, Path]) -> None:
     for name, schema in (("pfnano.root", "PFNanoAODSchema"), ("nano_tt_v15.root", "NanoAODSchema")):
         events = _events(real_files[name], "eager", schema)
         _assert_same_constituents(fatjet_constituents(events), read_constituents(events).constituents)
+        jc = read_constituents(events)
         lazy = fatjet_constituents(_events(real_files[name], "dask", schema))
         assert isinstance(lazy, dak.Array)
-        _assert_same_constituents(lazy.compute(), read_constituents(events).constituents)
+        _assert_same_constituents(lazy.compute(), jc.constituents)
+        # scores for every jet with stored constituents, NaN for the others, as eagerly
+        score = onnx_wrapper(str(MODEL), output=SCORE)(ak.flatten(lazy, axis=1)).compute()
+        score = ak.to_numpy(score)
+        assert np.isfinite(score[jc.has_constituents]).all()
+        assert np.isnan(score[~jc.has_constituents]).all()
+        np.testing.assert_allclose(score, OnnxJetModel(MODEL)(jc.constituents)[SCORE], atol=1e-6)
 
 
 def test_dask_reader_reads_only_what_it_needs(samples: dict[str, Path]) -> None:
@@ -139,9 +146,11 @@ def _example() -> Any:
 
 
 def test_apply_to_fileset_matches_runner(samples: dict[str, Path], tmp_path: Path) -> None:
-    """The dask-awkward analysis fills the same histogram as the Runner's processor."""
+    """The dask-awkward analysis, run on a 2-process LocalCluster, fills the same
+    histogram as the Runner's processor."""
     import dask
     from coffea.dataset_tools import apply_to_fileset
+    from distributed import Client, LocalCluster
     from coffea.nanoevents import PFNanoAODSchema
 
     files = {"qcd": samples["qcd"], "top": samples["top"]}
@@ -151,7 +160,9 @@ def test_apply_to_fileset_matches_runner(samples: dict[str, Path], tmp_path: Pat
         tag = _example().tag_fatjets
         graphs = apply_to_fileset(lambda ev: tag(ev, str(MODEL.resolve())), fileset,
                                   schemaclass=PFNanoAODSchema)
-        (computed,) = dask.compute(graphs, scheduler="sync")
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster):
+            (computed,) = dask.compute(graphs)  # on the 2 worker processes
     fs_json = tmp_path / "fs.json"
     fs_json.write_text(json.dumps({ds: [str(p)] for ds, p in files.items()}))
     reference = run(load_fileset(fs_json), LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=300.0)),
