@@ -150,8 +150,8 @@ def test_apply_to_fileset_matches_runner(samples: dict[str, Path], tmp_path: Pat
     histogram as the Runner's processor."""
     import dask
     from coffea.dataset_tools import apply_to_fileset
-    from distributed import Client, LocalCluster
     from coffea.nanoevents import PFNanoAODSchema
+    from distributed import Client, LocalCluster
 
     files = {"qcd": samples["qcd"], "top": samples["top"]}
     fileset = {ds: {"files": {str(p): "Events"}} for ds, p in files.items()}
