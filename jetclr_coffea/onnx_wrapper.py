@@ -64,6 +64,12 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
 
     def prepare_awkward(self, constituents: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
         lib = self.get_awkward_lib(constituents)
+        if lib is None or constituents.ndim != 2:
+            raise JetCLRError("onnx_wrapper takes jets x constituents records; flatten events x jets "
+                              "x constituents first with ak.flatten(..., axis=1)")
+        missing = [n for n in ("pt", "eta", "phi", "mass") if n not in constituents.fields]
+        if missing:
+            raise JetCLRError(f"onnx_wrapper: the constituents have no field(s) {missing}")
         spec = self.model.spec
         ordered = constituents[lib.argsort(constituents.pt, axis=1, ascending=False)]
         padded = lib.pad_none(ordered, spec.n_max, axis=1, clip=True)

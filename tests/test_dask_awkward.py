@@ -131,6 +131,10 @@ def test_onnx_wrapper_odd_inputs() -> None:
     np.testing.assert_allclose(out[2], out[1], atol=1e-5)
     none = ak.Array([[{"pt": 1.0, "eta": 0.0, "phi": 0.0, "mass": 0.0}]])[:0]
     assert ak.to_numpy(wrapper(none)).shape == (0, 64)
+    with pytest.raises(JetCLRError, match="flatten events x jets"):
+        wrapper(ak.Array([[[{"pt": 1.0, "eta": 0.0, "phi": 0.0, "mass": 0.0}]]]))
+    with pytest.raises(JetCLRError, match=r"no field\(s\) \['mass'\]"):
+        wrapper(ak.Array([[{"pt": 1.0, "eta": 0.0, "phi": 0.0}]]))
     with pytest.raises(JetCLRError, match="no output 'anomaly_score'"):
         onnx_wrapper(str(MODEL), output="anomaly_score")
 
