@@ -8,7 +8,9 @@ Prints and records (benchmarks/results/processor.json), on one machine in one ru
 * that the Runner, which unpickles the processor for every chunk, builds one ONNX Runtime
   session per process (and what one per chunk would cost);
 * events/s of the whole coffea Runner with the futures executor and 1 and 2 workers
-  (scaling = 2-worker rate / 1-worker rate).
+  (scaling = 2-worker rate / 1-worker rate), on a warm process pool (started and
+  imported beforehand: the steady state of a long run) and cold (the Runner starts its
+  own pool, as ``jetclr-coffea run`` does: start-up included).
 
     python benchmarks/bench_processor.py --files data/qcd_test.root data/top_test.root
 """
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,18 @@ from jetclr_coffea.preprocessing import prepare
 from jetclr_coffea.reader import read_constituents
 
 
+def _best(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
+    """Shortest wall time of ``repeats`` calls, and the result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
 def steps(files: list[str], model_path: str) -> dict[str, Any]:
+    """Per-step jets/s on one core (best of 3 per step), and eager torch on the same batches."""
     from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
     torch.set_num_threads(1)
@@ -53,34 +67,27 @@ def steps(files: list[str], model_path: str) -> dict[str, Any]:
     meta = model.metadata
     enc = JetEncoder(EncoderConfig(**meta["encoder"])).eval()  # same architecture, eager torch
     for f in files:
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            events = NanoEventsFactory.from_root({f: "Events"}, schemaclass=PFNanoAODSchema,
-                                                 mode="virtual").events()
-        jc = read_constituents(events, events.FatJet.pt > 200)
-        t1 = time.perf_counter()
-        prepared = prepare(jc.constituents, model.spec)
-        mask = prepared.mask.astype(np.float32)
-        t2 = time.perf_counter()
-        model.run_arrays(prepared.x, mask)
-        t3 = time.perf_counter()
-        with torch.inference_mode():
-            for rows, c in model.batches(mask):  # the same batches as ONNX Runtime
-                enc(torch.from_numpy(prepared.x[rows, :c]), torch.from_numpy(mask[rows, :c]))
-        t4 = time.perf_counter()
-        before.run_arrays(prepared.x, mask)
-        t5 = time.perf_counter()
-        with torch.inference_mode():
-            for rows, c in before.batches(mask):
-                enc(torch.from_numpy(prepared.x[rows, :c]), torch.from_numpy(mask[rows, :c]))
-        t6 = time.perf_counter()
-        t["inference_1024_padded"] += t5 - t4
-        t["torch_1024_padded"] += t6 - t5
-        t["read"] += t1 - t0
-        t["prepare"] += t2 - t1
-        t["inference"] += t3 - t2
-        t["torch"] += t4 - t3
+        def read(f: str = f) -> Any:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                events = NanoEventsFactory.from_root({f: "Events"}, schemaclass=PFNanoAODSchema,
+                                                     mode="virtual").events()
+            return read_constituents(events, events.FatJet.pt > 200)
+
+        def eager(m: OnnxJetModel, x: np.ndarray, mask: np.ndarray) -> None:
+            with torch.inference_mode():
+                for rows, c in m.batches(mask):  # the same batches as ONNX Runtime
+                    enc(torch.from_numpy(x[rows, :c]), torch.from_numpy(mask[rows, :c]))
+
+        dt, jc = _best(read)
+        t["read"] += dt
+        dt, prepared = _best(lambda jc=jc: prepare(jc.constituents, model.spec))
+        t["prepare"] += dt
+        x, mask = prepared.x, prepared.mask.astype(np.float32)
+        t["inference"] += _best(lambda x=x, mask=mask: model.run_arrays(x, mask))[0]
+        t["torch"] += _best(lambda x=x, mask=mask: eager(model, x, mask))[0]
+        t["inference_1024_padded"] += _best(lambda x=x, mask=mask: before.run_arrays(x, mask))[0]
+        t["torch_1024_padded"] += _best(lambda x=x, mask=mask: eager(before, x, mask))[0]
         n_jets += len(jc)
     proc_total = t["read"] + t["prepare"] + t["inference"]
     out = {
@@ -105,11 +112,49 @@ def steps(files: list[str], model_path: str) -> dict[str, Any]:
     return out
 
 
+def _warm_up() -> int:
+    """Run in each worker of a fresh pool: the imports a first chunk would pay for."""
+    import jetclr_coffea.processors  # noqa: F401 - coffea, awkward, uproot, onnxruntime
+
+    time.sleep(1.0)  # keep this worker busy so that every worker gets one warm-up task
+    return os.getpid()
+
+
+def _runner_rate(fileset: dict[str, Any], model_path: str, chunksize: int, workers: int, *,
+                 warm: bool) -> float:
+    """events/s of the futures Runner; ``warm``: on a process pool started beforehand."""
+    import loky
+    from coffea import processor
+    from coffea.nanoevents import PFNanoAODSchema
+
+    proc = LearnedJetTagProcessor([model_path], FatJetSelection(), threads=1)
+    if not warm:  # what `jetclr-coffea run` does: the Runner starts its own pool
+        t0 = time.perf_counter()
+        out = run(fileset, proc, RunOptions(executor="futures", workers=workers, chunksize=chunksize))
+        seconds = time.perf_counter() - t0
+    else:
+        pool = loky.ProcessPoolExecutor(max_workers=workers)
+        try:
+            pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(workers)]}
+            assert len(pids) == workers
+            runner = processor.Runner(
+                executor=processor.FuturesExecutor(pool=pool, workers=workers, status=False, retries=0),
+                schema=PFNanoAODSchema, chunksize=chunksize)
+            t0 = time.perf_counter()
+            out = runner(fileset, processor_instance=proc, treename="Events")
+            seconds = time.perf_counter() - t0
+        finally:
+            pool.shutdown()
+    return sum(r["cutflow"]["events"] for k, r in out.items() if not k.startswith("_")) / seconds
+
+
 def scaling(files: list[str], model_path: str, chunksize: int, repeats: int = 3,
             copies: int = 3) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        # each file `copies` times (links with other names), so that the process pools'
-        # start-up (about a second) is amortised as in a real, longer run
+    """Runner events/s with 1 and 2 workers, cold (pool started by the run) and warm."""
+    results: dict[str, Any] = {"chunksize": chunksize, "file_copies": copies}
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # each file `copies` times (links with other names): more chunks per run
         fileset_files: dict[str, list[str]] = {}
         for f in files:
             for i in range(copies):
@@ -119,23 +164,19 @@ def scaling(files: list[str], model_path: str, chunksize: int, repeats: int = 3,
         fs = Path(tmp) / "fs.json"
         fs.write_text(json.dumps(fileset_files))
         fileset = load_fileset(fs)
-        rates = {}
-        runs: dict[int, list[float]] = {1: [], 2: []}
-        for _ in range(repeats):  # interleaved, so that a slow spell of the machine hits both
-            for workers in (1, 2):
-                proc = LearnedJetTagProcessor([model_path], FatJetSelection(), threads=1)
-                t0 = time.perf_counter()
-                out = run(fileset, proc, RunOptions(executor="futures", workers=workers, chunksize=chunksize))
-                dt = time.perf_counter() - t0
-                n_ev = sum(r["cutflow"]["events"] for k, r in out.items() if not k.startswith("_"))
-                runs[workers].append(n_ev / dt)
-        for workers, r in runs.items():
-            rates[workers] = max(r)
-            print(f"Runner, futures, {workers} worker(s): {rates[workers]:.0f} events/s "
-                  f"(best of {repeats}: {', '.join(f'{v:.0f}' for v in r)})")
-    print(f"scaling 2 workers / 1 worker: {rates[2] / rates[1]:.2f}")
-    return {"events_per_s": rates, "all_runs": runs, "scaling_2_over_1": rates[2] / rates[1],
-            "chunksize": chunksize, "file_copies": copies}
+        for mode in ("warm", "cold"):
+            runs: dict[int, list[float]] = {1: [], 2: []}
+            for _ in range(repeats):  # interleaved, so that a slow spell of the machine hits both
+                for workers in (1, 2):
+                    rate = _runner_rate(fileset, model_path, chunksize, workers, warm=mode == "warm")
+                    runs[workers].append(rate)
+            rates = {w: float(np.median(r)) for w, r in runs.items()}
+            for workers, r in runs.items():
+                print(f"Runner, futures, {mode} pool, {workers} worker(s): {rates[workers]:.0f} events/s "
+                      f"(median of {repeats}: {', '.join(f'{v:.0f}' for v in r)})")
+            print(f"scaling 2 workers / 1 worker, {mode} pool: {rates[2] / rates[1]:.2f}")
+            results[mode] = {"events_per_s": rates, "all_runs": runs, "scaling_2_over_1": rates[2] / rates[1]}
+    return results
 
 
 def sessions(files: list[str], model_path: str, chunksize: int) -> dict[str, Any]:
