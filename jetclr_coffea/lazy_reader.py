@@ -55,8 +55,10 @@ def _constituents_partition(events: ak.Array, jet_collection: str, apply_puppi: 
         weight = f.get(conv.candidates, "puppiWeight")[link_cand]
         values["pt"] = values["pt"] * weight
         values["mass"] = values["mass"] * weight
+    # links per jet, in O(links + jets): with every jet index added once, the sorted link
+    # indices form one run per jet, one longer than its number of links
     jet_index = ak.local_index(f.get(jet_collection, "pt"), axis=1)  # events x jets
-    per_jet = ak.sum(link_jet[:, None, :] == jet_index[:, :, None], axis=2)  # events x jets
+    per_jet = ak.run_lengths(ak.sort(ak.concatenate([link_jet, jet_index], axis=1), axis=1)) - 1
     links = ak.flatten(ak.zip(values, depth_limit=2), axis=1)  # (all links,)
     per_jet_flat = ak.flatten(per_jet, axis=1)  # (all jets,)
     jets = ak.unflatten(links, per_jet_flat)  # jets x constituents
