@@ -23,7 +23,7 @@ from coffea import processor
 
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
-from jetclr_coffea.reader import detect_convention, read_constituents
+from jetclr_coffea.reader import JetConstituents, detect_convention, read_constituents
 
 from .ddt import DDTMap
 
@@ -170,32 +170,20 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
                 raise
             cutflow["skipped_no_pf_candidates"] = cutflow["selected"]
             return {dataset: result}
-        jc = read_constituents(events, sel)
+        jc, scores, extra = self._evaluate(events, sel, rho, result["providers"])
         cutflow["no_constituents"] = float((~jc.has_constituents).sum())
-        scores: dict[str, F64] = {}
-        extra: dict[str, Any] = {}
-        for name, model in self.models.items():
-            outputs = model(jc.constituents)
-            result["providers"].add(model.session.get_providers()[0])
-            for out, values in outputs.items():
-                if values.ndim == 1:
-                    scores[f"{name}_{out}"] = np.asarray(values, dtype=np.float64)
-                else:
-                    extra[f"{name}_{out}"] = values
         valid = jc.has_constituents
         cutflow["scored"] = float(valid.sum())
-        for key, score in scores.items():
+        for key in self.scores:
+            score = scores[key]
             ok = valid & np.isfinite(score)
             hists[f"{key}__score_msd_pt"].fill(score=score[ok], msd=msd[ok], pt=pt[ok], weight=jet_w[ok])
             ok_rho = ok & np.isfinite(rho)
             hists[f"{key}__rho_pt_score"].fill(rho=rho[ok_rho], pt=pt[ok_rho], score=score[ok_rho],
                                                weight=jet_w[ok_rho])
         if self.ddt is not None:
-            score = scores[self.ddt.score]
-            ok = valid & np.isfinite(score) & np.isfinite(rho)
-            ddt = np.full(len(score), np.nan)
-            ddt[ok] = score[ok] - self.ddt.threshold(rho[ok], pt[ok])
-            scores[f"{self.ddt.score}_ddt"] = ddt
+            ddt = scores[f"{self.ddt.score}_ddt"]
+            ok = np.isfinite(ddt)
             # axes: pass (a Python keyword, hence positional), msd, pt
             hists[f"{self.ddt.score}__ddt_msd_pt"].fill((ddt[ok] > 0).astype(int), msd[ok], pt[ok],
                                                        weight=jet_w[ok])
@@ -210,6 +198,56 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             }
             result["jets"] = [{k: np.asarray(v) for k, v in fields.items()}]
         return {dataset: result}
+
+    def _evaluate(self, events: Any, sel: Any, rho: F64,
+                  providers: set[str]) -> tuple[JetConstituents, dict[str, F64], dict[str, Any]]:
+        """Every model on the selected jets: scalar outputs (and ``<score>_ddt``), the rest.
+
+        Rows follow the selected jets in event order; NaN where a jet has no constituents.
+        """
+        jc = read_constituents(events, sel)
+        scores: dict[str, F64] = {}
+        extra: dict[str, Any] = {}
+        for name, model in self.models.items():
+            outputs = model(jc.constituents)
+            providers.add(model.session.get_providers()[0])
+            for out, values in outputs.items():
+                if values.ndim == 1:
+                    scores[f"{name}_{out}"] = np.asarray(values, dtype=np.float64)
+                else:
+                    extra[f"{name}_{out}"] = values
+        if self.ddt is not None:
+            score = scores[self.ddt.score]
+            pt = np.asarray(ak.to_numpy(jc.jets.pt), dtype=np.float64)
+            ok = jc.has_constituents & np.isfinite(score) & np.isfinite(rho)
+            ddt = np.full(len(score), np.nan)
+            ddt[ok] = score[ok] - self.ddt.threshold(rho[ok], pt[ok])
+            scores[f"{self.ddt.score}_ddt"] = ddt
+        return jc, scores, extra
+
+    def tag_fatjets(self, events: Any) -> Any:
+        """``events.FatJet`` with every model output attached, for analysts' own processors.
+
+        Fields ``<model>_<output>`` (``jetclr_top_tagger_score``, ``jetclr_top_embedding``
+        as a fixed-size list, ...) and, with a DDT map, ``<score>_ddt``; NaN for jets that
+        fail the selection or have no stored constituents.  The same numbers as ``process``.
+
+        Raises:
+            JetCLRError: the events have no PF-candidate branches.
+        """
+        fatjets = events.FatJet
+        sel = self.selection.mask(fatjets)
+        flat_sel = np.asarray(ak.to_numpy(ak.flatten(sel)), dtype=bool)
+        counts = ak.num(fatjets, axis=1)
+        jets = fatjets[sel]
+        rho = jet_rho(np.asarray(ak.to_numpy(ak.flatten(jets.msoftdrop)), dtype=np.float64),
+                      np.asarray(ak.to_numpy(ak.flatten(jets.pt)), dtype=np.float64))
+        _, scores, extra = self._evaluate(events, sel, rho, set())
+        for key, values in {**scores, **extra}.items():
+            full = np.full((len(flat_sel), *values.shape[1:]), np.nan, dtype=values.dtype)
+            full[flat_sel] = values
+            fatjets = ak.with_field(fatjets, ak.unflatten(full, counts), key)
+        return fatjets
 
     def postprocess(self, accumulator: Any) -> Any:
         return accumulator

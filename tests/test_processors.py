@@ -18,7 +18,7 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
+from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, jet_rho
 from jetclr_coffea.processors.ddt import quantile_map
 from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run
 
@@ -294,3 +294,36 @@ def test_cuda_iobinding_matches_cpu(samples: dict[str, Path]) -> None:
     a, b = gpu(jc.constituents), cpu(jc.constituents)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], atol=1e-4, rtol=1e-4)
+
+
+def test_tag_fatjets_attaches_the_processor_outputs(samples: dict[str, Path], open_nano: Any,
+                                                     tmp_path: Path) -> None:
+    events = open_nano(samples["top"])
+    events.metadata["dataset"] = "top"
+    selection = FatJetSelection(pt_min=300.0)
+    qcd = tmp_path / "qcd.json"
+    qcd.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
+    ddt_map = make_ddt_map(load_fileset(qcd), str(MODEL), tmp_path / "ddt.json", score=None,
+                           efficiency=0.2, opts=RunOptions(), min_weight=3)
+    proc = LearnedJetTagProcessor([MODEL], selection, ddt_map=ddt_map, keep_jets=True)
+    tagged = proc.tag_fatjets(events)
+    assert ak.to_list(ak.num(tagged, axis=1)) == ak.to_list(ak.num(events.FatJet, axis=1))
+    np.testing.assert_array_equal(ak.to_numpy(ak.flatten(tagged.pt)),
+                                  ak.to_numpy(ak.flatten(events.FatJet.pt)))
+    sel = ak.to_numpy(ak.flatten(selection.mask(events.FatJet)))
+    assert 0 < sel.sum() < len(sel)
+    jets = proc.process(events)["top"]["jets"][0]
+    for key in (SCORE, f"{SCORE}_ddt", "jetclr_top_embedding"):
+        values = ak.to_numpy(ak.flatten(tagged[key]))
+        assert np.isnan(values[~sel]).all(), key
+        np.testing.assert_allclose(values[sel], jets[key], rtol=1e-6, err_msg=key)
+    assert ak.to_numpy(ak.flatten(tagged.jetclr_top_embedding)).shape == (len(sel), 64)
+    # the DDT score is the tagger score minus the map's threshold at the jet's (rho, pT)
+    jet = ak.flatten(tagged)[sel]
+    pt, msd = ak.to_numpy(jet.pt).astype(float), ak.to_numpy(jet.msoftdrop).astype(float)
+    rho = jet_rho(msd, pt)
+    ok = np.isfinite(rho)
+    assert ok.sum() > 10
+    threshold = ak.to_numpy(jet[SCORE] - jet[f"{SCORE}_ddt"])[ok]
+    np.testing.assert_allclose(threshold, proc.ddt.threshold(rho[ok], pt[ok]), atol=1e-6)
+    assert 0 < (ak.to_numpy(jet[f"{SCORE}_ddt"])[ok] > 0).mean() < 1
