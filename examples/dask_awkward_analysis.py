@@ -9,6 +9,7 @@ the graph touches.
 """
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ def tag_fatjets(events: Any, model: str, pt_min: float = 300.0) -> dict[str, Any
 
 
 if __name__ == "__main__":
+    # PFNanoAODSchema warns about each optional collection a file lacks
+    warnings.filterwarnings("ignore", message="Missing cross-reference", category=RuntimeWarning)
     model, files = str(Path(sys.argv[1]).resolve()), sys.argv[2:]
     fileset = {Path(f).stem: {"files": {f: "Events"}} for f in files}
     graphs = apply_to_fileset(lambda ev: tag_fatjets(ev, model), fileset, schemaclass=PFNanoAODSchema)
