@@ -1,0 +1,91 @@
+"""ONNX Runtime on CUDA (IOBinding) against ONNX Runtime on the CPU, at large batches.
+
+Runs the shipped encoder through :class:`jetclr_coffea.inference.OnnxJetModel` on real
+prepared jets at batch 1024 and 8192 with the CPU provider (ONNX Runtime's default
+threads: all cores) and, when the GPU build of
+ONNX Runtime and a CUDA device are present, with the CUDA provider (inputs bound with
+IOBinding, outputs kept on the device until one copy back).  Checks that both providers
+give the same outputs, then prints and records benchmarks/results/gpu_inference.json.
+Without CUDA it measures the CPU side and records why CUDA was not measured.
+
+    python benchmarks/bench_gpu_inference.py --files data/qcd_test.root data/top_test.root
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uproot
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _record import record
+
+from jetclr_coffea.inference import OnnxJetModel, choose_providers
+from jetclr_coffea.reader import read_constituents
+
+CPU = ["CPUExecutionProvider"]
+CUDA = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def _rate(model: OnnxJetModel, x: np.ndarray, mask: np.ndarray, repeats: int = 3) -> float:
+    """Best jets/s of ``repeats`` passes (after one warm-up pass)."""
+    model.run_arrays(x, mask)
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.run_arrays(x, mask)
+        best = max(best, len(x) / (time.perf_counter() - t0))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", nargs="+", required=True)
+    parser.add_argument("--model", default="onnx_models/jetclr_top.onnx")
+    parser.add_argument("--jets", type=int, default=65536, help="jets per pass")
+    args = parser.parse_args()
+
+    reference = OnnxJetModel(args.model, providers=CPU)
+    xs, masks = [], []
+    for f in args.files:
+        x, mask = reference.inputs(read_constituents(uproot.open(f)["Events"].arrays()).constituents)
+        xs.append(x[mask.sum(axis=1) > 0])
+        masks.append(mask[mask.sum(axis=1) > 0])
+    reps = -(-args.jets // sum(len(x) for x in xs))
+    x = np.tile(np.concatenate(xs), (reps, 1, 1))[: args.jets]
+    mask = np.tile(np.concatenate(masks), (reps, 1))[: args.jets]
+    on_gpu = choose_providers()[0] == "CUDAExecutionProvider"
+    results: dict[str, Any] = {"jets": len(x), "cuda": on_gpu, "jets_per_s": {}}
+    if not on_gpu:
+        import onnxruntime as ort
+
+        results["cuda_not_measured"] = (
+            "no CUDA driver (libcuda.so.1 cannot be loaded)"
+            if "CUDAExecutionProvider" in ort.get_available_providers()
+            else "this ONNX Runtime has no CUDA provider (install onnxruntime-gpu)")
+        print(f"CUDA not measured: {results['cuda_not_measured']}")
+    for batch in (1024, 8192):
+        rates = {"cpu": _rate(OnnxJetModel(args.model, providers=CPU, batch_size=batch), x, mask)}
+        if on_gpu:
+            gpu = OnnxJetModel(args.model, providers=CUDA, batch_size=batch)
+            got, want = gpu.run_arrays(x[:4096], mask[:4096]), reference.run_arrays(x[:4096], mask[:4096])
+            for name in want:
+                np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-4, err_msg=name)
+            rates["cuda"] = _rate(gpu, x, mask)
+            rates["cuda_over_cpu"] = rates["cuda"] / rates["cpu"]
+        results["jets_per_s"][batch] = rates
+        line = f"batch {batch}: CPU {rates['cpu']:.0f} jets/s"
+        if on_gpu:
+            line += f", CUDA {rates['cuda']:.0f} jets/s ({rates['cuda_over_cpu']:.1f}x)"
+        print(line)
+    print(f"recorded in {record('gpu_inference', results)}")
+
+
+if __name__ == "__main__":
+    main()
