@@ -30,7 +30,14 @@ from jetclr_coffea.preprocessing import (
     pt_fraction,
 )
 
-__all__ = ["DEFAULT_BATCH", "PADDING_INVARIANT_KINDS", "OnnxJetModel", "choose_providers", "get_session"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "LENGTH_STEP",
+    "PADDING_INVARIANT_KINDS",
+    "OnnxJetModel",
+    "choose_providers",
+    "get_session",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,9 @@ DEFAULT_BATCH = {"CPUExecutionProvider": 128, "CUDAExecutionProvider": 1024}
 #: constituents get zero attention and pooling weight), so batches may be cut to their
 #: longest jet.
 PADDING_INVARIANT_KINDS = frozenset({"jetclr"})
+
+#: Trimmed batches keep a multiple of this many constituent slots (see ``batches``).
+LENGTH_STEP = 8
 
 _SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
 _LOCK = threading.Lock()
@@ -150,10 +160,11 @@ class OnnxJetModel:
     def run_arrays(self, x: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) -> dict[str, Any]:
         """Run on prepared inputs in batches of :attr:`batch`; outputs in input order.
 
-        For padding-invariant models (:attr:`trim_padding`) jets are batched by length (one
-        past their last real constituent) and each batch is cut to its longest jet, so no
-        time goes into padding; padded constituents carry zero weight in attention and
-        pooling, so the outputs are the same as with full padding.
+        For padding-invariant models (:attr:`trim_padding`) jets are batched by length and
+        each batch is cut to that length (see :meth:`batches`), so little time goes into
+        padding; padded constituents carry zero weight in attention and pooling, so the
+        outputs are those of full padding up to float rounding.  Each jet's outputs are
+        the same, bit for bit, whatever the batch size and whichever jets come with it.
         """
         session = self.session
         names = self.output_names
@@ -163,26 +174,36 @@ class OnnxJetModel:
         device = "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else None
         results: dict[str, npt.NDArray[np.float32]] = {}
         for rows, c in self.batches(mask):
-            xb = np.ascontiguousarray(x[rows, :c], dtype=np.float32)
-            mb = np.ascontiguousarray(mask[rows, :c], dtype=np.float32)
+            # a lone jet goes in twice: ONNX Runtime's one-row kernels round differently,
+            # and a jet's outputs must not depend on how many jets share its batch
+            run_rows = np.repeat(rows, 2) if len(rows) == 1 else rows
+            xb = np.ascontiguousarray(x[run_rows, :c], dtype=np.float32)
+            mb = np.ascontiguousarray(mask[run_rows, :c], dtype=np.float32)
             for n, v in zip(names, self._run_batch(session, names, xb, mb, device), strict=True):
                 if n not in results:
                     results[n] = np.empty((len(x), *v.shape[1:]), dtype=v.dtype)
-                results[n][rows] = v
+                results[n][rows] = v[:len(rows)]
         return results
 
     def batches(self, mask: npt.NDArray[Any]) -> Iterator[tuple[npt.NDArray[np.int64], int]]:
-        """The batches :meth:`run_arrays` runs: (rows of the input, constituents kept)."""
-        real = mask > 0  # (jets, C)
+        """The batches :meth:`run_arrays` runs: (rows of the input, constituents kept).
+
+        With :attr:`trim_padding`, a jet's slots are cut to its length (one past its last
+        real constituent) rounded up to a multiple of :data:`LENGTH_STEP`, and a batch
+        holds jets of one such length only: what a jet is computed with depends on the jet
+        alone, never on which jets share its chunk.
+        """
+        n_slots = mask.shape[1]
         if self.trim_padding:
-            length = np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
-            order = np.argsort(length, kind="stable")
+            real = mask > 0  # (jets, C)
+            length = np.where(real.any(axis=1), n_slots - np.argmax(real[:, ::-1], axis=1), 1)
+            kept = np.minimum(-(-length // LENGTH_STEP) * LENGTH_STEP, n_slots)
         else:
-            length = np.full(len(mask), mask.shape[1])
-            order = np.arange(len(mask))
-        for start in range(0, len(mask), self.batch):
-            rows = order[start:start + self.batch]
-            yield rows, int(length[rows].max())
+            kept = np.full(len(mask), n_slots)
+        for c in np.unique(kept):
+            rows = np.flatnonzero(kept == c)
+            for start in range(0, len(rows), self.batch):
+                yield rows[start:start + self.batch], int(c)
 
     @staticmethod
     def _run_batch(session: Any, names: list[str], xb: npt.NDArray[np.float32],
