@@ -200,10 +200,11 @@ class OnnxJetModel:
             kept = np.minimum(-(-length // LENGTH_STEP) * LENGTH_STEP, n_slots)
         else:
             kept = np.full(len(mask), n_slots)
+        batch = self.batch
         for c in np.unique(kept):
             rows = np.flatnonzero(kept == c)
-            for start in range(0, len(rows), self.batch):
-                yield rows[start:start + self.batch], int(c)
+            for start in range(0, len(rows), batch):
+                yield rows[start:start + batch], int(c)
 
     @staticmethod
     def _run_batch(session: Any, names: list[str], xb: npt.NDArray[np.float32],
