@@ -170,7 +170,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
                 raise
             cutflow["skipped_no_pf_candidates"] = cutflow["selected"]
             return {dataset: result}
-        jc, scores, extra = self._evaluate(events, sel, rho, result["providers"])
+        jc, scores, extra = self._evaluate(events, sel, result["providers"])
         cutflow["no_constituents"] = float((~jc.has_constituents).sum())
         valid = jc.has_constituents
         cutflow["scored"] = float(valid.sum())
@@ -199,7 +199,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             result["jets"] = [{k: np.asarray(v) for k, v in fields.items()}]
         return {dataset: result}
 
-    def _evaluate(self, events: Any, sel: Any, rho: F64,
+    def _evaluate(self, events: Any, sel: Any,
                   providers: set[str]) -> tuple[JetConstituents, dict[str, F64], dict[str, Any]]:
         """Every model on the selected jets: scalar outputs (and ``<score>_ddt``), the rest.
 
@@ -219,6 +219,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         if self.ddt is not None:
             score = scores[self.ddt.score]
             pt = np.asarray(ak.to_numpy(jc.jets.pt), dtype=np.float64)
+            rho = jet_rho(np.asarray(ak.to_numpy(jc.jets.msoftdrop), dtype=np.float64), pt)
             ok = jc.has_constituents & np.isfinite(score) & np.isfinite(rho)
             ddt = np.full(len(score), np.nan)
             ddt[ok] = score[ok] - self.ddt.threshold(rho[ok], pt[ok])
@@ -239,10 +240,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         sel = self.selection.mask(fatjets)
         flat_sel = np.asarray(ak.to_numpy(ak.flatten(sel)), dtype=bool)
         counts = ak.num(fatjets, axis=1)
-        jets = fatjets[sel]
-        rho = jet_rho(np.asarray(ak.to_numpy(ak.flatten(jets.msoftdrop)), dtype=np.float64),
-                      np.asarray(ak.to_numpy(ak.flatten(jets.pt)), dtype=np.float64))
-        _, scores, extra = self._evaluate(events, sel, rho, set())
+        _, scores, extra = self._evaluate(events, sel, set())
         for key, values in {**scores, **extra}.items():
             full = np.full((len(flat_sel), *values.shape[1:]), np.nan, dtype=values.dtype)
             full[flat_sel] = values
