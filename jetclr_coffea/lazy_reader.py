@@ -41,7 +41,8 @@ def _constituents_partition(events: ak.Array, jet_collection: str, apply_puppi: 
     for name in _KINEMATICS:
         if not f.has(conv.candidates, name):
             raise JetCLRError(f"missing branch {conv.candidates}_{name}")
-    n_jets = ak.num(f.get(jet_collection, "pt"), axis=1)  # (events,)
+    jet_pt = f.get(jet_collection, "pt")  # events x jets
+    n_jets = ak.num(jet_pt, axis=1)  # (events,)
     cand = {name: f.get(conv.candidates, name) for name in _KINEMATICS}  # events x cands
     n_cands = ak.num(cand["pt"], axis=1)
     link_jet = f.get(conv.link, conv.jet_index)  # events x links
@@ -57,7 +58,7 @@ def _constituents_partition(events: ak.Array, jet_collection: str, apply_puppi: 
         values["mass"] = values["mass"] * weight
     # links per jet, in O(links + jets): with every jet index added once, the sorted link
     # indices form one run per jet, one longer than its number of links
-    jet_index = ak.local_index(f.get(jet_collection, "pt"), axis=1)  # events x jets
+    jet_index = ak.local_index(jet_pt, axis=1)  # events x jets
     per_jet = ak.run_lengths(ak.sort(ak.concatenate([link_jet, jet_index], axis=1), axis=1)) - 1
     links = ak.flatten(ak.zip(values, depth_limit=2), axis=1)  # (all links,)
     per_jet_flat = ak.flatten(per_jet, axis=1)  # (all jets,)
@@ -89,5 +90,5 @@ def fatjet_constituents(events: Any, *, jet_collection: str = "FatJet", apply_pu
         except ImportError as err:  # pragma: no cover - a dask-awkward array implies it
             raise MissingExtraError("dask-awkward", "dask") from err
         return map_partitions(_constituents_partition, events, jet_collection, apply_puppi,
-                                  label="fatjet-constituents")
+                              label="fatjet-constituents")
     return _constituents_partition(events, jet_collection, apply_puppi)
