@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmark scripts: machine description and result files."""
+"""Shared helpers of the benchmark scripts: machine description, result files, input jets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine", "record"]
+__all__ = ["machine", "prepared_jets", "record"]
 
 
 def machine() -> dict[str, Any]:
@@ -49,3 +49,22 @@ def record(name: str, results: dict[str, Any], folder: str = "benchmarks/results
                "machine": machine(), "results": results}
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+def prepared_jets(files: list[str], model: Any, n: int) -> tuple[Any, Any]:
+    """n prepared jets (x, mask) of the files for ``model`` (an ``OnnxJetModel``), repeated
+    as needed; jets without constituents dropped."""
+    import numpy as np
+    import uproot
+
+    from jetclr_coffea.reader import read_constituents
+
+    xs, masks = [], []
+    for f in files:
+        x, mask = model.inputs(read_constituents(uproot.open(f)["Events"].arrays()).constituents)
+        xs.append(x)
+        masks.append(mask)
+    x, mask = np.concatenate(xs), np.concatenate(masks)
+    x, mask = x[mask.sum(axis=1) > 0], mask[mask.sum(axis=1) > 0]
+    reps = -(-n // len(x))
+    return np.tile(x, (reps, 1, 1))[:n], np.tile(mask, (reps, 1))[:n]

@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uproot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _record import record
+from _record import prepared_jets, record
 
 from jetclr_coffea.inference import OnnxJetModel, choose_providers
-from jetclr_coffea.reader import read_constituents
 
 CPU = ["CPUExecutionProvider"]
 CUDA = ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -52,14 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     reference = OnnxJetModel(args.model, providers=CPU)
-    xs, masks = [], []
-    for f in args.files:
-        x, mask = reference.inputs(read_constituents(uproot.open(f)["Events"].arrays()).constituents)
-        xs.append(x[mask.sum(axis=1) > 0])
-        masks.append(mask[mask.sum(axis=1) > 0])
-    reps = -(-args.jets // sum(len(x) for x in xs))
-    x = np.tile(np.concatenate(xs), (reps, 1, 1))[: args.jets]
-    mask = np.tile(np.concatenate(masks), (reps, 1))[: args.jets]
+    x, mask = prepared_jets(args.files, reference, args.jets)
     on_gpu = choose_providers()[0] == "CUDAExecutionProvider"
     results: dict[str, Any] = {"jets": len(x), "cuda": on_gpu, "jets_per_s": {}}
     if not on_gpu:

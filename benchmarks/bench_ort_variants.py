@@ -39,15 +39,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import torch
-import uproot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _record import record
+from _record import prepared_jets, record
 
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.model import EncoderConfig, JetEncoder
-from jetclr_coffea.reader import read_constituents
 
 
 def _session(model: str | bytes) -> ort.InferenceSession:
@@ -128,19 +126,6 @@ def encoder_flops(cfg: EncoderConfig, n_const: int) -> float:
     return float(2 * c * cfg.n_features * d + cfg.n_layers * per_layer + head)
 
 
-def _jets(files: list[str], model: OnnxJetModel, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n prepared jets (x, mask) from the files, repeated as needed; empty jets dropped."""
-    xs, masks = [], []
-    for f in files:
-        x, mask = model.inputs(read_constituents(uproot.open(f)["Events"].arrays()).constituents)
-        xs.append(x)
-        masks.append(mask)
-    x, mask = np.concatenate(xs), np.concatenate(masks)
-    x, mask = x[mask.sum(axis=1) > 0], mask[mask.sum(axis=1) > 0]
-    reps = -(-n // len(x))
-    return np.tile(x, (reps, 1, 1))[:n], np.tile(mask, (reps, 1))[:n]
-
-
 def _eager(cfg: EncoderConfig, x: np.ndarray, mask: np.ndarray) -> Callable[[int, int], Any]:
     encoder = JetEncoder(cfg).eval()
     xt, mt = torch.from_numpy(x), torch.from_numpy(mask)
@@ -178,7 +163,7 @@ def main() -> None:
     torch.set_num_threads(1)
     model = OnnxJetModel(args.model, threads=1)
     cfg = EncoderConfig(**model.metadata["encoder"])
-    x, mask = _jets(args.files, model, args.jets)
+    x, mask = prepared_jets(args.files, model, args.jets)
     n = len(x)
     eager = _eager(cfg, x, mask)
     if args.torch_only:
