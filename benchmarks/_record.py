@@ -6,10 +6,11 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine", "prepared_jets", "record"]
+__all__ = ["best_time", "machine", "prepared_jets", "record"]
 
 
 def machine() -> dict[str, Any]:
@@ -49,6 +50,17 @@ def record(name: str, results: dict[str, Any], folder: str = "benchmarks/results
                "machine": machine(), "results": results}
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+def best_time(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
+    """Shortest wall time of ``repeats`` calls (a first call's set-up is not counted
+    unless every call pays it), and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
 
 
 def prepared_jets(files: list[str], model: Any, n: int) -> tuple[Any, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _record import prepared_jets, record
+from _record import best_time, prepared_jets, record
 
 from jetclr_coffea.inference import OnnxJetModel, choose_providers
 
@@ -31,15 +30,9 @@ CPU = ["CPUExecutionProvider"]
 CUDA = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-def _rate(model: OnnxJetModel, x: np.ndarray, mask: np.ndarray, repeats: int = 3) -> float:
-    """Best jets/s of ``repeats`` passes (after one warm-up pass)."""
-    model.run_arrays(x, mask)
-    best = 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.run_arrays(x, mask)
-        best = max(best, len(x) / (time.perf_counter() - t0))
-    return best
+def _rate(model: OnnxJetModel, x: np.ndarray, mask: np.ndarray) -> float:
+    """Best jets/s of three passes (the first pays the session's set-up)."""
+    return len(x) / best_time(lambda: model.run_arrays(x, mask))[0]
 
 
 def main() -> None:

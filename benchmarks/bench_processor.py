@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _record import record
+from _record import best_time, record
 from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
 from jetclr_coffea.processors.run import RunOptions, load_fileset, run
 
@@ -41,16 +40,6 @@ from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.model import EncoderConfig, JetEncoder
 from jetclr_coffea.preprocessing import prepare
 from jetclr_coffea.reader import read_constituents
-
-
-def _best(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
-    """Shortest wall time of ``repeats`` calls, and the result."""
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
 
 
 def steps(files: list[str], model_path: str) -> dict[str, Any]:
@@ -79,15 +68,15 @@ def steps(files: list[str], model_path: str) -> dict[str, Any]:
                 for rows, c in m.batches(mask):  # the same batches as ONNX Runtime
                     enc(torch.from_numpy(x[rows, :c]), torch.from_numpy(mask[rows, :c]))
 
-        dt, jc = _best(read)
+        dt, jc = best_time(read)
         t["read"] += dt
-        dt, prepared = _best(lambda jc=jc: prepare(jc.constituents, model.spec))
+        dt, prepared = best_time(lambda jc=jc: prepare(jc.constituents, model.spec))
         t["prepare"] += dt
         x, mask = prepared.x, prepared.mask.astype(np.float32)
-        t["inference"] += _best(lambda x=x, mask=mask: model.run_arrays(x, mask))[0]
-        t["torch"] += _best(lambda x=x, mask=mask: eager(model, x, mask))[0]
-        t["inference_1024_padded"] += _best(lambda x=x, mask=mask: before.run_arrays(x, mask))[0]
-        t["torch_1024_padded"] += _best(lambda x=x, mask=mask: eager(before, x, mask))[0]
+        t["inference"] += best_time(lambda x=x, mask=mask: model.run_arrays(x, mask))[0]
+        t["torch"] += best_time(lambda x=x, mask=mask: eager(model, x, mask))[0]
+        t["inference_1024_padded"] += best_time(lambda x=x, mask=mask: before.run_arrays(x, mask))[0]
+        t["torch_1024_padded"] += best_time(lambda x=x, mask=mask: eager(before, x, mask))[0]
         n_jets += len(jc)
     proc_total = t["read"] + t["prepare"] + t["inference"]
     out = {
