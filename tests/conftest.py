@@ -81,13 +81,13 @@ def real_files() -> dict[str, Path]:
     return wanted
 
 
-def _open_nano(path: Path, schema: str = "PFNanoAODSchema", mode: str = "eager") -> Any:
+def _open_nano(path: Path, schema: str = "PFNanoAODSchema", mode: str = "eager", **kwargs: Any) -> Any:
     from coffea import nanoevents as ne
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return ne.NanoEventsFactory.from_root(
-            {str(path): "Events"}, schemaclass=getattr(ne, schema), mode=mode
+            {str(path): "Events"}, schemaclass=getattr(ne, schema), mode=mode, **kwargs
         ).events()
 
 
@@ -112,5 +112,7 @@ def no_pf_candidates(samples: dict[str, Path], tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="session")
 def open_nano() -> Any:
-    """Open a file with a coffea NanoAOD schema, without the optional-collection warnings."""
+    """Open a file with a coffea NanoAOD schema (eager, virtual or dask mode; extra keyword
+    arguments go to ``NanoEventsFactory.from_root``), without the optional-collection
+    warnings."""
     return _open_nano

@@ -27,15 +27,6 @@ MODEL = Path("onnx_models/jetclr_top.onnx")
 SCORE = "tagger_score"
 
 
-def _events(path: Path, mode: str, schema: str = "PFNanoAODSchema", **kwargs: Any) -> Any:
-    from coffea import nanoevents as ne
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return ne.NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=getattr(ne, schema),
-                                              mode=mode, **kwargs).events()
-
-
 def _assert_same_constituents(lazy: ak.Array, eager: ak.Array) -> None:
     """lazy: events x jets x constituents; eager: jets x constituents (reader order)."""
     flat = ak.flatten(lazy, axis=1)
@@ -46,19 +37,19 @@ def _assert_same_constituents(lazy: ak.Array, eager: ak.Array) -> None:
 
 
 @pytest.mark.parametrize("process", ["top", "qcd"])
-def test_lazy_reader_matches_eager_reader(samples: dict[str, Path], process: str) -> None:
+def test_lazy_reader_matches_eager_reader(samples: dict[str, Path], process: str, open_nano: Any) -> None:
     raw = uproot.open(samples[process])["Events"].arrays()
     _assert_same_constituents(fatjet_constituents(raw), read_constituents(raw).constituents)
     for mode in ("eager", "virtual"):
-        events = _events(samples[process], mode)
+        events = open_nano(samples[process], mode=mode)
         lazy = fatjet_constituents(events)
         assert ak.to_list(ak.num(lazy, axis=1)) == ak.to_list(ak.num(events.FatJet, axis=1))
         _assert_same_constituents(lazy, read_constituents(events).constituents)
 
 
-def test_lazy_reader_sums_to_raw_jet(samples: dict[str, Path]) -> None:
+def test_lazy_reader_sums_to_raw_jet(samples: dict[str, Path], open_nano: Any) -> None:
     """PUPPI-weighted constituents add up to the raw (uncorrected) fat-jet four-momentum."""
-    events = _events(samples["top"], "eager")
+    events = open_nano(samples["top"], mode="eager")
     c = fatjet_constituents(events)
     px, py = ak.sum(c.pt * np.cos(c.phi), axis=2), ak.sum(c.pt * np.sin(c.phi), axis=2)
     total_pt = np.hypot(px, py)
@@ -69,14 +60,14 @@ def test_lazy_reader_sums_to_raw_jet(samples: dict[str, Path]) -> None:
 
 
 @pytest.mark.network
-def test_lazy_reader_real_cms_files(real_files: dict[str, Path]) -> None:
+def test_lazy_reader_real_cms_files(real_files: dict[str, Path], open_nano: Any) -> None:
     import dask
 
     for name, schema in (("pfnano.root", "PFNanoAODSchema"), ("nano_tt_v15.root", "NanoAODSchema")):
-        events = _events(real_files[name], "virtual", schema)
+        events = open_nano(real_files[name], schema, "virtual")
         jc = read_constituents(events)
         _assert_same_constituents(fatjet_constituents(events), jc.constituents)
-        lazy = fatjet_constituents(_events(real_files[name], "dask", schema))
+        lazy = fatjet_constituents(open_nano(real_files[name], schema, "dask"))
         assert isinstance(lazy, dak.Array)
         score = onnx_wrapper(str(MODEL), output=SCORE)(ak.flatten(lazy, axis=1))
         constituents, score = dask.compute(lazy, score)
@@ -88,31 +79,31 @@ def test_lazy_reader_real_cms_files(real_files: dict[str, Path]) -> None:
         np.testing.assert_allclose(score, OnnxJetModel(MODEL)(jc.constituents)[SCORE], atol=1e-6)
 
 
-def test_dask_reader_reads_only_what_it_needs(samples: dict[str, Path]) -> None:
-    events = _events(samples["top"], "dask", steps_per_file=3)
+def test_dask_reader_reads_only_what_it_needs(samples: dict[str, Path], open_nano: Any) -> None:
+    events = open_nano(samples["top"], mode="dask", steps_per_file=3)
     lazy = fatjet_constituents(events)
     (columns,) = dak.necessary_columns(lazy).values()
     assert {"PFCands_pt", "PFCands_puppiWeight", "FatJetPFCands_jetIdx"} <= columns
     assert not any(c.startswith(("GenPart", "FatJet_tau", "PFCands_pdgId")) for c in columns)
     assert lazy.npartitions == 3
-    eager = read_constituents(_events(samples["top"], "eager")).constituents
+    eager = read_constituents(open_nano(samples["top"], mode="eager")).constituents
     _assert_same_constituents(lazy.compute(), eager)
 
 
-def test_dask_reader_without_pf_candidates(no_pf_candidates: Path) -> None:
+def test_dask_reader_without_pf_candidates(no_pf_candidates: Path, open_nano: Any) -> None:
     with pytest.raises(JetCLRError, match="PFCands_pt"):
-        fatjet_constituents(_events(no_pf_candidates, "dask"))
+        fatjet_constituents(open_nano(no_pf_candidates, mode="dask"))
 
 
 @pytest.mark.parametrize("output", ["tagger_score", "embedding"])
-def test_onnx_wrapper_dask_matches_eager(samples: dict[str, Path], output: str) -> None:
-    events = _events(samples["top"], "dask", steps_per_file=3)
+def test_onnx_wrapper_dask_matches_eager(samples: dict[str, Path], output: str, open_nano: Any) -> None:
+    events = open_nano(samples["top"], mode="dask", steps_per_file=3)
     sel = FatJetSelection(pt_min=250.0).mask(events.FatJet)
     cands = ak.flatten(fatjet_constituents(events)[sel], axis=1)
     lazy = onnx_wrapper(str(MODEL), output=output)(cands)
     assert isinstance(lazy, dak.Array)
     got = ak.to_numpy(lazy.compute())
-    eager = _events(samples["top"], "eager")
+    eager = open_nano(samples["top"], mode="eager")
     jc = read_constituents(eager, FatJetSelection(pt_min=250.0).mask(eager.FatJet))
     want = OnnxJetModel(MODEL)(jc.constituents)[output]
     assert got.shape == want.shape
