@@ -27,6 +27,10 @@ F64 = npt.NDArray[np.float64]
 def quantile_map(counts: F64, score_edges: F64, efficiency: float) -> tuple[F64, F64]:
     """Score threshold with a fraction ``efficiency`` of the weight above it, per bin.
 
+    Score bins whose summed weight is negative (negative generator weights, e.g. NLO
+    samples, outweighing the rest of the bin) count as empty: a cumulative distribution
+    must not decrease, and a quantile of a non-monotonic one is not defined.
+
     Args:
         counts: (n_rho, n_pt, n_score) weighted counts.
         score_edges: (n_score + 1,) score bin edges.
@@ -34,8 +38,10 @@ def quantile_map(counts: F64, score_edges: F64, efficiency: float) -> tuple[F64,
 
     Returns:
         ``(threshold, total)``: (n_rho, n_pt) thresholds (linear interpolation inside a
-        score bin; NaN where a bin is empty) and the total weight per bin.
+        score bin; NaN where a bin is empty) and the total weight per bin (negative score
+        bins counted as zero).
     """
+    counts = np.clip(counts, 0.0, None)
     total = counts.sum(axis=2)
     above = np.cumsum(counts[..., ::-1], axis=2)[..., ::-1]  # weight at or above each bin
     frac = np.where(total[..., None] > 0, above / np.where(total > 0, total, 1.0)[..., None], 0.0)

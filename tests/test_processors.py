@@ -114,6 +114,23 @@ def test_quantile_map() -> None:
     assert total.shape == (2, 1)
 
 
+def test_quantile_map_with_negative_weights() -> None:
+    """Negative-weight score bins count as empty: the quantile of the clipped distribution."""
+    edges = np.linspace(0, 1, 11)
+    counts = np.full((1, 1, 10), 10.0)
+    counts[0, 0, 8] = -3.0  # a negative bin below the last one
+    clipped = counts.copy()
+    clipped[0, 0, 8] = 0.0
+    threshold, total = quantile_map(counts, edges, 0.1)
+    expected, _ = quantile_map(clipped, edges, 0.1)
+    assert total[0, 0] == 90.0
+    # the last bin holds 10 of 90: 10% lies 0.1 of the way into it (unclipped: 0.765)
+    assert threshold[0, 0] == pytest.approx(expected[0, 0]) == pytest.approx(0.91)
+    only_negative = np.zeros((1, 1, 10))
+    only_negative[0, 0, 0] = -5.0
+    assert np.isnan(quantile_map(only_negative, edges, 0.1)[0][0, 0])
+
+
 def test_cli_run_writes_outputs(fileset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert main(["run", str(fileset), "--model", str(MODEL), "--output", str(out), "--skim"]) == 0
