@@ -24,7 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import best_time, prepared_jets, record
 
-from jetclr_coffea.inference import OnnxJetModel, choose_providers
+from jetclr_coffea.inference import (
+    OnnxJetModel,
+    _cuda_driver_present,
+    choose_providers,
+    cuda_provider_problem,
+)
 
 CPU = ["CPUExecutionProvider"]
 CUDA = ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -49,10 +54,13 @@ def main() -> None:
     if not on_gpu:
         import onnxruntime as ort
 
-        results["cuda_not_measured"] = (
-            "no CUDA driver (libcuda.so.1 cannot be loaded)"
-            if "CUDAExecutionProvider" in ort.get_available_providers()
-            else "this ONNX Runtime has no CUDA provider (install onnxruntime-gpu)")
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            why = "this ONNX Runtime has no CUDA provider (install onnxruntime-gpu)"
+        elif not _cuda_driver_present():
+            why = "no CUDA driver (libcuda.so.1 cannot be loaded)"
+        else:
+            why = f"ONNX Runtime's CUDA provider cannot load ({cuda_provider_problem()})"
+        results["cuda_not_measured"] = why
         print(f"CUDA not measured: {results['cuda_not_measured']}")
     for batch in (1024, 8192):
         rates = {"cpu": _rate(OnnxJetModel(args.model, providers=CPU, batch_size=batch), x, mask)}

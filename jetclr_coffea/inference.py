@@ -8,10 +8,13 @@ CPU otherwise; the choice is logged once per process.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ __all__ = [
     "PADDING_INVARIANT_KINDS",
     "OnnxJetModel",
     "choose_providers",
+    "cuda_provider_problem",
     "get_session",
 ]
 
@@ -56,7 +60,8 @@ PADDING_INVARIANT_KINDS = frozenset({"jetclr"})
 LENGTH_STEP = 8
 
 _SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
+_CUDA_USABLE: bool | None = None  # decided once per process by choose_providers
 _LOGGED: set[str] = set()
 
 
@@ -68,14 +73,61 @@ def _cuda_driver_present() -> bool:
     return True
 
 
-def choose_providers(prefer_gpu: bool = True) -> list[str]:
-    """``["CUDAExecutionProvider", "CPUExecutionProvider"]`` where usable, else CPU only."""
+def _load_cuda_provider(capi: Path) -> str | None:
+    """Load ONNX Runtime's CUDA provider library as ONNX Runtime does; None, or why not."""
+    try:
+        ctypes.CDLL(str(capi / "libonnxruntime_providers_shared.so"), mode=ctypes.RTLD_GLOBAL)
+        ctypes.CDLL(str(capi / "libonnxruntime_providers_cuda.so"))
+    except OSError as err:
+        # "<path>: libcublasLt.so.13: cannot open shared object file: ..." -> from the library on
+        return str(err).split(".so: ", 1)[-1]
+    return None
+
+
+def cuda_provider_problem() -> str | None:
+    """Why ONNX Runtime's CUDA provider cannot run in this process, or None if it can.
+
+    Probes what ONNX Runtime would otherwise find out while creating a session, printing
+    an error and a warning in every worker: that the CUDA / cuDNN libraries its CUDA
+    provider needs cannot be loaded.  Libraries from pip's ``nvidia-*`` packages are
+    loaded with ``onnxruntime.preload_dlls`` first (quietly), as ONNX Runtime recommends.
+    """
     import onnxruntime as ort
 
-    available = ort.get_available_providers()
-    if prefer_gpu and "CUDAExecutionProvider" in available and _cuda_driver_present():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+    capi = Path(ort.__file__).parent / "capi"
+    if not (capi / "libonnxruntime_providers_cuda.so").is_file():
+        return None  # not the Linux wheel layout: leave the decision to ONNX Runtime
+    problem = _load_cuda_provider(capi)
+    if problem is not None and hasattr(ort, "preload_dlls"):
+        with (contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()),
+              warnings.catch_warnings()):
+            warnings.simplefilter("ignore")
+            with contextlib.suppress(Exception):
+                ort.preload_dlls()
+        problem = _load_cuda_provider(capi)
+    return problem
+
+
+def choose_providers(prefer_gpu: bool = True) -> list[str]:
+    """``["CUDAExecutionProvider", "CPUExecutionProvider"]`` where usable, else CPU only.
+
+    CUDA is usable when the GPU build of ONNX Runtime, a CUDA driver and the CUDA
+    libraries of its CUDA provider are present (decided once per process; where the
+    libraries are missing, one warning line says which and the CPU is used).
+    """
+    global _CUDA_USABLE
+    import onnxruntime as ort
+
+    if not prefer_gpu or "CUDAExecutionProvider" not in ort.get_available_providers():
+        return ["CPUExecutionProvider"]
+    with _LOCK:
+        if _CUDA_USABLE is None:
+            problem = cuda_provider_problem() if _cuda_driver_present() else "no CUDA driver"
+            _CUDA_USABLE = problem is None
+            if problem is not None and problem != "no CUDA driver":
+                log.warning("jetclr-coffea: ONNX Runtime's CUDA provider cannot load (%s); running on "
+                            "the CPU (pid %d)", problem, os.getpid())
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if _CUDA_USABLE else ["CPUExecutionProvider"]
 
 
 def get_session(path: str | os.PathLike[str], providers: list[str] | None = None,

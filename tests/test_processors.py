@@ -309,6 +309,34 @@ def test_iobinding_path_matches_plain_run(samples: dict[str, Path]) -> None:
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
+def test_cuda_fallback_is_one_warning_line(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A CUDA driver without the CUDA libraries of ONNX Runtime's CUDA provider: the CPU,
+    one warning line naming the missing library, and none of ONNX Runtime's own errors."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("needs the GPU build of ONNX Runtime (onnxruntime-gpu)")
+    if inference.cuda_provider_problem() is None:
+        pytest.skip("the CUDA provider loads here: nothing falls back")
+    monkeypatch.setattr(inference, "_cuda_driver_present", lambda: True)  # as on a GPU node
+    monkeypatch.setattr(inference, "_CUDA_USABLE", None)
+    monkeypatch.setattr(inference, "_SESSIONS", {})
+    with caplog.at_level("WARNING", logger="jetclr_coffea.inference"):
+        for _ in range(2):  # decided once per process
+            model = inference.OnnxJetModel(MODEL)
+            assert model.session.get_providers() == ["CPUExecutionProvider"]
+            n_features = model.session.get_inputs()[0].shape[2]
+            x = np.random.default_rng(3).normal(size=(4, 8, n_features)).astype(np.float32)
+            assert np.isfinite(model.run_arrays(x, np.ones((4, 8), np.float32))["embedding"]).all()
+    captured = capfd.readouterr()
+    assert "onnxruntime" not in captured.out + captured.err
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1
+    assert "CUDA provider cannot load" in warned[0]
+    assert ".so" in warned[0]
+
+
 @pytest.mark.gpu
 def test_cuda_iobinding_matches_cpu(samples: dict[str, Path]) -> None:
     if "CUDAExecutionProvider" not in inference.choose_providers():
