@@ -137,10 +137,10 @@ def _selection(args: argparse.Namespace) -> Any:
     return FatJetSelection(pt_min=args.pt_min, eta_max=args.eta_max, msd_min=args.msd_min)
 
 
-def _threads_per_worker(opts: Any) -> int:
+def _threads_per_worker(opts: Any) -> int | None:
     """ONNX Runtime threads per worker so that N local workers do not oversubscribe the cores."""
     if opts.executor == "iterative" or opts.scheduler:
-        return 0  # one process, or a remote cluster: ONNX Runtime's default
+        return None  # one process, or a remote cluster: see inference.default_threads
     workers: int = opts.workers
     return max(1, (os.cpu_count() or 1) // workers)
 

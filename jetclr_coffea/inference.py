@@ -40,6 +40,7 @@ __all__ = [
     "OnnxJetModel",
     "choose_providers",
     "cuda_provider_problem",
+    "default_threads",
     "get_session",
 ]
 
@@ -130,12 +131,32 @@ def choose_providers(prefer_gpu: bool = True) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if _CUDA_USABLE else ["CPUExecutionProvider"]
 
 
+def default_threads() -> int:
+    """ONNX Runtime intra-op threads for a session built in this process.
+
+    ``OMP_NUM_THREADS`` when set (batch systems such as HTCondor set it to the cores a job
+    asked for); else 1 in a worker process (a futures or dask worker: the workers are the
+    parallelism, so N workers on N cores do not oversubscribe them), and 0 (ONNX Runtime's
+    default: every core) in the main process, which the iterative executor uses.
+    """
+    import multiprocessing
+
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return 1 if multiprocessing.parent_process() is not None else 0
+
+
 def get_session(path: str | os.PathLike[str], providers: list[str] | None = None,
-                threads: int = 0) -> Any:
-    """The process-wide cached ``InferenceSession`` for ``path``."""
+                threads: int | None = None) -> Any:
+    """The process-wide cached ``InferenceSession`` for ``path``.
+
+    ``threads``: intra-op threads; 0: ONNX Runtime's default; None: :func:`default_threads`.
+    """
     import onnxruntime as ort
 
     providers = providers or choose_providers()
+    threads = default_threads() if threads is None else threads
     key = (str(Path(path).resolve()), tuple(providers), threads)
     with _LOCK:
         session = _SESSIONS.get(key)
@@ -169,13 +190,14 @@ class OnnxJetModel:
         batch_size: jets per ONNX Runtime call (default: :data:`DEFAULT_BATCH` of the
             provider).
         providers: ONNX Runtime providers (default: :func:`choose_providers`).
-        threads: intra-op threads (0: ONNX Runtime's default).
+        threads: intra-op threads (0: ONNX Runtime's default; None: :func:`default_threads`,
+            one per worker process, every core in the main process).
         trim_padding: cut each batch to its longest jet (default: for the model kinds in
             :data:`PADDING_INVARIANT_KINDS`).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, batch_size: int | None = None,
-                 providers: list[str] | None = None, threads: int = 0,
+                 providers: list[str] | None = None, threads: int | None = None,
                  trim_padding: bool | None = None) -> None:
         self.path = str(path)
         self.metadata = read_metadata(self.path)

@@ -98,7 +98,10 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         missing_constituents: "error" (default): a file without PF candidates is an error
             naming the branches; "skip": its jets are skipped and counted in the cutflow.
         keep_jets: also return the selected jets with their scores (for skims).
-        threads: ONNX Runtime intra-op threads per worker (0: ONNX Runtime's default).
+        threads: ONNX Runtime intra-op threads per worker; default: ``OMP_NUM_THREADS``
+            if set, else 1 in worker processes (futures, dask) and every core in the main
+            process (iterative), see ``jetclr_coffea.inference.default_threads``; 0:
+            ONNX Runtime's default (every core, in each worker).
     """
 
     def __init__(
@@ -110,7 +113,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         batch_size: int | None = None,
         missing_constituents: str = "error",
         keep_jets: bool = False,
-        threads: int = 0,
+        threads: int | None = None,
     ) -> None:
         if not models:
             raise JetCLRError("give at least one ONNX model")

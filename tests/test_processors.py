@@ -91,6 +91,28 @@ def test_one_session_per_process(samples: dict[str, Path], fileset: Path) -> Non
     assert restored.models["jetclr_top"].session is proc.models["jetclr_top"].session
 
 
+def _session_threads() -> tuple[int, int]:
+    """(default_threads, the cached session's intra-op threads) in this process."""
+    session = inference.OnnxJetModel(MODEL).session
+    return inference.default_threads(), session.get_session_options().intra_op_num_threads
+
+
+def test_threads_one_per_worker_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """N workers on N cores do not oversubscribe: 1 ONNX Runtime thread in each worker
+    process, every core (0) in the main one; OMP_NUM_THREADS, when set, wins."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert _session_threads() == (0, 0)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        assert pool.submit(_session_threads).result() == (1, 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _session_threads() == (3, 3)
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")  # not a count: ignored
+    assert inference.default_threads() == 0
+
+
 def test_ddt_map_gives_flat_qcd_efficiency(samples: dict[str, Path], fileset: Path, tmp_path: Path) -> None:
     qcd = tmp_path / "qcd.json"
     qcd.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
