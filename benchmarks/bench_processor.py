@@ -10,7 +10,10 @@ Prints and records (benchmarks/results/processor.json), on one machine in one ru
 * events/s of the whole coffea Runner with the futures executor and 1 and 2 workers
   (scaling = 2-worker rate / 1-worker rate), on a warm process pool (started and
   imported beforehand: the steady state of a long run) and cold (the Runner starts its
-  own pool, as ``jetclr-coffea run`` does: start-up included).
+  own pool, as ``jetclr-coffea run`` does: start-up included);
+* events/s of the Runner with as many workers as cores, with the processor's default
+  ONNX Runtime threads (one per worker process) and with ONNX Runtime's own default (every
+  core in each worker).
 
     python benchmarks/bench_processor.py --files data/qcd_test.root data/top_test.root
 """
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import best_time, record
 from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
-from jetclr_coffea.processors.run import RunOptions, load_fileset, run
+from jetclr_coffea.processors.run import _QUIET_SCHEMA, RunOptions, _environ, load_fileset, run
 
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.model import EncoderConfig, JetEncoder
@@ -110,13 +113,14 @@ def _warm_up() -> int:
 
 
 def _runner_rate(fileset: dict[str, Any], model_path: str, chunksize: int, workers: int, *,
-                 warm: bool) -> float:
-    """events/s of the futures Runner; ``warm``: on a process pool started beforehand."""
+                 warm: bool, threads: int | None = 1) -> float:
+    """events/s of the futures Runner; ``warm``: on a process pool started beforehand;
+    ``threads``: the processor's ONNX Runtime threads per worker."""
     import loky
     from coffea import processor
     from coffea.nanoevents import PFNanoAODSchema
 
-    proc = LearnedJetTagProcessor([model_path], FatJetSelection(), threads=1)
+    proc = LearnedJetTagProcessor([model_path], FatJetSelection(), threads=threads)
     if not warm:  # what `jetclr-coffea run` does: the Runner starts its own pool
         t0 = time.perf_counter()
         out = run(fileset, proc, RunOptions(executor="futures", workers=workers, chunksize=chunksize))
@@ -124,7 +128,9 @@ def _runner_rate(fileset: dict[str, Any], model_path: str, chunksize: int, worke
     else:
         pool = loky.ProcessPoolExecutor(max_workers=workers)
         try:
-            pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(workers)]}
+            # the workers (started here) inherit run()'s filter of PFNanoAODSchema's warnings
+            with _environ("PYTHONWARNINGS", _QUIET_SCHEMA):
+                pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(workers)]}
             assert len(pids) == workers
             runner = processor.Runner(
                 executor=processor.FuturesExecutor(pool=pool, workers=workers, status=False, retries=0),
@@ -137,22 +143,26 @@ def _runner_rate(fileset: dict[str, Any], model_path: str, chunksize: int, worke
     return sum(r["cutflow"]["events"] for k, r in out.items() if not k.startswith("_")) / seconds
 
 
+def _copies_fileset(files: list[str], tmp: str, copies: int) -> dict[str, Any]:
+    """A fileset with each file ``copies`` times (links with other names): more chunks."""
+    fileset_files: dict[str, list[str]] = {}
+    for f in files:
+        for i in range(copies):
+            link = Path(tmp) / f"{Path(f).stem}_{i}.root"
+            link.symlink_to(os.path.abspath(f))
+            fileset_files.setdefault(Path(f).stem, []).append(str(link))
+    fs = Path(tmp) / "fs.json"
+    fs.write_text(json.dumps(fileset_files))
+    return load_fileset(fs)
+
+
 def scaling(files: list[str], model_path: str, chunksize: int, repeats: int = 3,
             copies: int = 3) -> dict[str, Any]:
     """Runner events/s with 1 and 2 workers, cold (pool started by the run) and warm."""
     results: dict[str, Any] = {"chunksize": chunksize, "file_copies": copies}
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        # each file `copies` times (links with other names): more chunks per run
-        fileset_files: dict[str, list[str]] = {}
-        for f in files:
-            for i in range(copies):
-                link = Path(tmp) / f"{Path(f).stem}_{i}.root"
-                link.symlink_to(os.path.abspath(f))
-                fileset_files.setdefault(Path(f).stem, []).append(str(link))
-        fs = Path(tmp) / "fs.json"
-        fs.write_text(json.dumps(fileset_files))
-        fileset = load_fileset(fs)
+        fileset = _copies_fileset(files, tmp, copies)
         for mode in ("warm", "cold"):
             runs: dict[int, list[float]] = {1: [], 2: []}
             for _ in range(repeats):  # interleaved, so that a slow spell of the machine hits both
@@ -166,6 +176,33 @@ def scaling(files: list[str], model_path: str, chunksize: int, repeats: int = 3,
             print(f"scaling 2 workers / 1 worker, {mode} pool: {rates[2] / rates[1]:.2f}")
             results[mode] = {"events_per_s": rates, "all_runs": runs, "scaling_2_over_1": rates[2] / rates[1]}
     return results
+
+
+def thread_defaults(files: list[str], model_path: str, chunksize: int, repeats: int = 3,
+                    copies: int = 3) -> dict[str, Any]:
+    """Runner events/s with as many workers as cores: the processor's default threads (one
+    per worker process) against ONNX Runtime's default (every core in each worker, the
+    library default before), on pools started by each run."""
+    workers = os.cpu_count() or 1
+    runs: dict[str, list[float]] = {"ort_default_all_cores": [], "default_one_per_worker": []}
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fileset = _copies_fileset(files, tmp, copies)
+        env = os.environ.pop("OMP_NUM_THREADS", None)
+        try:
+            for _ in range(repeats):  # interleaved
+                for key, threads in (("ort_default_all_cores", 0), ("default_one_per_worker", None)):
+                    runs[key].append(_runner_rate(fileset, model_path, chunksize, workers, warm=False,
+                                                  threads=threads))
+        finally:
+            if env is not None:
+                os.environ["OMP_NUM_THREADS"] = env
+    rates = {k: float(np.median(v)) for k, v in runs.items()}
+    ratio = rates["default_one_per_worker"] / rates["ort_default_all_cores"]
+    print(f"Runner, futures, {workers} workers on {workers} cores: default threads "
+          f"{rates['default_one_per_worker']:.0f} events/s, ONNX Runtime's default "
+          f"{rates['ort_default_all_cores']:.0f} events/s (medians of {repeats}): {ratio:.2f}x")
+    return {"workers": workers, "events_per_s": rates, "all_runs": runs, "default_over_ort_default": ratio}
 
 
 def sessions(files: list[str], model_path: str, chunksize: int) -> dict[str, Any]:
@@ -203,7 +240,8 @@ def main() -> None:
     args = parser.parse_args()
     results = {"steps": steps(args.files, args.model),
                "sessions": sessions(args.files, args.model, args.chunksize),
-               "runner": scaling(args.files, args.model, args.chunksize)}
+               "runner": scaling(args.files, args.model, args.chunksize),
+               "threads": thread_defaults(args.files, args.model, args.chunksize)}
     print(f"recorded in {record('processor', results)}")
 
 
