@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import uproot
 from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, jet_rho
-from jetclr_coffea.processors.ddt import quantile_map
 from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run
 
 from jetclr_coffea import inference
@@ -123,34 +122,6 @@ def test_ddt_map_gives_flat_qcd_efficiency(samples: dict[str, Path], fileset: Pa
     h = out["hists"][f"{SCORE}__ddt_msd_pt"].values()  # pass x msd x pt
     frac = h[1].sum() / h.sum()
     assert 0.12 < frac < 0.28  # 20% within the statistics of a tiny sample
-
-
-def test_quantile_map() -> None:
-    rng = np.random.default_rng(0)
-    edges = np.linspace(0, 1, 101)
-    counts = np.zeros((2, 1, 100))
-    counts[0, 0], _ = np.histogram(rng.uniform(0, 1, 100000), edges)
-    counts[1, 0], _ = np.histogram(rng.uniform(0, 0.5, 100000), edges)
-    threshold, total = quantile_map(counts, edges, 0.1)
-    np.testing.assert_allclose(threshold[:, 0], [0.9, 0.45], atol=0.01)
-    assert total.shape == (2, 1)
-
-
-def test_quantile_map_with_negative_weights() -> None:
-    """Negative-weight score bins count as empty: the quantile of the clipped distribution."""
-    edges = np.linspace(0, 1, 11)
-    counts = np.full((1, 1, 10), 10.0)
-    counts[0, 0, 8] = -3.0  # a negative bin below the last one
-    clipped = counts.copy()
-    clipped[0, 0, 8] = 0.0
-    threshold, total = quantile_map(counts, edges, 0.1)
-    expected, _ = quantile_map(clipped, edges, 0.1)
-    assert total[0, 0] == 90.0
-    # the last bin holds 10 of 90: 10% lies 0.1 of the way into it (unclipped: 0.765)
-    assert threshold[0, 0] == pytest.approx(expected[0, 0]) == pytest.approx(0.91)
-    only_negative = np.zeros((1, 1, 10))
-    only_negative[0, 0, 0] = -5.0
-    assert np.isnan(quantile_map(only_negative, edges, 0.1)[0][0, 0])
 
 
 def test_cli_run_writes_outputs(fileset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
