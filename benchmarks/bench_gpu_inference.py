@@ -4,8 +4,10 @@ Runs the shipped encoder through :class:`jetclr_coffea.inference.OnnxJetModel` o
 prepared jets at batch 1024 and 8192 with the CPU provider (ONNX Runtime's default
 threads: all cores) and, when the GPU build of
 ONNX Runtime and a CUDA device are present, with the CUDA provider (inputs bound with
-IOBinding, outputs kept on the device until one copy back).  Checks that both providers
-give the same outputs, then prints and records benchmarks/results/gpu_inference.json.
+IOBinding, outputs kept on the device until one copy back, full float32).  Checks that
+both providers give the same outputs, measures CUDA also with TF32 on (which the default
+``CUDA_OPTIONS`` turns off) and how far its outputs move, then prints and records
+benchmarks/results/gpu_inference.json.
 Without CUDA it measures the CPU side and records why CUDA was not measured.
 
     python benchmarks/bench_gpu_inference.py --files data/qcd_test.root data/top_test.root
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import best_time, prepared_jets, record
 
+from jetclr_coffea import inference
 from jetclr_coffea.inference import (
     OnnxJetModel,
     _cuda_driver_present,
@@ -38,6 +41,24 @@ CUDA = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 def _rate(model: OnnxJetModel, x: np.ndarray, mask: np.ndarray) -> float:
     """Best jets/s of three passes (the first pays the session's set-up)."""
     return len(x) / best_time(lambda: model.run_arrays(x, mask))[0]
+
+
+def _with_tf32(model_path: str, batch: int, x: np.ndarray, mask: np.ndarray,
+               want: dict[str, np.ndarray]) -> tuple[float, float]:
+    """jets/s on CUDA with TF32 on (what the default, CUDA_OPTIONS, turns off), and the
+    largest output difference to the CPU on the first 4096 jets."""
+    saved = dict(inference.CUDA_OPTIONS)
+    inference.CUDA_OPTIONS["use_tf32"] = "1"
+    inference._SESSIONS.clear()
+    try:
+        model = OnnxJetModel(model_path, providers=CUDA, batch_size=batch)
+        got = model.run_arrays(x[:4096], mask[:4096])
+        diff = max(float(np.abs(got[n] - want[n]).max()) for n in want)
+        return _rate(model, x, mask), diff
+    finally:
+        inference.CUDA_OPTIONS.clear()
+        inference.CUDA_OPTIONS.update(saved)
+        inference._SESSIONS.clear()
 
 
 def main() -> None:
@@ -71,10 +92,14 @@ def main() -> None:
                 np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-4, err_msg=name)
             rates["cuda"] = _rate(gpu, x, mask)
             rates["cuda_over_cpu"] = rates["cuda"] / rates["cpu"]
+            tf32_rate, tf32_diff = _with_tf32(args.model, batch, x, mask, want)
+            rates["cuda_tf32"] = tf32_rate
+            results.setdefault("tf32_max_abs_diff_vs_cpu", {})[batch] = tf32_diff
         results["jets_per_s"][batch] = rates
         line = f"batch {batch}: CPU {rates['cpu']:.0f} jets/s"
         if on_gpu:
-            line += f", CUDA {rates['cuda']:.0f} jets/s ({rates['cuda_over_cpu']:.1f}x)"
+            line += (f", CUDA {rates['cuda']:.0f} jets/s ({rates['cuda_over_cpu']:.1f}x); with TF32 "
+                     f"{rates['cuda_tf32']:.0f} jets/s, outputs off by up to {tf32_diff:.1e}")
         print(line)
     print(f"recorded in {record('gpu_inference', results)}")
 

@@ -34,6 +34,7 @@ from jetclr_coffea.preprocessing import (
 )
 
 __all__ = [
+    "CUDA_OPTIONS",
     "DEFAULT_BATCH",
     "LENGTH_STEP",
     "PADDING_INVARIANT_KINDS",
@@ -59,6 +60,12 @@ PADDING_INVARIANT_KINDS = frozenset({"jetclr"})
 
 #: Trimmed batches keep a multiple of this many constituent slots (see ``batches``).
 LENGTH_STEP = 8
+
+#: Options of ONNX Runtime's CUDA provider.  TF32 (on by default on Ampere and later GPUs)
+#: rounds matrix-product inputs to 10 mantissa bits and moves scores by ~1e-3: off, so a
+#: jet gets the same score, to float rounding, on a GPU worker as on a CPU worker, and
+#: results do not depend on which worker of a mixed cluster ran a chunk.
+CUDA_OPTIONS = {"use_tf32": "0"}
 
 _SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
 _LOCK = threading.RLock()
@@ -166,8 +173,9 @@ def get_session(path: str | os.PathLike[str], providers: list[str] | None = None
             if threads > 0:
                 opts.intra_op_num_threads = threads
                 opts.inter_op_num_threads = 1
+            with_options = [(p, CUDA_OPTIONS) if p == "CUDAExecutionProvider" else p for p in providers]
             try:
-                session = ort.InferenceSession(key[0], sess_options=opts, providers=providers)
+                session = ort.InferenceSession(key[0], sess_options=opts, providers=with_options)
             except Exception as err:
                 reason = str(err).splitlines()[0]
                 raise JetCLRError(f"{path}: ONNX Runtime cannot load it ({reason})") from err

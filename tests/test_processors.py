@@ -302,6 +302,27 @@ def test_iobinding_path_matches_plain_run(samples: dict[str, Path]) -> None:
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
+def test_cuda_session_gets_full_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA provider is asked for full float32 (no TF32), the CPU provider for nothing."""
+    import onnxruntime as ort
+
+    seen: list[Any] = []
+
+    class Recorder:
+        def __init__(self, path: str, sess_options: Any = None, providers: Any = None) -> None:
+            seen.append(providers)
+
+        def get_providers(self) -> list[str]:
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+    monkeypatch.setattr(ort, "InferenceSession", Recorder)
+    monkeypatch.setattr(inference, "_SESSIONS", {})
+    inference.get_session(MODEL, ["CUDAExecutionProvider", "CPUExecutionProvider"], threads=1)
+    inference.get_session(MODEL, ["CPUExecutionProvider"], threads=1)
+    assert seen == [[("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"],
+                    ["CPUExecutionProvider"]]
+
+
 def test_cuda_fallback_is_one_warning_line(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
                                           caplog: pytest.LogCaptureFixture) -> None:
     """A CUDA driver without the CUDA libraries of ONNX Runtime's CUDA provider: the CPU,
