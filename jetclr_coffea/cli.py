@@ -171,7 +171,7 @@ def _cmd_ddt_map(args: argparse.Namespace) -> int:
 
     path = make_ddt_map(load_fileset(args.fileset), args.model, args.output, score=args.score,
                         efficiency=args.qcd_efficiency, opts=_run_options(args),
-                        selection=_selection(args), min_weight=args.min_jets_per_bin)
+                        selection=_selection(args), min_jets=args.min_jets_per_bin)
     print(f"wrote {path}")
     return 0
 
@@ -287,7 +287,8 @@ def _parser() -> argparse.ArgumentParser:
     dd.add_argument("--qcd-efficiency", type=float, default=0.05, help="QCD efficiency q (default 0.05)")
     dd.add_argument("--output", "-o", required=True, help="output JSON")
     dd.add_argument("--min-jets-per-bin", type=float, default=20.0,
-                    help="(rho, pT) bins with fewer QCD jets are smoothed from neighbours")
+                    help="(rho, pT) bins with fewer effective QCD jets (or fewer than 5/q) pool their "
+                         "neighbours' jets (default 20)")
     _add_runner_options(dd)
     dd.set_defaults(handler=_cmd_ddt_map)
 

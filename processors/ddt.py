@@ -19,7 +19,17 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError
 
-__all__ = ["DDTMap", "build_ddt_map", "load_ddt_map", "quantile_map", "smooth_map"]
+__all__ = [
+    "MIN_TAIL_JETS",
+    "SIGMAS",
+    "DDTMap",
+    "build_ddt_map",
+    "effective_entries",
+    "fold_flow",
+    "load_ddt_map",
+    "pool_counts",
+    "quantile_map",
+]
 
 F64 = npt.NDArray[np.float64]
 
@@ -60,23 +70,73 @@ def quantile_map(counts: F64, score_edges: F64, efficiency: float) -> tuple[F64,
     return threshold, total
 
 
-def smooth_map(threshold: F64, weight: F64, min_weight: float, sigma: float = 1.0) -> F64:
-    """Replace thresholds of bins with less than ``min_weight`` by a Gaussian-weighted mean
-    of their neighbours (weighted by statistics), in bin-index space."""
-    n_r, n_p = threshold.shape
-    ok = np.isfinite(threshold) & (weight >= min_weight)
-    if not ok.any():
-        raise JetCLRError(f"no (rho, pT) bin has the {min_weight:g} QCD jets needed for a DDT map")
-    out = threshold.copy()
-    ri, pi = np.meshgrid(np.arange(n_r), np.arange(n_p), indexing="ij")
-    for r, p in zip(*np.nonzero(~ok), strict=True):
-        kernel = np.exp(-((ri - r) ** 2 + (pi - p) ** 2) / (2 * sigma**2)) * np.where(ok, weight, 0.0)
-        if kernel.sum() <= 0:  # far from any good bin: nearest good bin
-            d = (ri - r) ** 2 + (pi - p) ** 2 + np.where(ok, 0, 1e9)
-            out[r, p] = threshold[np.unravel_index(np.argmin(d), d.shape)]
-        else:
-            out[r, p] = float((kernel * np.nan_to_num(threshold)).sum() / kernel.sum())
+def fold_flow(values: F64) -> F64:
+    """Histogram contents with flow bins (``values(flow=True)``) folded into the first and
+    last regular bin of every axis.
+
+    A DDT map clamps rho and pT outside its range to its edge bins, so the edge bins'
+    thresholds must come from the jets that will be clamped into them (low-mass QCD jets
+    below the rho range are many, and score lower than their neighbours); scores beyond
+    the score axis count in its first or last bin.
+    """
+    out = np.array(values, dtype=np.float64)
+    for axis in range(out.ndim):
+        moved = np.moveaxis(out, axis, 0)  # a view: edits land in ``out``
+        moved[1] += moved[0]
+        moved[-2] += moved[-1]
+        out = np.take(out, np.arange(1, out.shape[axis] - 1), axis=axis)
     return out
+
+
+#: Gaussian kernel widths (in bins) tried, narrowest first, for a thinly filled bin.
+SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
+
+#: A bin's threshold is taken from enough jets that this many lie above it (min_jets >= 5/q).
+MIN_TAIL_JETS = 5.0
+
+
+def effective_entries(sum_w: F64, sum_w2: F64) -> F64:
+    """Kish's effective number of entries (sum w)^2 / sum w^2 (0 where empty)."""
+    return np.where(sum_w2 > 0, np.clip(sum_w, 0.0, None) ** 2 / np.where(sum_w2 > 0, sum_w2, 1.0), 0.0)
+
+
+def pool_counts(counts: F64, min_jets: float, variances: F64 | None = None) -> F64:
+    """Score distributions with at least ``min_jets`` effective QCD jets in every (rho, pT) bin.
+
+    A bin holding ``min_jets`` or more keeps its own distribution.  A thinner one takes the
+    Gaussian-weighted sum of its neighbours' distributions (itself with weight 1), with the
+    narrowest kernel of :data:`SIGMAS` (in bin-index units) that gathers ``min_jets``: its
+    threshold is then a real quantile of nearby QCD jets, not an average of other bins'
+    thresholds, and the map keeps its resolution where the statistics allow it.  Jets are
+    counted as effective entries, :func:`effective_entries`, so the generator weights'
+    normalisation does not matter.
+
+    Args:
+        counts: (n_rho, n_pt, n_score) summed weights (negative bins count as empty).
+        min_jets: effective jets a bin's distribution must hold.
+        variances: (n_rho, n_pt, n_score) summed squared weights (None: unit weights).
+
+    Raises:
+        JetCLRError: the whole sample holds fewer than ``min_jets`` effective jets.
+    """
+    counts = np.clip(counts, 0.0, None)
+    var = counts if variances is None else np.clip(variances, 0.0, None)
+    sum_w, sum_w2 = counts.sum(axis=2), var.sum(axis=2)
+    if effective_entries(sum_w.sum(), sum_w2.sum()) < min_jets:
+        raise JetCLRError(f"the QCD sample holds {effective_entries(sum_w.sum(), sum_w2.sum()):.0f} "
+                          f"effective jets, fewer than the {min_jets:g} a DDT-map bin needs")
+    n_r, n_p = sum_w.shape
+    ri, pi = np.meshgrid(np.arange(n_r), np.arange(n_p), indexing="ij")
+    pooled = counts.copy()
+    for r, p in zip(*np.nonzero(effective_entries(sum_w, sum_w2) < min_jets), strict=True):
+        d2 = (ri - r) ** 2 + (pi - p) ** 2
+        for sigma in (*SIGMAS, float("inf")):
+            kernel = np.exp(-d2 / (2 * sigma**2))  # (n_rho, n_pt); 1 everywhere for inf
+            # the kernel scales each jet's weight: sum w -> k sum w, sum w^2 -> k^2 sum w^2
+            if effective_entries((kernel * sum_w).sum(), (kernel**2 * sum_w2).sum()) >= min_jets:
+                break
+        pooled[r, p] = np.tensordot(kernel, counts, axes=([0, 1], [0, 1]))
+    return pooled
 
 
 class DDTMap:
@@ -112,8 +172,8 @@ class DDTMap:
 
 def build_ddt_map(
     counts: F64, rho_edges: F64, pt_edges: F64, score_edges: F64, *, score: str,
-    efficiency: float, output: str | os.PathLike[str], min_weight: float = 20.0,
-    description: str = "",
+    efficiency: float, output: str | os.PathLike[str], min_jets: float = 20.0,
+    variances: F64 | None = None, description: str = "",
 ) -> Path:
     """Compute, smooth and write a DDT map as a correctionlib JSON (atomically).
 
@@ -123,15 +183,18 @@ def build_ddt_map(
         score: the score's name (the correction is called ``ddt_<score>``).
         efficiency: QCD efficiency q of the selection ``score > threshold``.
         output: the JSON file.
-        min_weight: bins with less QCD weight are filled from their neighbours.
+        min_jets: bins with fewer effective QCD jets pool their neighbours' jets (see
+            :func:`pool_counts`); raised to ``MIN_TAIL_JETS / efficiency`` where that is
+            more, so that several jets lie above every threshold.
+        variances: summed squared weights, as ``counts`` (None: unit weights).
         description: free text stored in the JSON.
     """
     import correctionlib.schemav2 as cs
 
     if not 0.0 < efficiency < 1.0:
         raise JetCLRError(f"--qcd-efficiency must be between 0 and 1, got {efficiency}")
-    threshold, total = quantile_map(counts, score_edges, efficiency)
-    smoothed = smooth_map(threshold, total, min_weight)
+    needed = max(min_jets, MIN_TAIL_JETS / efficiency)
+    smoothed, _ = quantile_map(pool_counts(counts, needed, variances), score_edges, efficiency)
     corr = cs.Correction(
         name=f"ddt_{score}",
         version=1,

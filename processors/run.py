@@ -25,7 +25,7 @@ import numpy as np
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError, MissingExtraError
 
-from .ddt import build_ddt_map
+from .ddt import build_ddt_map, fold_flow
 from .tagging import FatJetSelection, LearnedJetTagProcessor
 
 __all__ = ["RunOptions", "load_fileset", "make_ddt_map", "run", "write_outputs"]
@@ -210,12 +210,13 @@ def write_outputs(output: dict[str, Any], out_dir: str | os.PathLike[str], *,
 def make_ddt_map(
     fileset: dict[str, Any], model: str, output: str | os.PathLike[str], *, score: str | None,
     efficiency: float, opts: RunOptions, selection: FatJetSelection = FatJetSelection(),
-    min_weight: float = 20.0,
+    min_jets: float = 20.0,
 ) -> Path:
     """Build a DDT map of ``score`` from the (QCD) jets of ``fileset``.
 
-    (rho, pT) bins with less than ``min_weight`` (weighted) QCD jets take their threshold
-    from their neighbours.
+    (rho, pT) bins with fewer than ``min_jets`` effective QCD jets (and fewer than
+    ``ddt.MIN_TAIL_JETS / efficiency``) take the quantile of their own and their
+    neighbours' jets (``ddt.pool_counts``).
     """
     proc = LearnedJetTagProcessor([model], selection, batch_size=opts.batch_size)
     name = Path(model).stem
@@ -239,8 +240,8 @@ def make_ddt_map(
     if total is None or total.sum().value <= 0:
         raise JetCLRError("no scored jets in the fileset: cannot build a DDT map")
     return build_ddt_map(
-        total.values(), total.axes["rho"].edges, total.axes["pt"].edges,
+        fold_flow(total.values(flow=True)), total.axes["rho"].edges, total.axes["pt"].edges,
         total.axes["score"].edges, score=key, efficiency=efficiency, output=output,
-        min_weight=min_weight,
+        min_jets=min_jets, variances=fold_flow(total.variances(flow=True)),
         description=f"{key} at QCD efficiency {efficiency} from {', '.join(fileset)}",
     )

@@ -36,6 +36,13 @@ MSD_AXIS = (40, 0.0, 400.0)
 PT_EDGES = (200.0, 300.0, 400.0, 500.0, 550.0, 600.0, 650.0, 700.0, 800.0, 1000.0, 1500.0)
 RHO_AXIS = (28, -8.0, -1.0)
 SCORE_BINS = 100
+#: Score bins of the (rho, pT, score) histogram that DDT maps are built from, and the
+#: logit range they span: a tagger's QCD scores pile up at one end of the range (half of
+#: them below 1e-3 for the shipped tagger) and a quantile is read off this histogram, so
+#: its edges are uniform in logit((score - lo) / (hi - lo)): 5 % of the distance to the
+#: end near either end (down to 5e-5 of the range), 1.25 % of the range in the middle.
+DDT_SCORE_BINS = 400
+DDT_LOGIT_RANGE = 10.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,14 @@ def _score_axis(name: str, lo: float, hi: float) -> hist.axis.Regular:
     return hist.axis.Regular(SCORE_BINS, lo, hi, name="score", label=name)
 
 
+def ddt_score_edges(lo: float, hi: float) -> F64:
+    """Edges of the DDT histogram's score axis: uniform in logit, ``lo`` and ``hi`` included."""
+    t = np.linspace(-DDT_LOGIT_RANGE, DDT_LOGIT_RANGE, DDT_SCORE_BINS + 1)
+    edges = lo + (hi - lo) / (1.0 + np.exp(-t))
+    edges[0], edges[-1] = lo, hi
+    return edges
+
+
 def _new_hists(scores: dict[str, tuple[float, float]], ddt: str | None) -> dict[str, Any]:
     pt_axis = hist.axis.Variable(PT_EDGES, name="pt", label="fat-jet $p_T$ [GeV]")
     msd_axis = hist.axis.Regular(*MSD_AXIS, name="msd", label="$m_{SD}$ [GeV]")
@@ -78,7 +93,8 @@ def _new_hists(scores: dict[str, tuple[float, float]], ddt: str | None) -> dict[
         out[f"{name}__score_msd_pt"] = hist.Hist(
             _score_axis(name, lo, hi), msd_axis, pt_axis, storage=hist.storage.Weight())
         out[f"{name}__rho_pt_score"] = hist.Hist(
-            rho_axis, pt_axis, _score_axis(name, lo, hi), storage=hist.storage.Weight())
+            rho_axis, pt_axis, hist.axis.Variable(ddt_score_edges(lo, hi), name="score", label=name),
+            storage=hist.storage.Weight())
     if ddt is not None:
         passed = hist.axis.Integer(0, 2, name="pass", label="passes DDT", underflow=False, overflow=False)
         out[f"{ddt}__ddt_msd_pt"] = hist.Hist(passed, msd_axis, pt_axis, storage=hist.storage.Weight())

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jetclr_coffea.processors.ddt import DDTMap, build_ddt_map, quantile_map
-from jetclr_coffea.processors.tagging import PT_EDGES, RHO_AXIS, SCORE_BINS
+from jetclr_coffea.processors.ddt import DDTMap, build_ddt_map, fold_flow, pool_counts, quantile_map
+from jetclr_coffea.processors.tagging import PT_EDGES, RHO_AXIS, SCORE_BINS, ddt_score_edges
+
+from jetclr_coffea.errors import JetCLRError
 
 
 def test_quantile_map() -> None:
@@ -73,3 +75,42 @@ def test_ddt_map_closure_flat_in_every_bin(tmp_path: Path) -> None:
     # binomial spread of ~500-3000 jets per bin is 0.004-0.01: 0.03 is > 3 sigma everywhere
     assert np.abs(per_bin_eff - q).max() < 0.03
     assert fixed_eff.min() < q / 2 and fixed_eff.max() > 2 * q  # the sculpting the map removes
+
+
+def test_fold_flow_keeps_every_jet_in_the_edge_bins() -> None:
+    values = np.arange(4 * 5 * 3, dtype=float).reshape(4, 5, 3)  # flow bins on both ends
+    folded = fold_flow(values)
+    assert folded.shape == (2, 3, 1)
+    assert folded.sum() == values.sum()
+    # rho underflow (row 0) and overflow (row 3) land in the first and last rho bin
+    assert folded[0].sum() == values[:2].sum() and folded[1].sum() == values[2:].sum()
+
+
+def test_pool_counts_counts_effective_jets() -> None:
+    """Thin bins pool their neighbours until they hold min_jets effective jets; a common
+    scale of the generator weights changes nothing."""
+    rng = np.random.default_rng(2)
+    counts = np.zeros((6, 4, 20))
+    counts[2, 1] = rng.poisson(5, size=20)  # the one well-filled bin (~100 jets)
+    counts[2, 2, 3] = 2.0  # a thin neighbour with 2 jets of its own
+    pooled = pool_counts(counts, 25.0)
+    assert np.array_equal(pooled[2, 1], counts[2, 1])  # keeps its own distribution
+    # an empty bin next to it: the narrowest kernel (sigma 0.5 bins) already holds enough
+    np.testing.assert_allclose(pooled[3, 1], np.exp(-2.0) * counts[2, 1] + np.exp(-4.0) * counts[2, 2])
+    # the thin one: its 2 jets with weight 1 and its neighbour's, weighted enough to count
+    k = (pooled[2, 2] - counts[2, 2]).sum() / counts[2, 1].sum()
+    n = counts[2, 1].sum()
+    assert 0 < k < 1
+    assert (2 + k * n) ** 2 / (2 + k**2 * n) >= 25.0  # effective entries of the pool
+    scaled = pool_counts(1000.0 * counts, 25.0, variances=1e6 * counts)
+    np.testing.assert_allclose(scaled, 1000.0 * pooled)
+    with pytest.raises(JetCLRError, match="effective jets"):
+        pool_counts(np.ones((2, 2, 3)), 25.0)
+
+
+def test_ddt_score_edges_resolve_both_ends() -> None:
+    edges = ddt_score_edges(0.0, 1.0)
+    assert edges[0] == 0.0 and edges[-1] == 1.0
+    assert np.all(np.diff(edges) > 0)
+    assert edges[1] < 1e-4 and 1.0 - edges[-2] < 1e-4  # a tagger's QCD pile-up near 0 is resolved
+    assert np.diff(edges).max() < 0.013

@@ -116,7 +116,7 @@ def test_ddt_map_gives_flat_qcd_efficiency(samples: dict[str, Path], fileset: Pa
     qcd = tmp_path / "qcd.json"
     qcd.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
     ddt = make_ddt_map(load_fileset(qcd), str(MODEL), tmp_path / "ddt.json", score=None,
-                       efficiency=0.2, opts=RunOptions(), min_weight=3)
+                       efficiency=0.2, opts=RunOptions(), min_jets=3)
     proc = LearnedJetTagProcessor([MODEL], FatJetSelection(), ddt)
     out = run(load_fileset(qcd), proc, RunOptions())["qcd"]
     h = out["hists"][f"{SCORE}__ddt_msd_pt"].values()  # pass x msd x pt
@@ -372,7 +372,7 @@ def test_tag_fatjets_attaches_the_processor_outputs(samples: dict[str, Path], op
     qcd = tmp_path / "qcd.json"
     qcd.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
     ddt_map = make_ddt_map(load_fileset(qcd), str(MODEL), tmp_path / "ddt.json", score=None,
-                           efficiency=0.2, opts=RunOptions(), min_weight=3)
+                           efficiency=0.2, opts=RunOptions(), min_jets=3)
     proc = LearnedJetTagProcessor([MODEL], selection, ddt_map=ddt_map, keep_jets=True)
     tagged = proc.tag_fatjets(events)
     assert ak.to_list(ak.num(tagged, axis=1)) == ak.to_list(ak.num(events.FatJet, axis=1))
