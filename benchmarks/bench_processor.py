@@ -36,8 +36,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import best_time, record
-from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
-from jetclr_coffea.processors.run import _QUIET_SCHEMA, RunOptions, _environ, load_fileset, run
+from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, QuietPFNanoAODSchema
+from jetclr_coffea.processors.run import RunOptions, load_fileset, run
 
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.model import EncoderConfig, JetEncoder
@@ -47,7 +47,7 @@ from jetclr_coffea.reader import read_constituents
 
 def steps(files: list[str], model_path: str) -> dict[str, Any]:
     """Per-step jets/s on one core (best of 3 per step), and eager torch on the same batches."""
-    from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
+    from coffea.nanoevents import NanoEventsFactory
 
     torch.set_num_threads(1)
     model = OnnxJetModel(model_path, threads=1)
@@ -62,7 +62,7 @@ def steps(files: list[str], model_path: str) -> dict[str, Any]:
         def read(f: str = f) -> Any:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                events = NanoEventsFactory.from_root({f: "Events"}, schemaclass=PFNanoAODSchema,
+                events = NanoEventsFactory.from_root({f: "Events"}, schemaclass=QuietPFNanoAODSchema,
                                                      mode="virtual").events()
             return read_constituents(events, events.FatJet.pt > 200)
 
@@ -118,7 +118,6 @@ def _runner_rate(fileset: dict[str, Any], model_path: str, chunksize: int, worke
     ``threads``: the processor's ONNX Runtime threads per worker."""
     import loky
     from coffea import processor
-    from coffea.nanoevents import PFNanoAODSchema
 
     proc = LearnedJetTagProcessor([model_path], FatJetSelection(), threads=threads)
     if not warm:  # what `jetclr-coffea run` does: the Runner starts its own pool
@@ -128,13 +127,11 @@ def _runner_rate(fileset: dict[str, Any], model_path: str, chunksize: int, worke
     else:
         pool = loky.ProcessPoolExecutor(max_workers=workers)
         try:
-            # the workers (started here) inherit run()'s filter of PFNanoAODSchema's warnings
-            with _environ("PYTHONWARNINGS", _QUIET_SCHEMA):
-                pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(workers)]}
+            pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(workers)]}
             assert len(pids) == workers
             runner = processor.Runner(
                 executor=processor.FuturesExecutor(pool=pool, workers=workers, status=False, retries=0),
-                schema=PFNanoAODSchema, chunksize=chunksize)
+                schema=QuietPFNanoAODSchema, chunksize=chunksize)
             t0 = time.perf_counter()
             out = runner(fileset, processor_instance=proc, treename="Events")
             seconds = time.perf_counter() - t0

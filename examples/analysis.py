@@ -10,14 +10,13 @@ import sys
 import matplotlib.pyplot as plt
 import mplhep
 from coffea import processor
-from coffea.nanoevents import PFNanoAODSchema
-from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
+from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, QuietPFNanoAODSchema
 from jetclr_coffea.processors.run import load_fileset
 
 if __name__ == "__main__":  # needed for process-based executors (futures, dask)
     fileset, model, ddt_map = load_fileset(sys.argv[1]), sys.argv[2], sys.argv[3]
     runner = processor.Runner(executor=processor.FuturesExecutor(workers=2),
-                              schema=PFNanoAODSchema, chunksize=50_000)
+                              schema=QuietPFNanoAODSchema, chunksize=50_000)
     output = runner(fileset, processor_instance=LearnedJetTagProcessor(
         [model], FatJetSelection(pt_min=300), ddt_map), treename="Events")
     h = output["qcd"]["hists"]["jetclr_top_tagger_score__ddt_msd_pt"]  # pass x msd x pt

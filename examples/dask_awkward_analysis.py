@@ -9,7 +9,6 @@ the graph touches.
 """
 
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ import dask
 import hist.dask as hda
 import numpy as np
 from coffea.dataset_tools import apply_to_fileset
-from coffea.nanoevents import PFNanoAODSchema
-from jetclr_coffea.processors import FatJetSelection
+from jetclr_coffea.processors import FatJetSelection, QuietPFNanoAODSchema
 
 from jetclr_coffea.lazy_reader import fatjet_constituents
 from jetclr_coffea.onnx_wrapper import onnx_wrapper
@@ -39,11 +37,9 @@ def tag_fatjets(events: Any, model: str, pt_min: float = 300.0) -> dict[str, Any
 
 
 if __name__ == "__main__":
-    # PFNanoAODSchema warns about each optional collection a file lacks
-    warnings.filterwarnings("ignore", message="Missing cross-reference", category=RuntimeWarning)
     model, files = str(Path(sys.argv[1]).resolve()), sys.argv[2:]
     fileset = {Path(f).stem: {"files": {f: "Events"}} for f in files}
-    graphs = apply_to_fileset(lambda ev: tag_fatjets(ev, model), fileset, schemaclass=PFNanoAODSchema)
+    graphs = apply_to_fileset(lambda ev: tag_fatjets(ev, model), fileset, schemaclass=QuietPFNanoAODSchema)
     (out,) = dask.compute(graphs)
     for dataset, result in out.items():
         h = result["hist"]

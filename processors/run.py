@@ -8,13 +8,10 @@ at ``--scheduler``).  Scripts that use ``dask`` with local processes need an
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
 import re
-import warnings
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError, MissingExtraError
 
 from .ddt import build_ddt_map, fold_flow
+from .schema import QuietPFNanoAODSchema
 from .tagging import FatJetSelection, LearnedJetTagProcessor
 
 __all__ = ["RunOptions", "load_fileset", "make_ddt_map", "run", "write_outputs"]
@@ -110,15 +108,10 @@ def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
         opts: RunOptions) -> dict[str, Any]:
     """Run ``processor_instance`` over ``fileset``; returns the accumulated output."""
     from coffea import processor
-    from coffea.nanoevents import PFNanoAODSchema
 
-    with ExitStack() as stack, warnings.catch_warnings():
-        # PFNanoAODSchema warns about each optional PFNano collection a file lacks, in this
-        # process and (through the environment) in worker processes started from here
-        warnings.filterwarnings("ignore", message="Missing cross-reference", category=RuntimeWarning)
-        stack.enter_context(_environ("PYTHONWARNINGS", _QUIET_SCHEMA))
+    with ExitStack() as stack:
         runner = processor.Runner(
-            executor=_executor(opts, stack), schema=PFNanoAODSchema, chunksize=opts.chunksize,
+            executor=_executor(opts, stack), schema=QuietPFNanoAODSchema, chunksize=opts.chunksize,
             maxchunks=opts.maxchunks, skipbadfiles=opts.skipbadfiles, savemetrics=True,
         )
         try:
@@ -128,22 +121,6 @@ def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
     output = dict(output)
     output["_metrics"] = {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
     return output
-
-
-_QUIET_SCHEMA = "ignore::RuntimeWarning:coffea.nanoevents.schemas.nanoaod"
-
-
-@contextlib.contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = f"{old},{value}" if old else value
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = old
 
 
 def _explain(err: BaseException) -> BaseException:
