@@ -36,6 +36,7 @@ benchmark: $(STAMP) data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/bench_processor.py --files data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/bench_ort_variants.py --files data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/bench_gpu_inference.py --files data/qcd_test.root data/top_test.root
+	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root
 
 # The shipped model, from scratch (see onnx_models/README.md): data, training, export, LCT.
 J := $(BIN)/jetclr-coffea
