@@ -30,13 +30,13 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-benchmark: $(STAMP) data/qcd_test.root data/top_test.root
+benchmark: $(STAMP) data/qcd_test.root data/top_test.root data/qcd_val.root
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_processor.py --files data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/bench_ort_variants.py --files data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/bench_gpu_inference.py --files data/qcd_test.root data/top_test.root
-	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root
+	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root --test-files data/qcd_val.root
 
 # The shipped model, from scratch (see onnx_models/README.md): data, training, export, LCT.
 J := $(BIN)/jetclr-coffea
@@ -48,6 +48,8 @@ data/qcd_test.root: | $(STAMP)
 	mkdir -p data && $(J) generate qcd --events 5000 --seed 202 -o $@
 data/top_test.root: | $(STAMP)
 	mkdir -p data && $(J) generate top --events 5000 --seed 201 -o $@
+data/qcd_val.root: | $(STAMP)
+	mkdir -p data && $(J) generate qcd --events 5000 --seed 203 -o $@
 
 model: data/qcd_train.root data/top_train.root data/qcd_test.root data/top_test.root
 	$(J) train training/configs/jetclr_top_irc.yaml
