@@ -67,7 +67,10 @@ LENGTH_STEP = 8
 #: results do not depend on which worker of a mixed cluster ran a chunk.
 CUDA_OPTIONS = {"use_tf32": "0"}
 
-_SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
+#: Sessions by (model path, providers, threads, pid).  The pid keeps a forked worker from
+#: running a session built by its parent (whose thread pool did not survive the fork); the
+#: parent's sessions stay referenced, never destroyed in the child.
+_SESSIONS: dict[tuple[str, tuple[str, ...], int, int], Any] = {}
 _LOCK = threading.RLock()
 _CUDA_USABLE: bool | None = None  # decided once per process by choose_providers
 _LOGGED: set[str] = set()
@@ -164,7 +167,7 @@ def get_session(path: str | os.PathLike[str], providers: list[str] | None = None
 
     providers = providers or choose_providers()
     threads = default_threads() if threads is None else threads
-    key = (str(Path(path).resolve()), tuple(providers), threads)
+    key = (str(Path(path).resolve()), tuple(providers), threads, os.getpid())
     with _LOCK:
         session = _SESSIONS.get(key)
         if session is None:

@@ -96,6 +96,23 @@ def _session_threads() -> tuple[int, int]:
     return inference.default_threads(), session.get_session_options().intra_op_num_threads
 
 
+def _sessions_of_this_process() -> int:
+    inference.OnnxJetModel(MODEL).session  # noqa: B018 - builds or finds the session
+    return sum(key[-1] == os.getpid() for key in inference._SESSIONS)
+
+
+def test_forked_worker_builds_its_own_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker forked after the parent built a session (same model, providers, threads)
+    builds its own: an ONNX Runtime session's thread pool does not survive fork."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # same threads in parent and child
+    assert _sessions_of_this_process() >= 1  # the parent's, built before the fork
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        assert pool.submit(_sessions_of_this_process).result() == 1  # the child's own
+
+
 def test_threads_one_per_worker_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """N workers on N cores do not oversubscribe: 1 ONNX Runtime thread in each worker
     process, every core (0) in the main one; OMP_NUM_THREADS, when set, wins."""
