@@ -191,6 +191,10 @@ def make_ddt_map(
 ) -> Path:
     """Build a DDT map of ``score`` from the (QCD) jets of ``fileset``.
 
+    Datasets are summed as they are (genWeight-weighted), or, where the fileset gives every
+    dataset a ``"metadata": {"xsec": ...}`` (QCD in HT or pT slices), each weighted by its
+    cross section over its sum of generator weights.
+
     (rho, pT) bins with fewer than ``min_jets`` effective QCD jets (and fewer than
     ``ddt.MIN_TAIL_JETS / efficiency``) take the quantile of their own and their
     neighbours' jets (``ddt.pool_counts``).
@@ -207,12 +211,22 @@ def make_ddt_map(
     key = f"{name}_{score}"
     if key not in proc.scores:
         raise JetCLRError(f"{model} has no scalar output {score!r} (has {sorted(proc.scores)})")
+    xsecs = {ds: entry.get("metadata", {}).get("xsec") for ds, entry in fileset.items()}
+    given = [ds for ds, x in xsecs.items() if x is not None]
+    if given and len(given) != len(xsecs):
+        raise JetCLRError(f"xsec given for {sorted(given)} but not for "
+                          f"{sorted(set(xsecs) - set(given))}: give it for every dataset or none")
     result = run(fileset, proc, opts)
     total = None
     for ds, res in result.items():
         if ds.startswith("_"):
             continue
         h = res["hists"][f"{key}__rho_pt_score"]
+        if given:  # e.g. HT-binned QCD: each dataset weighted to its cross section
+            sum_w = res["cutflow"]["events_weighted"]
+            if sum_w <= 0:
+                raise JetCLRError(f"dataset {ds!r}: generator weights sum to {sum_w:g}, cannot normalise")
+            h = h * (float(xsecs[ds]) / sum_w)
         total = h if total is None else total + h
     if total is None or total.sum().value <= 0:
         raise JetCLRError("no scored jets in the fileset: cannot build a DDT map")

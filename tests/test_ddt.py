@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,30 @@ def test_ddt_score_edges_resolve_both_ends() -> None:
     assert np.all(np.diff(edges) > 0)
     assert edges[1] < 1e-4 and 1.0 - edges[-2] < 1e-4  # a tagger's QCD pile-up near 0 is resolved
     assert np.diff(edges).max() < 0.013
+
+
+def test_ddt_map_weights_datasets_by_cross_section(samples: dict[str, Path], tmp_path: Path) -> None:
+    """Slices of a QCD sample are combined by cross section / sum of generator weights:
+    a slice with a negligible cross section barely moves the map, while summing the same
+    datasets as they are mixes it in fully."""
+    from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map
+
+    model = str(Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx")
+
+    def build(name: str, entries: dict[str, object]) -> DDTMap:
+        fs = tmp_path / f"{name}.json"
+        fs.write_text(json.dumps(entries))
+        return DDTMap(make_ddt_map(load_fileset(fs), model, tmp_path / f"{name}_ddt.json", score=None,
+                                   efficiency=0.05, opts=RunOptions()))
+
+    qcd, top = str(samples["qcd"]), str(samples["top"])
+    alone = build("alone", {"qcd": [qcd]})
+    weighted = build("weighted", {"qcd": {"files": [qcd], "metadata": {"xsec": 1.0}},
+                                  "other": {"files": [top], "metadata": {"xsec": 1e-6}}})
+    mixed = build("mixed", {"qcd": [qcd], "other": [top]})
+    rho, pt = np.meshgrid(np.linspace(-7.5, -1.5, 13), [250.0, 450.0, 700.0, 1200.0])
+    t_alone, t_weighted, t_mixed = (m.threshold(rho.ravel(), pt.ravel()) for m in (alone, weighted, mixed))
+    assert np.abs(t_weighted - t_alone).max() < 0.02
+    assert np.abs(t_mixed - t_alone).max() > 0.1  # top jets score high: mixed in, they move it
+    with pytest.raises(JetCLRError, match="every dataset or none"):
+        build("partial", {"qcd": {"files": [qcd], "metadata": {"xsec": 1.0}}, "other": [top]})
