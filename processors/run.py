@@ -216,6 +216,10 @@ def make_ddt_map(
     if given and len(given) != len(xsecs):
         raise JetCLRError(f"xsec given for {sorted(given)} but not for "
                           f"{sorted(set(xsecs) - set(given))}: give it for every dataset or none")
+    for ds in given:
+        x = xsecs[ds]
+        if isinstance(x, bool) or not isinstance(x, int | float) or not x > 0:
+            raise JetCLRError(f"dataset {ds!r}: metadata xsec must be a positive number, got {x!r}")
     result = run(fileset, proc, opts)
     total = None
     for ds, res in result.items():

@@ -142,3 +142,5 @@ def test_ddt_map_weights_datasets_by_cross_section(samples: dict[str, Path], tmp
     assert np.abs(t_mixed - t_alone).max() > 0.1  # top jets score high: mixed in, they move it
     with pytest.raises(JetCLRError, match="every dataset or none"):
         build("partial", {"qcd": {"files": [qcd], "metadata": {"xsec": 1.0}}, "other": [top]})
+    with pytest.raises(JetCLRError, match="'qcd': metadata xsec must be a positive number, got '1 pb'"):
+        build("text", {"qcd": {"files": [qcd], "metadata": {"xsec": "1 pb"}}})
