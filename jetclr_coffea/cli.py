@@ -8,7 +8,6 @@ calls one library function.  Problems with the user's input end with a one-line
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -137,14 +136,6 @@ def _selection(args: argparse.Namespace) -> Any:
     return FatJetSelection(pt_min=args.pt_min, eta_max=args.eta_max, msd_min=args.msd_min)
 
 
-def _threads_per_worker(opts: Any) -> int | None:
-    """ONNX Runtime threads per worker so that N local workers do not oversubscribe the cores."""
-    if opts.executor == "iterative" or opts.scheduler:
-        return None  # one process, or a remote cluster: see inference.default_threads
-    workers: int = opts.workers
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from jetclr_coffea.processors import LearnedJetTagProcessor
     from jetclr_coffea.processors.run import load_fileset, run, write_outputs
@@ -154,7 +145,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     proc = LearnedJetTagProcessor(args.model, _selection(args), args.ddt_map,
                                   batch_size=args.batch_size, keep_jets=args.skim,
                                   missing_constituents=args.missing_constituents,
-                                  threads=_threads_per_worker(opts))
+                                  threads=opts.onnx_threads)
     output = run(fileset, proc, opts)
     written = write_outputs(output, args.output, provenance=proc.describe(), skim=args.skim)
     for ds, res in output.items():

@@ -14,7 +14,6 @@ The whole chain on small samples:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from jetclr_coffea.errors import JetCLRError
@@ -55,8 +54,7 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None 
     selection = FatJetSelection(pt_min=300.0)
 
     print(f"== 2. tagging processor with {model.name}")
-    threads = 0 if workers == 1 else max(1, (os.cpu_count() or 1) // workers)
-    proc = LearnedJetTagProcessor([model], selection, threads=threads)
+    proc = LearnedJetTagProcessor([model], selection, threads=opts.onnx_threads)
     first = run(fileset, proc, opts)
     score = f"{model.stem}_tagger_score"
     if score not in proc.scores:
@@ -68,7 +66,7 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None 
                             opts=opts, selection=selection, min_jets=5)
 
     print("== 4. tagging processor with the DDT map")
-    proc_ddt = LearnedJetTagProcessor([model], selection, ddt_path, threads=threads)
+    proc_ddt = LearnedJetTagProcessor([model], selection, ddt_path, threads=opts.onnx_threads)
     second = run(fileset, proc_ddt, opts)
     written = write_outputs(second, output / "hists", provenance=proc_ddt.describe())
 

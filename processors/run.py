@@ -43,6 +43,15 @@ class RunOptions:
     skipbadfiles: bool = False
     batch_size: int | None = None
 
+    @property
+    def onnx_threads(self) -> int | None:
+        """ONNX Runtime threads per worker so that local workers share the cores without
+        oversubscribing them; None (``inference.default_threads``) for one process or a
+        remote cluster."""
+        if self.executor == "iterative" or self.scheduler:
+            return None
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
             raise JetCLRError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
