@@ -122,9 +122,10 @@ def pool_counts(counts: F64, min_jets: float, variances: F64 | None = None) -> F
     counts = np.clip(counts, 0.0, None)
     var = counts if variances is None else np.clip(variances, 0.0, None)
     sum_w, sum_w2 = counts.sum(axis=2), var.sum(axis=2)
-    if effective_entries(sum_w.sum(), sum_w2.sum()) < min_jets:
-        raise JetCLRError(f"the QCD sample holds {effective_entries(sum_w.sum(), sum_w2.sum()):.0f} "
-                          f"effective jets, fewer than the {min_jets:g} a DDT-map bin needs")
+    n_all = float(effective_entries(sum_w.sum(), sum_w2.sum()))
+    if n_all < min_jets:
+        raise JetCLRError(f"the QCD sample holds {n_all:.0f} effective jets, fewer than the "
+                          f"{min_jets:g} a DDT-map bin needs")
     n_r, n_p = sum_w.shape
     ri, pi = np.meshgrid(np.arange(n_r), np.arange(n_p), indexing="ij")
     pooled = counts.copy()
