@@ -13,11 +13,15 @@ from dataclasses import dataclass, replace
 import torch
 
 __all__ = [
+    "AnomalyConfig",
     "AugmentConfig",
     "JetBatch",
+    "anomaly_augment",
     "augment",
     "collinear_split",
+    "drop_constituents",
     "drop_soft",
+    "recentre",
     "rotate",
     "smear",
     "translate",
@@ -62,6 +66,24 @@ class AugmentConfig:
     collinear_prob: float = 0.1
     drop_soft_fraction: float = 0.0
     drop_soft_prob: float = 0.5
+
+
+@dataclass(frozen=True)
+class AnomalyConfig:
+    """How AnomalyCLR / DarkCLR make a jet's *anomalous* copy (the loss pushes it away).
+
+    Attributes:
+        drop_prob: drop each constituent but the hardest with this probability and
+            re-centre the jet on what is left: a jet that lost part of its particles to
+            invisible states, as a semi-visible (dark-shower) jet does (the "dropping
+            probability" of DarkCLR); must be in (0, 1).
+    """
+
+    drop_prob: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.drop_prob < 1.0:
+            raise ValueError(f"drop_prob must be in (0, 1), got {self.drop_prob}")
 
 
 def _zero_padding(b: JetBatch) -> JetBatch:
@@ -138,6 +160,31 @@ def drop_soft(b: JetBatch, g: torch.Generator, fraction: float, prob: float) -> 
     soft = b.mask & (b.pt < fraction * total)
     drop = soft & (torch.rand(b.mask.shape, generator=g, device=b.mask.device) < prob)
     return _zero_padding(replace(b, mask=b.mask & ~drop))
+
+
+def recentre(b: JetBatch) -> JetBatch:
+    """Shift every jet so that its pT-weighted centroid in (eta, phi) is the origin again."""
+    total = torch.clamp(b.pt.sum(1, keepdim=True), min=1e-12)
+    eta0 = (b.pt * b.deta).sum(1, keepdim=True) / total  # (N, 1)
+    phi0 = (b.pt * b.dphi).sum(1, keepdim=True) / total
+    return _zero_padding(replace(b, deta=b.deta - eta0, dphi=b.dphi - phi0))
+
+
+def drop_constituents(b: JetBatch, g: torch.Generator, prob: float) -> JetBatch:
+    """Drop each constituent with probability ``prob``, never a jet's hardest, and re-centre.
+
+    An anomaly augmentation: unlike :func:`drop_soft` it removes hard particles too, so
+    the jet's pT, mass and energy flow change, as when particles escape undetected.
+    """
+    hardest = torch.argmax(torch.where(b.mask, b.pt, -1.0), dim=1)  # (N,)
+    drop = b.mask & (torch.rand(b.mask.shape, generator=g, device=b.mask.device) < prob)
+    drop[torch.arange(len(hardest), device=hardest.device), hardest] = False
+    return recentre(_zero_padding(replace(b, mask=b.mask & ~drop)))
+
+
+def anomaly_augment(b: JetBatch, g: torch.Generator, cfg: AnomalyConfig) -> JetBatch:
+    """A jet's anomalous copy (see :class:`AnomalyConfig`)."""
+    return drop_constituents(b, g, cfg.drop_prob)
 
 
 def augment(b: JetBatch, g: torch.Generator, cfg: AugmentConfig) -> JetBatch:

@@ -113,6 +113,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{metrics['n_signal']} signal and {metrics['n_background']} background jets")
     print(f"LCT on the representation:      AUC {lct['auc']:.4f}  R50 {lct['r50']:.1f}")
     print(f"LCT on hand-engineered features: AUC {base['auc']:.4f}  R50 {base['r50']:.1f}")
+    an = metrics["anomaly_score"]
+    print(f"anomaly score, {an['score']} (no fit): "
+          f"AUC {an['auc']:.4f}  R50 {an['r50']:.1f}  R20 {an['r20']:.1f}")
     print(f"wrote {Path(args.output_dir) / 'metrics.json'} and roc.png")
     if args.fit_head:
         fit_head(args.model, metrics, args.fit_head)
@@ -250,7 +253,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--signal", nargs="+", required=True, help="signal ROOT file(s)")
     ev.add_argument("--background", nargs="+", required=True, help="background ROOT file(s)")
     ev.add_argument("--output-dir", default="evaluation", help="folder for metrics.json and roc.png")
-    ev.add_argument("--signal-label", default="top", help="top (fully merged tops only) or any")
+    ev.add_argument("--signal-label", default="top",
+                    help="top (fully merged tops only), dark (jets with a dark quark) or any")
     ev.add_argument("--pt-min", type=float, default=None, help="default: the model's training window")
     ev.add_argument("--pt-max", type=float, default=None)
     ev.add_argument("--test-fraction", type=float, default=0.5)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from jetclr_coffea.augment import (
+    AnomalyConfig,
     AugmentConfig,
     JetBatch,
+    anomaly_augment,
     augment,
     collinear_split,
+    drop_constituents,
     drop_soft,
     rotate,
     smear,
@@ -97,6 +101,38 @@ def test_drop_soft_only_drops_soft() -> None:
     frac = b.pt / b.pt.sum(1, keepdim=True)
     assert torch.equal(d.mask, b.mask & (frac >= 0.02))
     assert torch.all(d.pt[~d.mask] == 0)
+
+
+def test_drop_constituents_drops_hard_ones_keeps_the_hardest_and_recentres() -> None:
+    b = _batch(n=400)
+    d = drop_constituents(b, torch.Generator().manual_seed(6), 0.5)
+    assert torch.all(d.mask <= b.mask)  # only removes
+    hardest = torch.argmax(torch.where(b.mask, b.pt, -1.0), dim=1)
+    rows = torch.arange(len(hardest))
+    assert torch.all(d.mask[rows, hardest])
+    droppable = b.mask.clone()
+    droppable[rows, hardest] = False
+    dropped = droppable & ~d.mask
+    assert abs(float(dropped.sum() / droppable.sum()) - 0.5) < 0.03
+    frac = b.pt / b.pt.sum(1, keepdim=True)
+    assert float(frac[dropped].max()) > 0.1  # hard constituents go too, unlike drop_soft
+    # the jet loses pT and is re-centred on what is left
+    assert torch.all(d.pt.sum(1) <= b.pt.sum(1))
+    assert torch.allclose((d.pt * d.deta).sum(1), torch.zeros(len(rows)), atol=1e-4)
+    assert torch.allclose((d.pt * d.dphi).sum(1), torch.zeros(len(rows)), atol=1e-4)
+    assert torch.all(d.pt[~d.mask] == 0) and torch.all(d.deta[~d.mask] == 0)
+    # distances between surviving constituents are kept (a rigid shift)
+    kept = d.mask[0]
+    assert torch.allclose(d.deta[0, kept][:, None] - d.deta[0, kept][None, :],
+                          b.deta[0, kept][:, None] - b.deta[0, kept][None, :], atol=1e-5)
+    again = anomaly_augment(b, torch.Generator().manual_seed(6), AnomalyConfig(drop_prob=0.5))
+    assert torch.equal(again.mask, d.mask)
+
+
+def test_anomaly_config_checks() -> None:
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match="drop_prob must be in"):
+            AnomalyConfig(drop_prob=bad)
 
 
 def test_augment_is_seeded() -> None:

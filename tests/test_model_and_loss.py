@@ -1,4 +1,4 @@
-"""The encoder's symmetries (permutation, IRC safety) and the NT-Xent loss."""
+"""The encoder's symmetries (permutation, IRC safety), the NT-Xent and AnomalyCLR losses."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from jetclr_coffea.losses import nt_xent
+from jetclr_coffea.losses import anomaly_clr, nt_xent
 from jetclr_coffea.model import EncoderConfig, JetEncoder
 
 
@@ -89,6 +89,45 @@ def test_nt_xent_rewards_alignment() -> None:
     aligned = nt_xent(z, z + 0.01 * torch.randn(8, 16, generator=g), 0.1)
     shuffled = nt_xent(z, z[torch.randperm(8, generator=g)], 0.1)
     assert aligned < shuffled
+
+
+def _reference_anomaly_clr(z: torch.Tensor, za: torch.Tensor, zs: torch.Tensor, tau: float) -> float:
+    """The AnomalyCLR formula of the darkCLR talk, term by term, for all 2N views."""
+    views = [v / v.norm() for v in torch.cat([z, za])]
+    anomalous = [v / v.norm() for v in zs]
+    n = len(z)
+    total = 0.0
+    for i in range(2 * n):
+        partner = (i + n) % (2 * n)
+        num = math.exp((float(views[i] @ views[partner]) - float(views[i] @ anomalous[i % n])) / tau)
+        den = sum(math.exp(float(views[i] @ views[j]) / tau)
+                  for j in range(2 * n) if j not in (i, partner))
+        total += -math.log(num / den)
+    return total / (2 * n)
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5])
+def test_anomaly_clr_matches_reference(tau: float) -> None:
+    g = torch.Generator().manual_seed(5)
+    z, za, zs = (torch.randn(5, 4, generator=g) for _ in range(3))
+    reference = _reference_anomaly_clr(z, za, zs, tau)
+    assert float(anomaly_clr(z, za, zs, tau)) == pytest.approx(reference, rel=1e-5)
+
+
+def test_anomaly_clr_pushes_the_anomalous_copy_away() -> None:
+    g = torch.Generator().manual_seed(6)
+    z = torch.randn(8, 16, generator=g)
+    za = z + 0.01 * torch.randn(8, 16, generator=g)
+    # same positives: the loss is lower when the anomalous copies point away from their jets
+    assert anomaly_clr(z, za, -z, 0.1) < anomaly_clr(z, za, torch.randn(8, 16, generator=g), 0.1) \
+        < anomaly_clr(z, za, z, 0.1)
+    # and its gradient moves z* away from z: cos(z, z*) falls after one step
+    zs = torch.randn(8, 16, generator=g, requires_grad=True)
+    anomaly_clr(z, za, zs, 0.1).backward()  # type: ignore[no-untyped-call]
+    assert zs.grad is not None
+    before = torch.cosine_similarity(z, zs.detach()).mean()
+    after = torch.cosine_similarity(z, zs.detach() - 0.1 * zs.grad).mean()
+    assert after < before
 
 
 def test_encoder_config_checks() -> None:

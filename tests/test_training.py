@@ -36,7 +36,10 @@ def _config(tmp_path: Path, samples: dict[str, Path], name: str = "tiny", **chan
     data["data"]["files"] = [str(samples["qcd"]), str(samples["top"])]
     data["output"] = str(tmp_path / name)
     for section, values in changes.items():
-        data[section].update(values)
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -71,6 +74,43 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
     x = np.random.default_rng(0).normal(size=(4, 9, 5)).astype(np.float32)
     score = sess.run(["tagger_score"], {"constituents": x, "mask": np.ones((4, 9), np.float32)})[0]
     assert score.shape == (4,) and np.all((score >= 0) & (score <= 1))
+
+
+def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[str, Path]) -> None:
+    """AnomalyCLR end to end: the exported anomaly_score is ||embedding||, evaluated and histogrammed."""
+    from jetclr_coffea.processors import LearnedJetTagProcessor
+
+    cfg = load_config(_config(tmp_path, samples, name="anom", objective="anomalyclr",
+                              anomaly={"drop_prob": 0.4}, model={"irc_safe": True},
+                              preprocessing={"features": ["deta", "dphi", "dr"]}))
+    result = train(cfg, progress=False)
+    ckpt = load_checkpoint(result.checkpoint)
+    norm = ckpt["embedding_norm"]
+    assert 0 < norm["min"] <= norm["median"] <= norm["max"]
+    onnx_path = export(result.checkpoint, tmp_path / "anom.onnx")
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == ["embedding", "head", "anomaly_score"]
+    rng = np.random.default_rng(2)
+    for n_jets, n_const in ((1, 4), (17, 40)):
+        x = rng.normal(size=(n_jets, n_const, 3)).astype(np.float32)
+        w = rng.random((n_jets, n_const)).astype(np.float32)
+        w /= w.sum(1, keepdims=True)
+        emb, score = sess.run(["embedding", "anomaly_score"], {"constituents": x, "mask": w})
+        assert score.shape == (n_jets,)
+        np.testing.assert_allclose(score, np.linalg.norm(emb, axis=1), rtol=1e-5)
+        with torch.no_grad():
+            t_emb, _ = load_encoder(ckpt)(torch.from_numpy(x), torch.from_numpy(w))
+        np.testing.assert_allclose(score, t_emb.norm(dim=1).numpy(), rtol=1e-4)
+    # the processor histograms it over the range recorded from the training jets
+    proc = LearnedJetTagProcessor([onnx_path])
+    assert proc.scores["anom_anomaly_score"] == pytest.approx((0.0, 1.5 * norm["max"]))
+    metrics = evaluate(onnx_path, [str(samples["svj"])], [str(samples["qcd"])], tmp_path / "eval",
+                       signal_label="dark")
+    assert metrics["anomaly_score"]["score"] == "anomaly_score output"
+    assert 0.0 <= metrics["anomaly_score"]["auc"] <= 1.0 and metrics["n_signal"] >= 10
+    # a run of another objective cannot resume it
+    with pytest.raises(JetCLRError, match="trained with objective anomalyclr, not jetclr"):
+        train(replace(cfg, objective="jetclr"), resume=True, progress=False)
 
 
 def test_resume_equals_uninterrupted(tmp_path: Path, samples: dict[str, Path]) -> None:
@@ -137,6 +177,8 @@ def test_existing_run_and_incompatible_checkpoint(tmp_path: Path, samples: dict[
         ({"optim": {"epochs": 2.5}}, "optim.epochs: expected a whole number"),
         ({"preprocessing": {"features": ["deta", "spin"]}}, "unknown feature"),
         ({"model": {"irc_safe": True}}, "IRC-safe model may only use angular features"),
+        ({"objective": "simclr"}, "objective must be one of jetclr, anomalyclr"),
+        ({"anomaly": {"drop_prob": 1.0}}, r"drop_prob must be in \(0, 1\)"),
     ],
 )
 def test_bad_config(tmp_path: Path, samples: dict[str, Path], change: dict[str, Any], message: str) -> None:

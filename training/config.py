@@ -6,13 +6,18 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from jetclr_coffea.augment import AugmentConfig
+from jetclr_coffea.augment import AnomalyConfig, AugmentConfig
 from jetclr_coffea.config import from_mapping, load_yaml
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
 from jetclr_coffea.preprocessing import PreprocessSpec
 
-__all__ = ["DataConfig", "OptimConfig", "TrainConfig", "load_config"]
+__all__ = ["OBJECTIVES", "DataConfig", "OptimConfig", "TrainConfig", "load_config"]
+
+#: Training objectives: JetCLR's NT-Xent, or AnomalyCLR (NT-Xent that also pushes each
+#: jet away from its anomalous copy; DarkCLR on jets), which adds an ``anomaly_score``
+#: output (the norm of the embedding) to the exported model.
+OBJECTIVES = ("jetclr", "anomalyclr")
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,12 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run: data, preprocessing, model, augmentations, optimisation."""
+    """A whole training run: data, preprocessing, model, augmentations, optimisation.
+
+    Attributes:
+        objective: one of :data:`OBJECTIVES`.
+        anomaly: the anomaly augmentation (``objective: anomalyclr`` only).
+    """
 
     name: str
     data: DataConfig
@@ -66,9 +76,13 @@ class TrainConfig:
     model: EncoderConfig = field(default_factory=EncoderConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    objective: str = "jetclr"
+    anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
     output: str = ""
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.model.irc_safe:
             bad = set(self.preprocessing.features) - IRC_SAFE_FEATURES
             if bad:

@@ -4,6 +4,11 @@ A logistic regression is trained on the standardised embedding of signal and bac
 jets (train/test split, seeded), and on the same jets' hand-engineered NanoAOD observables
 (msoftdrop, tau21, tau32, n2b1, n3b1) as the baseline.  Reported on the test half: the
 ROC AUC and R50, the inverse background efficiency at 50% signal efficiency.
+
+DarkCLR's anomaly score, the norm of the embedding (the ``anomaly_score`` output of an
+``objective: anomalyclr`` model; computed from the embedding for other models, for
+comparison), is evaluated too, unsupervised (no fit: every selected jet counts): its AUC,
+R50 and R20 (at 20% signal efficiency, the working point DarkCLR quotes).
 """
 
 from __future__ import annotations
@@ -20,13 +25,40 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
-from jetclr_coffea.truth import QCD, TOP
+from jetclr_coffea.truth import DARK, QCD, TOP
 
 from .data import HANDCRAFTED, JetSample, load_jets
 
-__all__ = ["LCTResult", "evaluate", "linear_classifier_test", "r_at"]
+__all__ = [
+    "SIGNAL_LABELS", "LCTResult", "RocCurve", "evaluate", "linear_classifier_test", "r_at", "score_roc",
+]
 
 F64 = npt.NDArray[np.float64]
+
+#: ``--signal-label``: which jets of the signal files are signal (None: all of them).
+SIGNAL_LABELS: dict[str, int | None] = {"top": TOP, "dark": DARK, "any": None}
+
+
+@dataclass
+class RocCurve:
+    """ROC of a score that needs no fit."""
+
+    auc: float
+    r50: float
+    r20: float
+    fpr: F64
+    tpr: F64
+
+
+def score_roc(signal: F64, background: F64) -> RocCurve:
+    """ROC of ``signal`` against ``background`` scores (larger: more signal-like)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    y = np.concatenate([np.ones(len(signal)), np.zeros(len(background))])
+    s = np.concatenate([signal, background])
+    fpr, tpr, _ = roc_curve(y, s)
+    return RocCurve(auc=float(roc_auc_score(y, s)), r50=r_at(fpr, tpr, 0.5), r20=r_at(fpr, tpr, 0.2),
+                    fpr=fpr, tpr=tpr)
 
 
 @dataclass
@@ -82,7 +114,7 @@ def _select(sample: JetSample, label: int | None) -> npt.NDArray[np.bool_]:
     return np.asarray(sample.labels == label)
 
 
-def _plot_roc(path: Path, curves: dict[str, LCTResult], title: str) -> None:
+def _plot_roc(path: Path, curves: dict[str, LCTResult | RocCurve], title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,8 +156,9 @@ def evaluate(
         model_path: an exported ONNX encoder.
         signal, background: ROOT files.
         output_dir: where ``metrics.json`` and ``roc.png`` go.
-        signal_label: "top" keeps only fully merged tops in the signal files, "any" keeps
-            all jets; background jets must be QCD-labelled when labels exist.
+        signal_label: "top" keeps only fully merged tops in the signal files, "dark" only
+            jets holding a dark quark (semi-visible jets), "any" all jets (see
+            :data:`SIGNAL_LABELS`); background jets must be QCD-labelled when labels exist.
         pt_range, eta_max: jet selection (default: the model's training selection).
         test_fraction: held-out fraction.
         seed: split seed.
@@ -139,23 +172,24 @@ def evaluate(
     data = model.metadata["training"]["data"]
     lo, hi = pt_range or (data["pt_min"], data["pt_max"])
     eta = eta_max if eta_max is not None else data["eta_max"]
-    if signal_label not in ("top", "any"):
-        raise JetCLRError(f"--signal-label must be top or any, got {signal_label!r}")
+    if signal_label not in SIGNAL_LABELS:
+        raise JetCLRError(f"--signal-label must be one of {', '.join(SIGNAL_LABELS)}, got {signal_label!r}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     sig = load_jets(signal, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
     bkg = load_jets(background, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
-    s_sel = _select(sig, TOP if signal_label == "top" else None)
+    s_sel = _select(sig, SIGNAL_LABELS[signal_label])
     b_sel = _select(bkg, QCD) if (bkg.labels >= 0).any() else np.ones(len(bkg), dtype=bool)
     if s_sel.sum() < 10 or b_sel.sum() < 10:
         raise JetCLRError(f"too few jets for the LCT: {s_sel.sum()} signal, {b_sel.sum()} background")
 
-    def embed(sample: JetSample, sel: npt.NDArray[np.bool_]) -> F64:
+    def run(sample: JetSample, sel: npt.NDArray[np.bool_]) -> dict[str, F64]:
         x, mask = model.inputs_from_arrays(sample.arrays)
-        return np.asarray(model.run_arrays(x[sel], mask[sel])["embedding"], dtype=np.float64)
+        return {k: np.asarray(v, dtype=np.float64) for k, v in model.run_arrays(x[sel], mask[sel]).items()}
 
-    emb = np.concatenate([embed(sig, s_sel), embed(bkg, b_sel)])
+    s_out, b_out = run(sig, s_sel), run(bkg, b_sel)
+    emb = np.concatenate([s_out["embedding"], b_out["embedding"]])
     obs = np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]])
     y = np.concatenate([np.ones(s_sel.sum(), np.int64), np.zeros(b_sel.sum(), np.int64)])
     rep = linear_classifier_test(emb, y, test_fraction=test_fraction, seed=seed)
@@ -169,10 +203,20 @@ def evaluate(
         "baseline": {"features": list(HANDCRAFTED), "auc": base.auc, "r50": base.r50},
         "signal_files": [str(s) for s in signal], "background_files": [str(b) for b in background],
     }
+    curves: dict[str, LCTResult | RocCurve] = {"JetCLR LCT": rep, "hand-engineered LCT": base}
+    # DarkCLR's anomaly score, ||embedding||: the model's anomaly_score output where it has
+    # one, else computed here (to compare encoders trained without the AnomalyCLR term)
+    has_score = "anomaly_score" in s_out
+    anomaly = score_roc(*(o["anomaly_score"] if has_score else np.linalg.norm(o["embedding"], axis=1)
+                          for o in (s_out, b_out)))
+    metrics["anomaly_score"] = {"auc": anomaly.auc, "r50": anomaly.r50, "r20": anomaly.r20,
+                                "jets": "all selected (no fit)",
+                                "score": "anomaly_score output" if has_score else "norm of the embedding"}
+    if has_score:
+        curves["anomaly score (no fit)"] = anomaly
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
-    _plot_roc(out / "roc.png", {"JetCLR LCT": rep, "hand-engineered LCT": base},
-              f"{Path(model_path).name}: {lo:g} < pT < {hi:g} GeV")
+    _plot_roc(out / "roc.png", curves, f"{Path(model_path).name}: {lo:g} < pT < {hi:g} GeV")
     metrics["_lct"] = rep
     return metrics
 

@@ -1,8 +1,10 @@
 """``jetclr-coffea export CHECKPOINT --output MODEL.onnx``: checkpoint -> ONNX.
 
 The graph has dynamic batch and constituent axes, inputs ``constituents`` (N, C, F) and
-``mask`` (N, C), outputs ``embedding`` (N, D) and ``head`` (N, D_out); everything needed to
-prepare inputs is embedded as metadata (see :mod:`jetclr_coffea.onnx_io`).
+``mask`` (N, C), outputs ``embedding`` (N, D) and ``head`` (N, D_out), and for the
+``anomalyclr`` objective ``anomaly_score`` (N,): the norm of the embedding, DarkCLR's
+anomaly score.  Everything needed to prepare inputs is embedded as metadata (see
+:mod:`jetclr_coffea.onnx_io`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model import EncoderConfig, JetEncoder
 from jetclr_coffea.onnx_io import load_onnx, write_metadata
 
-__all__ = ["OPSET", "export", "load_checkpoint", "load_encoder"]
+__all__ = ["ANOMALY_RANGE_FACTOR", "OPSET", "export", "load_checkpoint", "load_encoder"]
 
 OPSET = 17
+#: The declared range of ``anomaly_score`` (histogram axes, DDT maps) is
+#: [0, this x the largest norm seen on the training jets].
+ANOMALY_RANGE_FACTOR = 1.5
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -60,6 +65,17 @@ def metadata_for(ckpt: dict[str, Any]) -> dict[str, Any]:
     cfg = ckpt["config"]
     history = ckpt.get("history", [])
     irc_safe = bool(cfg["model"]["irc_safe"])
+    objective = cfg.get("objective", "jetclr")
+    outputs = {"embedding": cfg["model"]["d_model"], "head": cfg["model"]["d_out"]}
+    extra: dict[str, Any] = {}
+    if objective == "anomalyclr":
+        if "embedding_norm" not in ckpt:
+            raise JetCLRError("an anomalyclr checkpoint without embedding_norm: it was not written by train")
+        outputs["anomaly_score"] = 1
+        norm = ckpt["embedding_norm"]
+        extra = {"score_ranges": {"anomaly_score": [0.0, ANOMALY_RANGE_FACTOR * norm["max"]]},
+                 "anomaly_score": {"definition": "L2 norm of the embedding",
+                                   "training_jets": norm}}
     return {
         "format_version": 1,
         "model_kind": "jetclr",
@@ -68,10 +84,13 @@ def metadata_for(ckpt: dict[str, Any]) -> dict[str, Any]:
         "mask": "pt_fraction" if irc_safe else "binary",
         "inputs": {"constituents": ["jets", "constituents", len(cfg["preprocessing"]["features"])],
                    "mask": ["jets", "constituents"]},
-        "outputs": {"embedding": cfg["model"]["d_model"], "head": cfg["model"]["d_out"]},
+        "outputs": outputs,
+        **extra,
         "encoder": cfg["model"],
         "training": {
             "name": cfg["name"],
+            "objective": objective,
+            "anomaly": cfg.get("anomaly") if objective == "anomalyclr" else None,
             "data": cfg["data"],
             "augment": cfg["augment"],
             "optim": cfg["optim"],
@@ -85,12 +104,15 @@ def metadata_for(ckpt: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Export(torch.nn.Module):
-    def __init__(self, encoder: JetEncoder) -> None:
+    def __init__(self, encoder: JetEncoder, anomaly_score: bool) -> None:
         super().__init__()
         self.encoder = encoder
+        self.anomaly_score = anomaly_score
 
-    def forward(self, constituents: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding, head = self.encoder(constituents, mask)
+    def forward(self, constituents: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        embedding, head = self.encoder(constituents, mask)  # (N, D), (N, D_out)
+        if self.anomaly_score:
+            return embedding, head, torch.linalg.vector_norm(embedding, dim=1)  # ..., (N,)
         return embedding, head
 
 
@@ -100,6 +122,8 @@ def export(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str]) -
 
     ckpt = load_checkpoint(checkpoint)
     encoder = load_encoder(ckpt)
+    metadata = metadata_for(ckpt)
+    names = list(metadata["outputs"])
     n_features = encoder.cfg.n_features
     x = torch.randn(3, 7, n_features)
     mask = torch.ones(3, 7)
@@ -107,20 +131,19 @@ def export(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str]) -
     with atomic_path(output) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            _Export(encoder), (x, mask), str(tmp),
+            _Export(encoder, "anomaly_score" in names), (x, mask), str(tmp),
             input_names=["constituents", "mask"],
-            output_names=["embedding", "head"],
+            output_names=names,
             dynamic_axes={
                 "constituents": {0: "jets", 1: "constituents"},
                 "mask": {0: "jets", 1: "constituents"},
-                "embedding": {0: "jets"},
-                "head": {0: "jets"},
+                **{name: {0: "jets"} for name in names},
             },
             opset_version=OPSET,
             dynamo=False,
         )
         model = load_onnx(tmp)
-        write_metadata(model, metadata_for(ckpt))
+        write_metadata(model, metadata)
         onnx.checker.check_model(model)
         onnx.save(model, str(tmp))
     return Path(output)

@@ -20,18 +20,20 @@ from typing import Any
 
 import torch
 
-from jetclr_coffea.augment import JetBatch, augment
+from jetclr_coffea.augment import JetBatch, anomaly_augment, augment
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.losses import nt_xent
+from jetclr_coffea.losses import anomaly_clr, nt_xent
 from jetclr_coffea.model import JetEncoder
 from jetclr_coffea.preprocessing import ConstituentArrays, compute_features
 
 from .config import TrainConfig
 from .data import load_jets, to_batch
 
-__all__ = ["TrainResult", "model_inputs", "pick_device", "train"]
+__all__ = ["TrainResult", "embedding_norms", "model_inputs", "pick_device", "train"]
 
 CHECKPOINT = "checkpoint.pt"
+#: Jets whose embedding norms are recorded with each checkpoint of an anomaly objective.
+NORM_JETS = 8192
 INTERRUPTED = "checkpoint_interrupted.pt"
 LOG = "log.csv"
 
@@ -93,7 +95,30 @@ def _scheduler(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_s
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+@torch.no_grad()
+def embedding_norms(model: JetEncoder, jets: JetBatch, cfg: TrainConfig, batch: int = 1024) -> torch.Tensor:
+    """||embedding|| (DarkCLR's anomaly score) of un-augmented jets, in eval mode."""
+    was_training = model.training
+    model.eval()
+    norms = []
+    for start in range(0, len(jets.mask), batch):
+        b = jets.index(torch.arange(start, min(start + batch, len(jets.mask)), device=jets.mask.device))
+        emb, _ = model(*model_inputs(b, cfg.preprocessing.features, cfg.model.irc_safe))
+        norms.append(torch.linalg.vector_norm(emb, dim=1))
+    model.train(was_training)
+    return torch.cat(norms).cpu()
+
+
+def _norm_summary(norms: torch.Tensor) -> dict[str, float]:
+    q = torch.quantile(norms.double(), torch.tensor([0.001, 0.5, 0.999], dtype=torch.float64))
+    return {"n_jets": len(norms), "min": float(norms.min()), "q001": float(q[0]), "median": float(q[1]),
+            "q999": float(q[2]), "max": float(norms.max())}
+
+
 def _check_compatible(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    old_objective = saved["config"].get("objective", "jetclr")
+    if old_objective != cfg.objective:
+        raise JetCLRError(f"{path} was trained with objective {old_objective}, not {cfg.objective}")
     for section in ("model", "preprocessing"):
         old, new = saved["config"][section], cfg.to_dict()[section]
         if old != new:
@@ -162,11 +187,16 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
 
     def state(epoch: int) -> dict[str, Any]:
-        return {
+        saved = {
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "epoch": epoch, "history": history,
             "config": cfg.to_dict(), "n_jets": n,
         }
+        if cfg.objective == "anomalyclr":  # the range of the exported anomaly_score
+            saved["embedding_norm"] = _norm_summary(embedding_norms(model, jets.index(norm_rows), cfg))
+        return saved
+
+    norm_rows = torch.arange(min(n, NORM_JETS), device=device)
 
     epoch, last_loss = first_epoch, float("nan")
     last_epoch = cfg.optim.epochs if max_epochs <= 0 else min(cfg.optim.epochs, first_epoch + max_epochs)
@@ -185,7 +215,12 @@ def train(
                                       cfg.model.irc_safe)
                 _, z1 = model(x1, m1)
                 _, z2 = model(x2, m2)
-                loss = nt_xent(z1, z2, cfg.optim.temperature)
+                if cfg.objective == "anomalyclr":
+                    anom = anomaly_augment(augment(b, g, cfg.augment), g, cfg.anomaly)
+                    _, z3 = model(*model_inputs(anom, cfg.preprocessing.features, cfg.model.irc_safe))
+                    loss = anomaly_clr(z1, z2, z3, cfg.optim.temperature)
+                else:
+                    loss = nt_xent(z1, z2, cfg.optim.temperature)
                 if not torch.isfinite(loss):
                     raise JetCLRError(
                         f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
