@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check benchmark model clean
+.PHONY: install run test lint typecheck check benchmark model model-darkclr clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,8 @@ data/top_test.root: | $(STAMP)
 	mkdir -p data && $(J) generate top --events 5000 --seed 201 -o $@
 data/qcd_val.root: | $(STAMP)
 	mkdir -p data && $(J) generate qcd --events 5000 --seed 203 -o $@
+data/svj_test.root: | $(STAMP)
+	mkdir -p data && $(J) generate svj --events 20000 --seed 301 -o $@
 
 model: data/qcd_train.root data/top_train.root data/qcd_test.root data/top_test.root
 	$(J) train training/configs/jetclr_top_irc.yaml
@@ -60,3 +62,15 @@ model: data/qcd_train.root data/top_train.root data/qcd_test.root data/top_test.
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache .ruff_cache
+
+# The shipped anomaly model (onnx_models/README.md): DarkCLR-style training on QCD only,
+# evaluated on semi-visible jets; and its ablation (plain JetCLR, same jets and encoder).
+model-darkclr: data/qcd_train.root data/qcd_test.root data/svj_test.root
+	$(J) train training/configs/darkclr_qcd.yaml
+	$(J) export runs/darkclr_qcd/checkpoint.pt -o onnx_models/darkclr_qcd.onnx
+	$(J) evaluate onnx_models/darkclr_qcd.onnx --signal data/svj_test.root --signal-label dark \
+	    --background data/qcd_test.root --output-dir onnx_models/darkclr_qcd_eval
+	$(J) train training/configs/jetclr_qcd.yaml
+	$(J) export runs/jetclr_qcd/checkpoint.pt -o runs/jetclr_qcd/encoder.onnx
+	$(J) evaluate runs/jetclr_qcd/encoder.onnx --signal data/svj_test.root --signal-label dark \
+	    --background data/qcd_test.root --output-dir runs/jetclr_qcd/eval

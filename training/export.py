@@ -22,12 +22,21 @@ from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model import EncoderConfig, JetEncoder
 from jetclr_coffea.onnx_io import load_onnx, write_metadata
 
-__all__ = ["ANOMALY_RANGE_FACTOR", "OPSET", "export", "load_checkpoint", "load_encoder"]
+__all__ = ["OPSET", "anomaly_score_range", "export", "load_checkpoint", "load_encoder"]
 
 OPSET = 17
-#: The declared range of ``anomaly_score`` (histogram axes, DDT maps) is
-#: [0, this x the largest norm seen on the training jets].
-ANOMALY_RANGE_FACTOR = 1.5
+
+
+def anomaly_score_range(norm: dict[str, float]) -> tuple[float, float]:
+    """The declared range of ``anomaly_score`` (histogram axes, DDT maps).
+
+    The norms of the training jets span a narrow band (e.g. 6.8-8.1 for a 64-wide
+    embedding), so [0, max] would leave a histogram's bins empty: the range is the
+    training jets' [min, max] widened by its width on either side (anomalies may lie
+    outside it; histograms keep them in their flow bins).
+    """
+    width = norm["max"] - norm["min"]
+    return max(0.0, norm["min"] - width), norm["max"] + width
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -73,9 +82,10 @@ def metadata_for(ckpt: dict[str, Any]) -> dict[str, Any]:
             raise JetCLRError("an anomalyclr checkpoint without embedding_norm: it was not written by train")
         outputs["anomaly_score"] = 1
         norm = ckpt["embedding_norm"]
-        extra = {"score_ranges": {"anomaly_score": [0.0, ANOMALY_RANGE_FACTOR * norm["max"]]},
+        extra = {"score_ranges": {"anomaly_score": list(anomaly_score_range(norm))},
                  "anomaly_score": {"definition": "L2 norm of the embedding",
-                                   "training_jets": norm}}
+                                   "training_jets": norm,
+                                   "anomalous_copies_of_them": ckpt.get("embedding_norm_anomalous")}}
     return {
         "format_version": 1,
         "model_kind": "jetclr",

@@ -193,10 +193,14 @@ def train(
             "config": cfg.to_dict(), "n_jets": n,
         }
         if cfg.objective == "anomalyclr":  # the range of the exported anomaly_score
-            saved["embedding_norm"] = _norm_summary(embedding_norms(model, jets.index(norm_rows), cfg))
+            saved["embedding_norm"] = _norm_summary(embedding_norms(model, norm_jets, cfg))
+            saved["embedding_norm_anomalous"] = _norm_summary(embedding_norms(model, norm_anomalous, cfg))
         return saved
 
-    norm_rows = torch.arange(min(n, NORM_JETS), device=device)
+    # training jets (and fixed anomalous copies of them) whose norms go with each checkpoint
+    norm_jets = jets.index(torch.arange(min(n, NORM_JETS), device=device))
+    norm_anomalous = anomaly_augment(norm_jets, torch.Generator(device=device).manual_seed(cfg.optim.seed),
+                                     cfg.anomaly)
 
     epoch, last_loss = first_epoch, float("nan")
     last_epoch = cfg.optim.epochs if max_epochs <= 0 else min(cfg.optim.epochs, first_epoch + max_epochs)
