@@ -1,12 +1,15 @@
 """DDT closure on generated QCD: the QCD efficiency of score_ddt > 0 across rho and msoftdrop.
 
-Builds a DDT map (q = 5 %, default pooling) of the shipped tagger from QCD files, runs the
+Builds a DDT map (q = 5 %, default pooling) of a model's score (its ``tagger_score``, else
+its ``anomaly_score``; default model: the shipped tagger) from QCD files, runs the
 processor over independent QCD files (``--test-files``; default: the same ones), and prints
 and records (benchmarks/results/ddt_closure.json) the fraction of QCD jets passing in bins
 of rho and of msoftdrop, next to what the fixed cut with the same overall efficiency
 keeps: flat for the DDT, sculpted for the fixed cut.
 
     python benchmarks/ddt_closure.py --files data/qcd_test.root --test-files data/qcd_val.root
+    python benchmarks/ddt_closure.py --files data/qcd_test.root --test-files data/qcd_val.root \
+        --model onnx_models/darkclr_qcd.onnx --record ddt_closure_darkclr
 """
 
 from __future__ import annotations
@@ -37,14 +40,16 @@ def main() -> None:
                         help="independent QCD files it is checked on (default: --files)")
     parser.add_argument("--model", default="onnx_models/jetclr_top.onnx")
     parser.add_argument("--efficiency", type=float, default=0.05)
+    parser.add_argument("--record", default="ddt_closure",
+                        help="name of the results file in benchmarks/results (default: ddt_closure)")
     args = parser.parse_args()
-    score_name = f"{Path(args.model).stem}_tagger_score"
     with tempfile.TemporaryDirectory() as tmp:
         build, test = Path(tmp) / "build.json", Path(tmp) / "test.json"
         build.write_text(json.dumps({"qcd": [str(Path(f).resolve()) for f in args.files]}))
         test.write_text(json.dumps({"qcd": [str(Path(f).resolve()) for f in args.test_files or args.files]}))
         ddt = DDTMap(make_ddt_map(load_fileset(build), args.model, Path(tmp) / "ddt.json", score=None,
                                   efficiency=args.efficiency, opts=RunOptions()))
+        score_name = ddt.score  # the model's tagger_score, else its anomaly_score
         out = run(load_fileset(test), LearnedJetTagProcessor([args.model], FatJetSelection(), keep_jets=True),
                   RunOptions())["qcd"]
     jets = {k: np.concatenate([c[k] for c in out["jets"]]) for k in out["jets"][0]}
@@ -69,7 +74,7 @@ def main() -> None:
             if n:
                 print(f"  {key[3:]} [{lo:g}, {hi:g}): {n:5d} jets, DDT {row['ddt']:.3f} "
                       f"+- {row['binomial_error']:.3f}, fixed cut {row['fixed_cut']:.3f}")
-    print(f"recorded in {record('ddt_closure', results)}")
+    print(f"recorded in {record(args.record, results)}")
 
 
 if __name__ == "__main__":

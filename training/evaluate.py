@@ -8,7 +8,8 @@ ROC AUC and R50, the inverse background efficiency at 50% signal efficiency.
 DarkCLR's anomaly score, the norm of the embedding (the ``anomaly_score`` output of an
 ``objective: anomalyclr`` model; computed from the embedding for other models, for
 comparison), is evaluated too, unsupervised (no fit: every selected jet counts): its AUC,
-R50 and R20 (at 20% signal efficiency, the working point DarkCLR quotes).
+R50 and R20 (at 20% signal efficiency, the working point DarkCLR quotes), next to each
+hand-engineered observable alone (no fit either, its direction picked with the labels).
 """
 
 from __future__ import annotations
@@ -114,6 +115,19 @@ def _select(sample: JetSample, label: int | None) -> npt.NDArray[np.bool_]:
     return np.asarray(sample.labels == label)
 
 
+def _single_observables(obs: F64, labels: npt.NDArray[np.int64]) -> dict[str, dict[str, Any]]:
+    """ROC of each hand-engineered observable alone (no fit), its direction picked with the
+    labels: an optimistic yardstick for a score that needs no labels."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(HANDCRAFTED):
+        ok = np.isfinite(obs[:, i])
+        x, y = obs[ok, i], labels[ok]
+        high = score_roc(x[y == 1], x[y == 0])
+        best, side = (high, "high") if high.auc >= 0.5 else (score_roc(-x[y == 1], -x[y == 0]), "low")
+        out[name] = {"auc": best.auc, "r20": best.r20, "r50": best.r50, "signal_is": side}
+    return out
+
+
 def _plot_roc(path: Path, curves: dict[str, LCTResult | RocCurve], title: str) -> None:
     import matplotlib
 
@@ -214,6 +228,7 @@ def evaluate(
                                 "score": "anomaly_score output" if has_score else "norm of the embedding"}
     if has_score:
         curves["anomaly score (no fit)"] = anomaly
+    metrics["single_observables"] = _single_observables(obs, y)
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     _plot_roc(out / "roc.png", curves, f"{Path(model_path).name}: {lo:g} < pT < {hi:g} GeV")
