@@ -30,13 +30,17 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-benchmark: $(STAMP) data/qcd_test.root data/top_test.root data/qcd_val.root
+benchmark: $(STAMP) data/qcd_test.root data/top_test.root data/qcd_val.root data/qcd_train.root
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_processor.py --files data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/bench_ort_variants.py --files data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/bench_gpu_inference.py --files data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root --test-files data/qcd_val.root
+	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root --test-files data/qcd_val.root \
+	    --model onnx_models/darkclr_qcd.onnx --record ddt_closure_darkclr
+	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root data/qcd_train.root \
+	    --test-files data/qcd_val.root --model onnx_models/darkclr_qcd.onnx --record ddt_closure_darkclr_46k
 
 # The shipped model, from scratch (see onnx_models/README.md): data, training, export, LCT.
 J := $(BIN)/jetclr-coffea
