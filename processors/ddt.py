@@ -21,6 +21,7 @@ from jetclr_coffea.errors import JetCLRError
 
 __all__ = [
     "MIN_TAIL_JETS",
+    "RHO_STRETCH",
     "SIGMAS",
     "DDTMap",
     "build_ddt_map",
@@ -88,8 +89,16 @@ def fold_flow(values: F64) -> F64:
     return out
 
 
-#: Gaussian kernel widths (in bins) tried, narrowest first, for a thinly filled bin.
-SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
+#: Gaussian kernel widths (in pT bins) tried, narrowest first, for a thinly filled bin.
+SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0)
+
+#: In the pooling kernel one rho bin is as far as this many pT bins.  rho is the variable
+#: that a score's QCD distribution depends on most (the reason a DDT map is binned in
+#: it), so a thin bin first pools jets of its own rho at other pT.  Isotropic pooling
+#: borrowed jets from the populous lower-rho bins, and for a mass-dependent score (the
+#: shipped anomaly score) gave thresholds too high at high rho: 0.028 instead of 0.05 in
+#: the top rho bin of the closure benchmark, 0.046 with this (docs/performance.md).
+RHO_STRETCH = 8.0
 
 #: A bin's threshold is taken from enough jets that this many lie above it (min_jets >= 5/q).
 MIN_TAIL_JETS = 5.0
@@ -105,7 +114,8 @@ def pool_counts(counts: F64, min_jets: float, variances: F64 | None = None) -> F
 
     A bin holding ``min_jets`` or more keeps its own distribution.  A thinner one takes the
     Gaussian-weighted sum of its neighbours' distributions (itself with weight 1), with the
-    narrowest kernel of :data:`SIGMAS` (in bin-index units) that gathers ``min_jets``: its
+    narrowest kernel of :data:`SIGMAS` that gathers ``min_jets`` (distances in pT-bin
+    units, a rho bin counting :data:`RHO_STRETCH`, so jets of the same rho come first): its
     threshold is then a real quantile of nearby QCD jets, not an average of other bins'
     thresholds, and the map keeps its resolution where the statistics allow it.  Jets are
     counted as effective entries, :func:`effective_entries`, so the generator weights'
@@ -130,7 +140,7 @@ def pool_counts(counts: F64, min_jets: float, variances: F64 | None = None) -> F
     ri, pi = np.meshgrid(np.arange(n_r), np.arange(n_p), indexing="ij")
     pooled = counts.copy()
     for r, p in zip(*np.nonzero(effective_entries(sum_w, sum_w2) < min_jets), strict=True):
-        d2 = (ri - r) ** 2 + (pi - p) ** 2
+        d2 = (RHO_STRETCH * (ri - r)) ** 2 + (pi - p) ** 2
         for sigma in (*SIGMAS, float("inf")):
             kernel = np.exp(-d2 / (2 * sigma**2))  # (n_rho, n_pt); 1 everywhere for inf
             # the kernel scales each jet's weight: sum w -> k sum w, sum w^2 -> k^2 sum w^2

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jetclr_coffea.processors.ddt import DDTMap, build_ddt_map, fold_flow, pool_counts, quantile_map
+from jetclr_coffea.processors.ddt import (
+    RHO_STRETCH,
+    DDTMap,
+    build_ddt_map,
+    fold_flow,
+    pool_counts,
+    quantile_map,
+)
 from jetclr_coffea.processors.tagging import PT_EDGES, RHO_AXIS, SCORE_BINS, ddt_score_edges
 
 from jetclr_coffea.errors import JetCLRError
@@ -96,8 +103,8 @@ def test_pool_counts_counts_effective_jets() -> None:
     counts[2, 2, 3] = 2.0  # a thin neighbour with 2 jets of its own
     pooled = pool_counts(counts, 25.0)
     assert np.array_equal(pooled[2, 1], counts[2, 1])  # keeps its own distribution
-    # an empty bin next to it: the narrowest kernel (sigma 0.5 bins) already holds enough
-    np.testing.assert_allclose(pooled[3, 1], np.exp(-2.0) * counts[2, 1] + np.exp(-4.0) * counts[2, 2])
+    # an empty bin next to it in pT: the narrowest kernel (sigma 0.5 bins) already holds enough
+    np.testing.assert_allclose(pooled[2, 0], np.exp(-2.0) * counts[2, 1] + np.exp(-8.0) * counts[2, 2])
     # the thin one: its 2 jets with weight 1 and its neighbour's, weighted enough to count
     k = (pooled[2, 2] - counts[2, 2]).sum() / counts[2, 1].sum()
     n = counts[2, 1].sum()
@@ -107,6 +114,18 @@ def test_pool_counts_counts_effective_jets() -> None:
     np.testing.assert_allclose(scaled, 1000.0 * pooled)
     with pytest.raises(JetCLRError, match="effective jets"):
         pool_counts(np.ones((2, 2, 3)), 25.0)
+
+
+def test_pool_counts_prefers_jets_of_the_same_rho() -> None:
+    """A thin bin pools its own rho at other pT before other rho: a score's QCD distribution
+    moves with rho (mass sculpting), so jets of another rho would bias its quantile."""
+    counts = np.zeros((5, 5, 10))
+    counts[1, 2, 7] = 100.0  # one rho bin below: high scores
+    counts[2, 3, 2] = 100.0  # same rho, one pT bin up: low scores
+    pooled = pool_counts(counts, 25.0)
+    assert RHO_STRETCH > 1
+    assert pooled[2, 2, 2] == pytest.approx(100.0 * np.exp(-2.0))
+    assert pooled[2, 2, 7] < 1e-6 * pooled[2, 2, 2]
 
 
 def test_ddt_score_edges_resolve_both_ends() -> None:
