@@ -114,17 +114,19 @@ def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[
         train(replace(cfg, objective="jetclr"), resume=True, progress=False)
 
 
-def test_resume_equals_uninterrupted(tmp_path: Path, samples: dict[str, Path]) -> None:
-    full = load_config(_config(tmp_path, samples, name="full"))
+@pytest.mark.parametrize("objective", ["jetclr", "anomalyclr"])
+def test_resume_equals_uninterrupted(tmp_path: Path, samples: dict[str, Path], objective: str) -> None:
+    full = load_config(_config(tmp_path, samples, name="full", objective=objective))
     train(full, progress=False)
-    split = load_config(_config(tmp_path, samples, name="split"))
+    split = load_config(_config(tmp_path, samples, name="split", objective=objective))
     train(split, progress=False, max_epochs=1)
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["epoch"] == 0
     train(split, resume=True, progress=False)
-    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["model"]
-    b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")["model"]
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert a.get("embedding_norm") == b.get("embedding_norm")
 
 
 def test_nan_loss_stops_and_keeps_checkpoint(
