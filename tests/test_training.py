@@ -62,6 +62,8 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
     metrics = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval",
                        test_fraction=0.5)
     assert 0.0 <= metrics["lct"]["auc"] <= 1.0 and 0.5 < metrics["baseline"]["auc"] <= 1.0
+    sculpting = metrics["mass_sculpting"]
+    assert all(0.0 <= sculpting[k] <= 1.0 for k in ("lct", "baseline", "anomaly_score"))
     assert (tmp_path / "eval" / "roc.png").stat().st_size > 1000
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert saved["lct"]["auc"] == metrics["lct"]["auc"]

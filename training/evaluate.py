@@ -10,6 +10,8 @@ DarkCLR's anomaly score, the norm of the embedding (the ``anomaly_score`` output
 comparison), is evaluated too, unsupervised (no fit: every selected jet counts): its AUC,
 R50 and R20 (at 20% signal efficiency, the working point DarkCLR quotes), next to each
 hand-engineered observable alone (no fit either, its direction picked with the labels).
+For each score, how much a cut at 50% signal efficiency sculpts the QCD msoftdrop
+spectrum (:func:`jetclr_coffea.sculpting.mass_sculpting`) is reported too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.sculpting import mass_sculpting
 from jetclr_coffea.truth import DARK, QCD, TOP
 
 from .data import HANDCRAFTED, JetSample, load_jets
@@ -74,6 +77,10 @@ class LCTResult:
     bias: float
     mean: F64
     scale: F64
+
+    def decision(self, features: F64) -> F64:
+        """The classifier's logit for ``features`` (monotonic in its probability)."""
+        return np.asarray(((features - self.mean) / self.scale) @ self.weight + self.bias, dtype=np.float64)
 
 
 def r_at(fpr: F64, tpr: F64, efficiency: float = 0.5) -> float:
@@ -221,14 +228,24 @@ def evaluate(
     # DarkCLR's anomaly score, ||embedding||: the model's anomaly_score output where it has
     # one, else computed here (to compare encoders trained without the AnomalyCLR term)
     has_score = "anomaly_score" in s_out
-    anomaly = score_roc(*(o["anomaly_score"] if has_score else np.linalg.norm(o["embedding"], axis=1)
-                          for o in (s_out, b_out)))
+    anomaly_s, anomaly_b = (o["anomaly_score"] if has_score else np.linalg.norm(o["embedding"], axis=1)
+                            for o in (s_out, b_out))
+    anomaly = score_roc(anomaly_s, anomaly_b)
     metrics["anomaly_score"] = {"auc": anomaly.auc, "r50": anomaly.r50, "r20": anomaly.r20,
                                 "jets": "all selected (no fit)",
                                 "score": "anomaly_score output" if has_score else "norm of the embedding"}
     if has_score:
         curves["anomaly score (no fit)"] = anomaly
     metrics["single_observables"] = _single_observables(obs, y)
+    # QCD mass sculpting of a cut at 50 % signal efficiency (JSD of the QCD msoftdrop
+    # spectra passing and failing; all jets, the classifiers applied as fitted)
+    msd_b = obs[y == 0, HANDCRAFTED.index("msoftdrop")]
+    metrics["mass_sculpting"] = {
+        "measure": "JSD of QCD msoftdrop passing vs failing, cut at 50% signal efficiency",
+        "lct": mass_sculpting(rep.decision(emb[y == 1]), rep.decision(emb[y == 0]), msd_b),
+        "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
+        "anomaly_score": mass_sculpting(anomaly_s, anomaly_b, msd_b),
+    }
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     _plot_roc(out / "roc.png", curves, f"{Path(model_path).name}: {lo:g} < pT < {hi:g} GeV")
