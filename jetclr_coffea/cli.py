@@ -254,7 +254,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--background", nargs="+", required=True, help="background ROOT file(s)")
     ev.add_argument("--output-dir", default="evaluation", help="folder for metrics.json and roc.png")
     ev.add_argument("--signal-label", default="top",
-                    help="top (fully merged tops only), dark (jets with a dark quark) or any")
+                    help="top (fully merged tops only), two_prong (both quarks of a W/Z/Z'/H), "
+                         "dark (jets with a dark quark) or any")
     ev.add_argument("--pt-min", type=float, default=None, help="default: the model's training window")
     ev.add_argument("--pt-max", type=float, default=None)
     ev.add_argument("--test-fraction", type=float, default=0.5)

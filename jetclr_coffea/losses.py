@@ -1,11 +1,12 @@
-"""Contrastive losses."""
+"""Contrastive losses: NT-Xent (JetCLR), AnomalyCLR, and the regularised VICReg and Barlow
+Twins losses that CoDec uses."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["anomaly_clr", "nt_xent"]
+__all__ = ["anomaly_clr", "barlow_twins", "nt_xent", "vicreg"]
 
 
 def nt_xent(z: torch.Tensor, z_aug: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -62,3 +63,55 @@ def anomaly_clr(z: torch.Tensor, z_aug: torch.Tensor, z_anom: torch.Tensor,
     anom = F.normalize(z_anom, dim=1)  # (N, D)
     s_anom = (F.normalize(z, dim=1) * anom).sum(1) + (F.normalize(z_aug, dim=1) * anom).sum(1)  # (N,)
     return nt_xent(z, z_aug, temperature) + s_anom.mean() / (2 * temperature)
+
+
+def _off_diagonal(m: torch.Tensor) -> torch.Tensor:
+    return m - torch.diag_embed(torch.diagonal(m))
+
+
+def vicreg(z: torch.Tensor, z_pair: torch.Tensor, invariance: float = 25.0, variance: float = 25.0,
+           covariance: float = 1.0) -> torch.Tensor:
+    """VICReg loss (Bardes, Ponce, LeCun, arXiv:2105.04906), as in CoDec:
+
+        l = lambda s(Z, Z') + mu [v(Z) + v(Z')] + nu [c(Z) + c(Z')]
+
+    s: mean squared distance of the pairs; v: mean over dimensions of
+    relu(1 - sqrt(Var + 1e-4)) (keeps every dimension spread, no collapse); c: sum of the
+    squared off-diagonal covariances over the dimension D (decorrelates the dimensions).
+    No negative pairs.
+
+    Args:
+        z, z_pair: (N, D) head outputs of the two members of N positive pairs.
+        invariance, variance, covariance: lambda, mu, nu.
+    """
+    n, d = z.shape
+    s = F.mse_loss(z, z_pair)  # mean over N and D
+
+    def v(a: torch.Tensor) -> torch.Tensor:
+        return torch.relu(1.0 - torch.sqrt(a.var(dim=0) + 1e-4)).mean()
+
+    def c(a: torch.Tensor) -> torch.Tensor:
+        centred = a - a.mean(dim=0)
+        cov = centred.T @ centred / (n - 1)  # (D, D)
+        return _off_diagonal(cov).pow(2).sum() / d
+
+    return invariance * s + variance * (v(z) + v(z_pair)) + covariance * (c(z) + c(z_pair))
+
+
+def barlow_twins(z: torch.Tensor, z_pair: torch.Tensor, off_diagonal: float = 5.0e-3) -> torch.Tensor:
+    """Barlow Twins loss (Zbontar et al., arXiv:2103.03230).
+
+    With C the (D, D) cross-correlation of the batch-standardised outputs of the two
+    members of each pair: sum_i (1 - C_ii)^2 + lambda sum_{i != j} C_ij^2.
+
+    Args:
+        z, z_pair: (N, D) head outputs of the two members of N positive pairs.
+        off_diagonal: lambda.
+    """
+    n = z.shape[0]
+
+    def standardise(a: torch.Tensor) -> torch.Tensor:
+        return (a - a.mean(dim=0)) / (a.std(dim=0) + 1e-6)
+
+    c = standardise(z).T @ standardise(z_pair) / (n - 1)  # (D, D)
+    return (1.0 - torch.diagonal(c)).pow(2).sum() + off_diagonal * _off_diagonal(c).pow(2).sum()

@@ -1,13 +1,15 @@
-"""The encoder's symmetries (permutation, IRC safety), the NT-Xent and AnomalyCLR losses."""
+"""The encoder's symmetries (permutation, IRC safety) and the losses: NT-Xent, AnomalyCLR,
+VICReg, Barlow Twins."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from jetclr_coffea.losses import anomaly_clr, nt_xent
+from jetclr_coffea.losses import anomaly_clr, barlow_twins, nt_xent, vicreg
 from jetclr_coffea.model import EncoderConfig, JetEncoder
 
 
@@ -128,6 +130,62 @@ def test_anomaly_clr_pushes_the_anomalous_copy_away() -> None:
     before = torch.cosine_similarity(z, zs.detach()).mean()
     after = torch.cosine_similarity(z, zs.detach() - 0.1 * zs.grad).mean()
     assert after < before
+
+
+def _reference_vicreg(z: np.ndarray, zp: np.ndarray, lam: float, mu: float, nu: float) -> float:
+    n, d = z.shape
+    inv = sum((z[i, j] - zp[i, j]) ** 2 for i in range(n) for j in range(d)) / (n * d)
+
+    def var(a: np.ndarray) -> float:
+        return sum(max(0.0, 1.0 - math.sqrt(np.var(a[:, j], ddof=1) + 1e-4)) for j in range(d)) / d
+
+    def cov(a: np.ndarray) -> float:
+        c = np.cov(a, rowvar=False)
+        return sum(c[i, j] ** 2 for i in range(d) for j in range(d) if i != j) / d
+
+    return lam * inv + mu * (var(z) + var(zp)) + nu * (cov(z) + cov(zp))
+
+
+def test_vicreg_matches_reference() -> None:
+    g = torch.Generator().manual_seed(7)
+    z, zp = 0.7 * torch.randn(9, 4, generator=g), 0.7 * torch.randn(9, 4, generator=g)
+    expected = _reference_vicreg(z.double().numpy(), zp.double().numpy(), 25.0, 25.0, 1.0)
+    assert float(vicreg(z, zp)) == pytest.approx(expected, rel=1e-5)
+    assert float(vicreg(z, zp, 1.0, 2.0, 5.0)) == pytest.approx(
+        _reference_vicreg(z.double().numpy(), zp.double().numpy(), 1.0, 2.0, 5.0), rel=1e-5)
+
+
+def test_vicreg_terms() -> None:
+    """Identical, spread, decorrelated pairs cost nothing; collapse and correlation do."""
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(400, 6, generator=g, dtype=torch.float64)
+    white = torch.linalg.qr(x - x.mean(0))[0] * math.sqrt(399)  # zero mean, unit variance, no covariance
+    assert float(vicreg(white, white)) == pytest.approx(0.0, abs=1e-4)
+    collapsed = torch.zeros(400, 6, dtype=torch.float64)
+    assert float(vicreg(collapsed, collapsed)) == pytest.approx(25.0 * 2 * (1 - 0.01), rel=1e-4)
+    correlated = white[:, [0, 0, 1, 2, 3, 4]]
+    assert float(vicreg(correlated, correlated)) > 0.1
+    assert float(vicreg(white, white.roll(1, dims=0))) > 1.0  # pairs that disagree
+
+
+def _reference_barlow_twins(z: np.ndarray, zp: np.ndarray, lam: float) -> float:
+    n, d = z.shape
+    a = (z - z.mean(0)) / (z.std(0, ddof=1) + 1e-6)
+    b = (zp - zp.mean(0)) / (zp.std(0, ddof=1) + 1e-6)
+    c = a.T @ b / (n - 1)
+    return sum((1 - c[i, i]) ** 2 for i in range(d)) + lam * sum(
+        c[i, j] ** 2 for i in range(d) for j in range(d) if i != j)
+
+
+def test_barlow_twins_matches_reference_and_is_zero_for_identical_white_pairs() -> None:
+    g = torch.Generator().manual_seed(9)
+    z, zp = torch.randn(11, 5, generator=g), torch.randn(11, 5, generator=g)
+    expected = _reference_barlow_twins(z.double().numpy(), zp.double().numpy(), 5e-3)
+    assert float(barlow_twins(z, zp)) == pytest.approx(expected, rel=1e-4)
+    x = torch.randn(300, 5, generator=g, dtype=torch.float64)
+    white = torch.linalg.qr(x - x.mean(0))[0] * math.sqrt(299)
+    assert float(barlow_twins(white, white)) < 0.05
+    assert float(barlow_twins(white, -white)) == pytest.approx(20.0, rel=0.01)  # C_ii = -1
 
 
 def test_encoder_config_checks() -> None:

@@ -116,6 +116,38 @@ def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[
         train(replace(cfg, objective="jetclr"), resume=True, progress=False)
 
 
+def test_same_class_partners() -> None:
+    """CoDec pairs: each jet's partner is another jet of its own truth class, drawn uniformly."""
+    from jetclr_coffea.training.train import _same_class_partners
+
+    labels = np.array([0, 2, 0, 0, 2, 1, 1, 0, 2, 2, 0], dtype=np.int64)
+    draw = _same_class_partners(labels, torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    rows = torch.arange(len(labels)).repeat(2000)
+    partner = draw(rows, g).numpy()
+    rows_np = rows.numpy()
+    assert np.array_equal(labels[partner], labels[rows_np]) and not np.any(partner == rows_np)
+    picks = np.bincount(partner[rows_np == 0], minlength=len(labels))  # jet 0: class 0 has 5 jets
+    assert set(np.flatnonzero(picks)) == {2, 3, 7, 10} and picks.min(initial=2000, where=picks > 0) > 400
+    with pytest.raises(JetCLRError, match="no GenPart"):
+        _same_class_partners(np.array([0, -1, 0]), torch.device("cpu"))
+    with pytest.raises(JetCLRError, match="class 1 has one jet"):
+        _same_class_partners(np.array([0, 1, 0]), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("objective", ["vicreg", "barlow_twins"])
+def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Path], objective: str) -> None:
+    """VICReg / Barlow Twins on same-class pairs of QCD and flat-mass two-prong jets."""
+    cfg = load_config(_config(tmp_path, samples, name=objective, objective=objective,
+                              pairs={"pairing": "same_class"}, optim={"epochs": 1}))
+    cfg = replace(cfg, data=replace(cfg.data, files=(str(samples["qcd"]), str(samples["wprime-flat"]))))
+    result = train(cfg, progress=False)
+    assert np.isfinite(result.final_loss)
+    sess = ort.InferenceSession(str(export(result.checkpoint, tmp_path / "c.onnx")),
+                                providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == ["embedding", "head"]
+
+
 @pytest.mark.parametrize("objective", ["jetclr", "anomalyclr"])
 def test_resume_equals_uninterrupted(tmp_path: Path, samples: dict[str, Path], objective: str) -> None:
     full = load_config(_config(tmp_path, samples, name="full", objective=objective))
@@ -184,6 +216,8 @@ def test_existing_run_and_incompatible_checkpoint(tmp_path: Path, samples: dict[
         ({"model": {"irc_safe": True}}, "IRC-safe model may only use angular features"),
         ({"objective": "simclr"}, "objective must be one of jetclr, anomalyclr"),
         ({"anomaly": {"drop_prob": 1.0}}, r"drop_prob must be in \(0, 1\)"),
+        ({"pairs": {"pairing": "friends"}}, "pairing must be one of augmented, same_class"),
+        ({"pairs": {"pairing": "same_class"}}, "same_class needs objective vicreg or barlow_twins"),
     ],
 )
 def test_bad_config(tmp_path: Path, samples: dict[str, Path], change: dict[str, Any], message: str) -> None:

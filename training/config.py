@@ -12,12 +12,42 @@ from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
 from jetclr_coffea.preprocessing import PreprocessSpec
 
-__all__ = ["OBJECTIVES", "DataConfig", "OptimConfig", "TrainConfig", "load_config"]
+__all__ = ["OBJECTIVES", "PAIRINGS", "DataConfig", "OptimConfig", "PairConfig", "TrainConfig", "load_config"]
 
-#: Training objectives: JetCLR's NT-Xent, or AnomalyCLR (NT-Xent that also pushes each
-#: jet away from its anomalous copy; DarkCLR on jets), which adds an ``anomaly_score``
-#: output (the norm of the embedding) to the exported model.
-OBJECTIVES = ("jetclr", "anomalyclr")
+#: Training objectives: JetCLR's NT-Xent; AnomalyCLR (NT-Xent that also pushes each jet
+#: away from its anomalous copy; DarkCLR on jets), which adds an ``anomaly_score`` output
+#: (the norm of the embedding) to the exported model; the VICReg and Barlow Twins losses
+#: of CoDec (no negative pairs; see :class:`PairConfig`).
+OBJECTIVES = ("jetclr", "anomalyclr", "vicreg", "barlow_twins")
+
+#: How positive pairs are made (:class:`PairConfig`).
+PAIRINGS = ("augmented", "same_class")
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    """Positive pairs and loss weights of the ``vicreg`` and ``barlow_twins`` objectives.
+
+    Attributes:
+        pairing: "augmented": a jet and its augmented copy (self-supervised);
+            "same_class": two different jets of the same truth class (QCD, two-prong,
+            top, dark), each augmented: CoDec's semi-supervised pairs.  With a signal
+            sample of broad ("flat") mass, such pairs join jets of different masses, so
+            the representation cannot use the mass to make them alike.  Needs files with
+            GenPart (truth labels).
+        invariance, variance, covariance: VICReg's lambda, mu, nu.
+        off_diagonal: Barlow Twins' lambda.
+    """
+
+    pairing: str = "augmented"
+    invariance: float = 25.0
+    variance: float = 25.0
+    covariance: float = 1.0
+    off_diagonal: float = 5.0e-3
+
+    def __post_init__(self) -> None:
+        if self.pairing not in PAIRINGS:
+            raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)}, got {self.pairing!r}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +98,7 @@ class TrainConfig:
     Attributes:
         objective: one of :data:`OBJECTIVES`.
         anomaly: the anomaly augmentation (``objective: anomalyclr`` only).
+        pairs: positive pairs and loss weights (``vicreg`` and ``barlow_twins`` only).
     """
 
     name: str
@@ -78,11 +109,14 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     objective: str = "jetclr"
     anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
+    pairs: PairConfig = field(default_factory=PairConfig)
     output: str = ""
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.pairs.pairing == "same_class" and self.objective not in ("vicreg", "barlow_twins"):
+            raise ValueError("pairs.pairing same_class needs objective vicreg or barlow_twins")
         if self.model.irc_safe:
             bad = set(self.preprocessing.features) - IRC_SAFE_FEATURES
             if bad:

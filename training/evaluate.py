@@ -29,7 +29,7 @@ from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.sculpting import mass_sculpting
-from jetclr_coffea.truth import DARK, QCD, TOP
+from jetclr_coffea.truth import DARK, QCD, TOP, TWO_PRONG
 
 from .data import HANDCRAFTED, JetSample, load_jets
 
@@ -40,7 +40,7 @@ __all__ = [
 F64 = npt.NDArray[np.float64]
 
 #: ``--signal-label``: which jets of the signal files are signal (None: all of them).
-SIGNAL_LABELS: dict[str, int | None] = {"top": TOP, "dark": DARK, "any": None}
+SIGNAL_LABELS: dict[str, int | None] = {"top": TOP, "two_prong": TWO_PRONG, "dark": DARK, "any": None}
 
 
 @dataclass
@@ -177,8 +177,9 @@ def evaluate(
         model_path: an exported ONNX encoder.
         signal, background: ROOT files.
         output_dir: where ``metrics.json`` and ``roc.png`` go.
-        signal_label: "top" keeps only fully merged tops in the signal files, "dark" only
-            jets holding a dark quark (semi-visible jets), "any" all jets (see
+        signal_label: "top" keeps only fully merged tops in the signal files, "two_prong"
+            only jets holding both quarks of a W/Z/Z'/H decay, "dark" only jets holding a
+            dark quark (semi-visible jets), "any" all jets (see
             :data:`SIGNAL_LABELS`); background jets must be QCD-labelled when labels exist.
         pt_range, eta_max: jet selection (default: the model's training selection).
         test_fraction: held-out fraction.

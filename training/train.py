@@ -14,15 +14,18 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 
 from jetclr_coffea.augment import JetBatch, anomaly_augment, augment
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.losses import anomaly_clr, nt_xent
+from jetclr_coffea.losses import anomaly_clr, barlow_twins, nt_xent, vicreg
 from jetclr_coffea.model import JetEncoder
 from jetclr_coffea.preprocessing import ConstituentArrays, compute_features
 
@@ -115,6 +118,47 @@ def _norm_summary(norms: torch.Tensor) -> dict[str, float]:
             "q999": float(q[2]), "max": float(norms.max())}
 
 
+def _same_class_partners(
+    labels: npt.NDArray[np.int64], device: torch.device
+) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    """A function drawing, for each of some rows, a random other jet of the same truth class."""
+    if (labels < 0).any():
+        raise JetCLRError("pairs.pairing same_class needs truth labels: the training files have no GenPart")
+    lab = torch.as_tensor(labels, device=device)
+    order = torch.argsort(lab, stable=True)  # jets grouped by class
+    classes, counts = torch.unique(lab, return_counts=True)
+    if (counts < 2).any():
+        raise JetCLRError(f"pairs.pairing same_class: class {int(classes[counts < 2][0])} has one jet")
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.searchsorted(classes, lab)  # class index of every jet
+    place = torch.empty_like(order)
+    place[order] = torch.arange(len(order), device=device)  # where each jet sits in ``order``
+
+    def draw(rows: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        c = slot[rows]
+        # a uniform pick among the class's other jets: offset 1..count-1 from the jet itself
+        pos = place[rows] - starts[c]  # the jet's place within its class
+        offset = 1 + (torch.rand(len(rows), generator=g, device=device) * (counts[c] - 1)).long()
+        return order[starts[c] + (pos + offset) % counts[c]]
+
+    return draw
+
+
+def _loss(cfg: TrainConfig, model: JetEncoder, b: JetBatch, g: torch.Generator,
+          z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """The objective's loss for head outputs z1, z2 (N, D) of N positive pairs."""
+    if cfg.objective == "anomalyclr":
+        anom = anomaly_augment(augment(b, g, cfg.augment), g, cfg.anomaly)
+        _, z3 = model(*model_inputs(anom, cfg.preprocessing.features, cfg.model.irc_safe))
+        return anomaly_clr(z1, z2, z3, cfg.optim.temperature)
+    if cfg.objective == "vicreg":
+        p = cfg.pairs
+        return vicreg(z1, z2, p.invariance, p.variance, p.covariance)
+    if cfg.objective == "barlow_twins":
+        return barlow_twins(z1, z2, cfg.pairs.off_diagonal)
+    return nt_xent(z1, z2, cfg.optim.temperature)
+
+
 def _check_compatible(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
     old_objective = saved["config"].get("objective", "jetclr")
     if old_objective != cfg.objective:
@@ -167,6 +211,7 @@ def train(
     )
     jets = to_batch(sample.arrays, device)
     n = len(sample)
+    partners = _same_class_partners(sample.labels, device) if cfg.pairs.pairing == "same_class" else None
     bs = min(cfg.optim.batch_size, n)
     steps_per_epoch = n // bs
     if steps_per_epoch == 0:
@@ -212,19 +257,18 @@ def train(
             perm = torch.randperm(n, generator=g, device=device)
             t0, total = time.perf_counter(), 0.0
             for step in range(steps_per_epoch):
-                b = jets.index(perm[step * bs:(step + 1) * bs])
+                rows = perm[step * bs:(step + 1) * bs]
+                b = jets.index(rows)
+                # the other member of each positive pair: the jet itself, or (CoDec) another
+                # jet of the same truth class
+                b2 = b if partners is None else jets.index(partners(rows, g))
                 x1, m1 = model_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features,
                                       cfg.model.irc_safe)
-                x2, m2 = model_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features,
+                x2, m2 = model_inputs(augment(b2, g, cfg.augment), cfg.preprocessing.features,
                                       cfg.model.irc_safe)
                 _, z1 = model(x1, m1)
                 _, z2 = model(x2, m2)
-                if cfg.objective == "anomalyclr":
-                    anom = anomaly_augment(augment(b, g, cfg.augment), g, cfg.anomaly)
-                    _, z3 = model(*model_inputs(anom, cfg.preprocessing.features, cfg.model.irc_safe))
-                    loss = anomaly_clr(z1, z2, z3, cfg.optim.temperature)
-                else:
-                    loss = nt_xent(z1, z2, cfg.optim.temperature)
+                loss = _loss(cfg, model, b, g, z1, z2)
                 if not torch.isfinite(loss):
                     raise JetCLRError(
                         f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
