@@ -107,7 +107,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate(
         args.model, args.signal, args.background, args.output_dir,
         signal_label=args.signal_label, pt_range=pt_range, test_fraction=args.test_fraction,
-        seed=args.seed, max_jets=args.max_jets,
+        seed=args.seed, max_jets=args.max_jets, mass_matched=args.mass_matched,
     )
     lct, base = metrics["lct"], metrics["baseline"]
     print(f"{metrics['n_signal']} signal and {metrics['n_background']} background jets")
@@ -253,6 +253,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--signal", nargs="+", required=True, help="signal ROOT file(s)")
     ev.add_argument("--background", nargs="+", required=True, help="background ROOT file(s)")
     ev.add_argument("--output-dir", default="evaluation", help="folder for metrics.json and roc.png")
+    ev.add_argument("--mass-matched", action="store_true",
+                    help="fit the classifiers with the signal weighted to the background's msoftdrop "
+                         "spectrum")
     ev.add_argument("--signal-label", default="top",
                     help="top (fully merged tops only), two_prong (both quarks of a W/Z/Z'/H), "
                          "dark (jets with a dark quark) or any")

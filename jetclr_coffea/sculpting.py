@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MSD_EDGES", "jensen_shannon", "mass_sculpting"]
+__all__ = ["MSD_EDGES", "jensen_shannon", "mass_matching_weights", "mass_sculpting"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -54,3 +54,22 @@ def mass_sculpting(signal: F64, background: F64, background_msd: F64, *,
     h_pass, _ = np.histogram(msd[passed], edges)
     h_fail, _ = np.histogram(msd[~passed], edges)
     return jensen_shannon(h_pass.astype(np.float64), h_fail.astype(np.float64))
+
+
+def mass_matching_weights(signal_msd: F64, background_msd: F64, edges: F64 = MSD_EDGES) -> F64:
+    """Per-signal-jet weights that give the signal the background's msoftdrop spectrum.
+
+    CoDec's "1D flattening": a classifier fitted with these weights cannot prefer a jet
+    for its mass alone.  Weights are the ratio of the two normalised histograms in the
+    jet's mass bin (overflow in the last bin), normalised to a mean of 1; signal jets in
+    bins without background get 0.
+    """
+    def shape(m: F64) -> F64:
+        h, _ = np.histogram(np.clip(m, edges[0], edges[-1] - 1e-9), edges)
+        return np.asarray(h / max(h.sum(), 1), dtype=np.float64)
+
+    sig, bkg = shape(signal_msd), shape(background_msd)
+    ratio = np.where(sig > 0, bkg / np.where(sig > 0, sig, 1.0), 0.0)
+    idx = np.clip(np.digitize(signal_msd, edges) - 1, 0, len(edges) - 2)
+    w: F64 = np.asarray(ratio[idx], dtype=np.float64)
+    return w / w.mean() if w.sum() > 0 else w

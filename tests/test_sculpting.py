@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jetclr_coffea.sculpting import jensen_shannon, mass_sculpting
+from jetclr_coffea.sculpting import MSD_EDGES, jensen_shannon, mass_matching_weights, mass_sculpting
 
 
 def test_jensen_shannon_limits() -> None:
@@ -30,3 +30,15 @@ def test_mass_sculpting_of_a_mass_cut_and_of_an_independent_score() -> None:
     mixed = independent + msd / 40.0
     assert 2e-3 < mass_sculpting(signal + 1.0, mixed, msd) < 0.5
     assert np.isnan(mass_sculpting(signal, np.full(10, -99.0), np.full(10, 50.0)))
+
+
+def test_mass_matching_weights_give_the_signal_the_background_spectrum() -> None:
+    rng = np.random.default_rng(4)
+    background = rng.exponential(50.0, 100_000)
+    signal = rng.uniform(40.0, 250.0, 20_000)  # a flat-mass signal
+    w = mass_matching_weights(signal, background)
+    assert w.mean() == pytest.approx(1.0)
+    h_sig, _ = np.histogram(signal, MSD_EDGES, weights=w)
+    h_bkg, _ = np.histogram(np.clip(background, 0, MSD_EDGES[-1] - 1e-9), MSD_EDGES)
+    covered = (MSD_EDGES[:-1] >= 40.0) & (MSD_EDGES[1:] <= 250.0)  # where the signal lives
+    np.testing.assert_allclose(h_sig[covered] / h_sig.sum(), h_bkg[covered] / h_bkg[covered].sum(), rtol=1e-9)

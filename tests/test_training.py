@@ -143,9 +143,14 @@ def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Pa
     cfg = replace(cfg, data=replace(cfg.data, files=(str(samples["qcd"]), str(samples["wprime-flat"]))))
     result = train(cfg, progress=False)
     assert np.isfinite(result.final_loss)
-    sess = ort.InferenceSession(str(export(result.checkpoint, tmp_path / "c.onnx")),
-                                providers=["CPUExecutionProvider"])
+    onnx_path = export(result.checkpoint, tmp_path / "c.onnx")
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     assert [o.name for o in sess.get_outputs()] == ["embedding", "head"]
+    if objective == "vicreg":  # the mass-matched LCT of a two-prong tagger on it
+        metrics = evaluate(onnx_path, [str(samples["wprime-flat"])], [str(samples["qcd"])],
+                           tmp_path / "eval", signal_label="two_prong", mass_matched=True)
+        assert metrics["mass_matched"] and metrics["n_signal"] >= 10
+        assert 0.0 <= metrics["mass_sculpting"]["baseline"] <= 1.0
 
 
 @pytest.mark.parametrize("objective", ["jetclr", "anomalyclr"])

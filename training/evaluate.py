@@ -28,7 +28,7 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
-from jetclr_coffea.sculpting import mass_sculpting
+from jetclr_coffea.sculpting import mass_matching_weights, mass_sculpting
 from jetclr_coffea.truth import DARK, QCD, TOP, TWO_PRONG
 
 from .data import HANDCRAFTED, JetSample, load_jets
@@ -90,21 +90,27 @@ def r_at(fpr: F64, tpr: F64, efficiency: float = 0.5) -> float:
 
 
 def linear_classifier_test(
-    features: F64, labels: npt.NDArray[np.int64], *, test_fraction: float = 0.5, seed: int = 1
+    features: F64, labels: npt.NDArray[np.int64], *, test_fraction: float = 0.5, seed: int = 1,
+    sample_weight: F64 | None = None,
 ) -> LCTResult:
-    """Logistic regression on standardised ``features``; metrics on the held-out part."""
+    """Logistic regression on standardised ``features``; metrics on the held-out part.
+
+    ``sample_weight`` weights the jets in the fit only (e.g. :func:`mass_matching_weights`);
+    the metrics count every held-out jet once.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score, roc_curve
     from sklearn.model_selection import train_test_split
 
-    x_train, x_test, y_train, y_test = train_test_split(
-        features, labels, test_size=test_fraction, random_state=seed, stratify=labels
+    weights = np.ones(len(labels)) if sample_weight is None else sample_weight
+    x_train, x_test, y_train, y_test, w_train, _ = train_test_split(
+        features, labels, weights, test_size=test_fraction, random_state=seed, stratify=labels
     )
     mean = x_train.mean(axis=0)
     scale = x_train.std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     clf = LogisticRegression(max_iter=5000, C=1.0)
-    clf.fit((x_train - mean) / scale, y_train)
+    clf.fit((x_train - mean) / scale, y_train, sample_weight=w_train)
     score = clf.decision_function((x_test - mean) / scale)
     fpr, tpr, _ = roc_curve(y_test, score)
     return LCTResult(
@@ -170,6 +176,7 @@ def evaluate(
     test_fraction: float = 0.5,
     seed: int = 1,
     max_jets: int = 0,
+    mass_matched: bool = False,
 ) -> dict[str, Any]:
     """Run the LCT of ``model_path`` and the hand-engineered baseline on the same jets.
 
@@ -185,6 +192,9 @@ def evaluate(
         test_fraction: held-out fraction.
         seed: split seed.
         max_jets: at most this many jets per file (0: all).
+        mass_matched: fit both classifiers with the signal weighted to the background's
+            msoftdrop spectrum (CoDec's mass flattening), so neither can prefer a jet for
+            its mass alone.
 
     Returns:
         The metrics (also written to ``metrics.json``), with the fitted LCT of the model
@@ -214,13 +224,18 @@ def evaluate(
     emb = np.concatenate([s_out["embedding"], b_out["embedding"]])
     obs = np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]])
     y = np.concatenate([np.ones(s_sel.sum(), np.int64), np.zeros(b_sel.sum(), np.int64)])
-    rep = linear_classifier_test(emb, y, test_fraction=test_fraction, seed=seed)
-    base = linear_classifier_test(obs, y, test_fraction=test_fraction, seed=seed)
+    msd = obs[:, HANDCRAFTED.index("msoftdrop")]
+    weights = None
+    if mass_matched:
+        weights = np.ones(len(y))
+        weights[y == 1] = mass_matching_weights(msd[y == 1], msd[y == 0])
+    rep = linear_classifier_test(emb, y, test_fraction=test_fraction, seed=seed, sample_weight=weights)
+    base = linear_classifier_test(obs, y, test_fraction=test_fraction, seed=seed, sample_weight=weights)
     metrics: dict[str, Any] = {
         "model": str(model_path),
         "selection": {"pt_min": lo, "pt_max": hi, "eta_max": eta, "signal_label": signal_label},
         "n_signal": int(s_sel.sum()), "n_background": int(b_sel.sum()),
-        "test_fraction": test_fraction, "seed": seed,
+        "test_fraction": test_fraction, "seed": seed, "mass_matched": mass_matched,
         "lct": {"auc": rep.auc, "r50": rep.r50},
         "baseline": {"features": list(HANDCRAFTED), "auc": base.auc, "r50": base.r50},
         "signal_files": [str(s) for s in signal], "background_files": [str(b) for b in background],
@@ -240,7 +255,7 @@ def evaluate(
     metrics["single_observables"] = _single_observables(obs, y)
     # QCD mass sculpting of a cut at 50 % signal efficiency (JSD of the QCD msoftdrop
     # spectra passing and failing; all jets, the classifiers applied as fitted)
-    msd_b = obs[y == 0, HANDCRAFTED.index("msoftdrop")]
+    msd_b = msd[y == 0]
     metrics["mass_sculpting"] = {
         "measure": "JSD of QCD msoftdrop passing vs failing, cut at 50% signal efficiency",
         "lct": mass_sculpting(rep.decision(emb[y == 1]), rep.decision(emb[y == 0]), msd_b),
