@@ -65,13 +65,19 @@ def test_irc_safety_collinear_split_and_soft_emission() -> None:
     assert not torch.allclose(plain(xs, (ws > 0).float())[0], plain(x, (w > 0).float())[0], atol=1e-3)
 
 
-def _reference_nt_xent(z: torch.Tensor, za: torch.Tensor, tau: float) -> float:
+def _reference_nt_xent(
+    z: torch.Tensor, za: torch.Tensor, tau: float, zs: torch.Tensor | None = None
+) -> float:
+    """NT-Xent as the JetCLR talk writes it, term by term, for all 2N views; with ``zs``,
+    AnomalyCLR as the darkCLR talk writes it (s(z_i, z*_i) subtracted in the numerator)."""
     views = [v / v.norm() for v in torch.cat([z, za])]
     n = len(z)
     total = 0.0
     for i in range(2 * n):
         partner = (i + n) % (2 * n)
-        num = math.exp(float(views[i] @ views[partner]) / tau)
+        s_pos = float(views[i] @ views[partner])
+        s_anom = 0.0 if zs is None else float(views[i] @ (zs[i % n] / zs[i % n].norm()))
+        num = math.exp((s_pos - s_anom) / tau)
         den = sum(math.exp(float(views[i] @ views[j]) / tau)
                   for j in range(2 * n) if j not in (i, partner))
         total += -math.log(num / den)
@@ -93,26 +99,11 @@ def test_nt_xent_rewards_alignment() -> None:
     assert aligned < shuffled
 
 
-def _reference_anomaly_clr(z: torch.Tensor, za: torch.Tensor, zs: torch.Tensor, tau: float) -> float:
-    """The AnomalyCLR formula of the darkCLR talk, term by term, for all 2N views."""
-    views = [v / v.norm() for v in torch.cat([z, za])]
-    anomalous = [v / v.norm() for v in zs]
-    n = len(z)
-    total = 0.0
-    for i in range(2 * n):
-        partner = (i + n) % (2 * n)
-        num = math.exp((float(views[i] @ views[partner]) - float(views[i] @ anomalous[i % n])) / tau)
-        den = sum(math.exp(float(views[i] @ views[j]) / tau)
-                  for j in range(2 * n) if j not in (i, partner))
-        total += -math.log(num / den)
-    return total / (2 * n)
-
-
 @pytest.mark.parametrize("tau", [0.1, 0.5])
 def test_anomaly_clr_matches_reference(tau: float) -> None:
     g = torch.Generator().manual_seed(5)
     z, za, zs = (torch.randn(5, 4, generator=g) for _ in range(3))
-    reference = _reference_anomaly_clr(z, za, zs, tau)
+    reference = _reference_nt_xent(z, za, tau, zs)
     assert float(anomaly_clr(z, za, zs, tau)) == pytest.approx(reference, rel=1e-5)
 
 
