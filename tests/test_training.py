@@ -19,6 +19,7 @@ from jetclr_coffea.training.train import train
 
 from jetclr_coffea.cli import main
 from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.onnx_io import load_onnx, read_metadata
 
 TINY = {
     "name": "tiny",
@@ -146,6 +147,8 @@ def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Pa
     onnx_path = export(result.checkpoint, tmp_path / "c.onnx")
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     assert [o.name for o in sess.get_outputs()] == ["embedding", "head"]
+    training = read_metadata(load_onnx(onnx_path))["training"]
+    assert training["objective"] == objective and training["pairs"]["pairing"] == "same_class"
     if objective == "vicreg":  # the mass-matched LCT of a two-prong tagger on it
         metrics = evaluate(onnx_path, [str(samples["wprime-flat"])], [str(samples["qcd"])],
                            tmp_path / "eval", signal_label="two_prong", mass_matched=True)

@@ -106,6 +106,7 @@ def metadata_for(ckpt: dict[str, Any]) -> dict[str, Any]:
             "name": cfg["name"],
             "objective": objective,
             "anomaly": cfg.get("anomaly") if objective == "anomalyclr" else None,
+            "pairs": cfg.get("pairs") if objective in ("vicreg", "barlow_twins") else None,
             "data": cfg["data"],
             "augment": cfg["augment"],
             "optim": cfg["optim"],
