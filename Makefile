@@ -69,12 +69,13 @@ clean:
 
 # The shipped anomaly model (onnx_models/README.md): DarkCLR-style training on QCD only,
 # evaluated on semi-visible jets; and its ablation (plain JetCLR, same jets and encoder).
+# (trained on one thread each, as recorded in the card)
 model-darkclr: data/qcd_train.root data/qcd_test.root data/svj_test.root
-	$(J) train training/configs/darkclr_qcd.yaml
+	OMP_NUM_THREADS=1 $(J) train training/configs/darkclr_qcd.yaml
 	$(J) export runs/darkclr_qcd/checkpoint.pt -o onnx_models/darkclr_qcd.onnx
 	$(J) evaluate onnx_models/darkclr_qcd.onnx --signal data/svj_test.root --signal-label dark \
 	    --background data/qcd_test.root --output-dir onnx_models/darkclr_qcd_eval
-	$(J) train training/configs/jetclr_qcd.yaml
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_qcd.yaml
 	$(J) export runs/jetclr_qcd/checkpoint.pt -o runs/jetclr_qcd/encoder.onnx
 	$(J) evaluate runs/jetclr_qcd/encoder.onnx --signal data/svj_test.root --signal-label dark \
 	    --background data/qcd_test.root --output-dir runs/jetclr_qcd/eval
