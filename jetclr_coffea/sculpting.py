@@ -32,6 +32,12 @@ def jensen_shannon(p: F64, q: F64) -> float:
     return 0.5 * kl(p) + 0.5 * kl(q)
 
 
+def _msd_histogram(msd: F64, edges: F64) -> F64:
+    """Counts of ``msd`` in ``edges``, values outside the range in the first or last bin."""
+    h, _ = np.histogram(np.clip(msd, edges[0], edges[-1] - 1e-9), edges)
+    return np.asarray(h, dtype=np.float64)
+
+
 def mass_sculpting(signal: F64, background: F64, background_msd: F64, *,
                    signal_efficiency: float = 0.5, edges: F64 = MSD_EDGES) -> float:
     """JSD of the background's msoftdrop spectrum passing vs failing ``score > cut``.
@@ -50,10 +56,8 @@ def mass_sculpting(signal: F64, background: F64, background_msd: F64, *,
     passed = background > cut
     if passed.all() or not passed.any():
         return float("nan")
-    msd = np.clip(background_msd, edges[0], edges[-1] - 1e-9)
-    h_pass, _ = np.histogram(msd[passed], edges)
-    h_fail, _ = np.histogram(msd[~passed], edges)
-    return jensen_shannon(h_pass.astype(np.float64), h_fail.astype(np.float64))
+    return jensen_shannon(_msd_histogram(background_msd[passed], edges),
+                          _msd_histogram(background_msd[~passed], edges))
 
 
 def mass_matching_weights(signal_msd: F64, background_msd: F64, edges: F64 = MSD_EDGES) -> F64:
@@ -65,8 +69,8 @@ def mass_matching_weights(signal_msd: F64, background_msd: F64, edges: F64 = MSD
     bins without background get 0.
     """
     def shape(m: F64) -> F64:
-        h, _ = np.histogram(np.clip(m, edges[0], edges[-1] - 1e-9), edges)
-        return np.asarray(h / max(h.sum(), 1), dtype=np.float64)
+        h = _msd_histogram(m, edges)
+        return np.asarray(h / max(h.sum(), 1.0), dtype=np.float64)
 
     sig, bkg = shape(signal_msd), shape(background_msd)
     ratio = np.where(sig > 0, bkg / np.where(sig > 0, sig, 1.0), 0.0)

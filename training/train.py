@@ -231,21 +231,24 @@ def train(
         first_epoch, history = saved["epoch"] + 1, saved["history"]
     out.mkdir(parents=True, exist_ok=True)
 
+    # for the anomalyclr objective (the range of the exported anomaly_score): training jets,
+    # and fixed anomalous copies of them, whose embedding norms go with each checkpoint
+    norm_batches: dict[str, JetBatch] = {}
+    if cfg.objective == "anomalyclr":
+        norm_jets = jets.index(torch.arange(min(n, NORM_JETS), device=device))
+        norm_g = torch.Generator(device=device).manual_seed(cfg.optim.seed)
+        norm_batches = {"embedding_norm": norm_jets,
+                        "embedding_norm_anomalous": anomaly_augment(norm_jets, norm_g, cfg.anomaly)}
+
     def state(epoch: int) -> dict[str, Any]:
         saved = {
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "epoch": epoch, "history": history,
             "config": cfg.to_dict(), "n_jets": n,
         }
-        if cfg.objective == "anomalyclr":  # the range of the exported anomaly_score
-            saved["embedding_norm"] = _norm_summary(embedding_norms(model, norm_jets, cfg))
-            saved["embedding_norm_anomalous"] = _norm_summary(embedding_norms(model, norm_anomalous, cfg))
+        for key, batch in norm_batches.items():
+            saved[key] = _norm_summary(embedding_norms(model, batch, cfg))
         return saved
-
-    # training jets (and fixed anomalous copies of them) whose norms go with each checkpoint
-    norm_jets = jets.index(torch.arange(min(n, NORM_JETS), device=device))
-    norm_anomalous = anomaly_augment(norm_jets, torch.Generator(device=device).manual_seed(cfg.optim.seed),
-                                     cfg.anomaly)
 
     epoch, last_loss = first_epoch, float("nan")
     last_epoch = cfg.optim.epochs if max_epochs <= 0 else min(cfg.optim.epochs, first_epoch + max_epochs)
