@@ -162,7 +162,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     model = OnnxJetModel(args.model, threads=1)
-    cfg = EncoderConfig(**model.metadata["encoder"])
+    cfg = EncoderConfig(**model.card.encoder)
     x, mask = prepared_jets(args.files, model, args.jets)
     n = len(x)
     eager = _eager(cfg, x, mask)

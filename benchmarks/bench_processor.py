@@ -56,8 +56,7 @@ def steps(files: list[str], model_path: str) -> dict[str, Any]:
     t = {"read": 0.0, "prepare": 0.0, "inference": 0.0, "torch": 0.0,
          "inference_1024_padded": 0.0, "torch_1024_padded": 0.0}
     n_jets = 0
-    meta = model.metadata
-    enc = JetEncoder(EncoderConfig(**meta["encoder"])).eval()  # same architecture, eager torch
+    enc = JetEncoder(EncoderConfig(**model.card.encoder)).eval()  # same architecture, eager torch
     for f in files:
         def read(f: str = f) -> Any:
             with warnings.catch_warnings():
@@ -73,9 +72,9 @@ def steps(files: list[str], model_path: str) -> dict[str, Any]:
 
         dt, jc = best_time(read)
         t["read"] += dt
-        dt, prepared = best_time(lambda jc=jc: prepare(jc.constituents, model.spec))
+        dt, prepared = best_time(lambda jc=jc: prepare(jc.constituents, model.spec, model.card.mask))
         t["prepare"] += dt
-        x, mask = prepared.x, prepared.mask.astype(np.float32)
+        x, mask = prepared
         t["inference"] += best_time(lambda x=x, mask=mask: model.run_arrays(x, mask))[0]
         t["torch"] += best_time(lambda x=x, mask=mask: eager(model, x, mask))[0]
         t["inference_1024_padded"] += best_time(lambda x=x, mask=mask: before.run_arrays(x, mask))[0]
@@ -122,7 +121,7 @@ def _runner_rate(fileset: dict[str, Any], model_path: str, chunksize: int, worke
     proc = LearnedJetTagProcessor([model_path], FatJetSelection(), threads=threads)
     if not warm:  # what `jetclr-coffea run` does: the Runner starts its own pool
         t0 = time.perf_counter()
-        out = run(fileset, proc, RunOptions(executor="futures", workers=workers, chunksize=chunksize))
+        out = run(fileset, proc, RunOptions(executor="futures", workers=workers, chunksize=chunksize)).datasets
         seconds = time.perf_counter() - t0
     else:
         pool = loky.ProcessPoolExecutor(max_workers=workers)
@@ -217,10 +216,10 @@ def sessions(files: list[str], model_path: str, chunksize: int) -> dict[str, Any
         inference._SESSIONS.clear()
         proc = LearnedJetTagProcessor([model_path], FatJetSelection(), threads=1)
         t0 = time.perf_counter()
-        out = run(load_fileset(fs), proc, RunOptions(executor="iterative", chunksize=chunksize))
+        out = run(load_fileset(fs), proc, RunOptions(executor="iterative", chunksize=chunksize)).datasets
         seconds = time.perf_counter() - t0
     chunks = sum(-(-int(r["cutflow"]["events"]) // chunksize)
-                 for k, r in out.items() if not k.startswith("_"))
+                 for r in out.values())
     result = {"session_build_s": build, "chunks": chunks, "sessions_built": len(inference._SESSIONS),
               "run_s": seconds, "rebuild_per_chunk_overhead": build * chunks / seconds}
     print(f"Runner (iterative) over {chunks} chunks: {result['sessions_built']} session built; building "

@@ -26,12 +26,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record
-from jetclr_coffea.training.train import model_inputs
+from jetclr_coffea.training.data import batch_inputs
 
 from jetclr_coffea.augment import AugmentConfig, JetBatch, augment
 from jetclr_coffea.losses import nt_xent
 from jetclr_coffea.model import EncoderConfig, JetEncoder
-from jetclr_coffea.onnx_io import read_metadata
+from jetclr_coffea.onnx_io import read_card
 
 FEATURES = ("deta", "dphi", "log_pt_rel", "log_e_rel", "dr")
 
@@ -71,8 +71,8 @@ def training_throughput(cfg: EncoderConfig, n_max: int, features: tuple[str, ...
     aug = AugmentConfig()
 
     def step() -> None:
-        x1, m1 = model_inputs(augment(jets, g, aug), features, cfg.irc_safe)
-        x2, m2 = model_inputs(augment(jets, g, aug), features, cfg.irc_safe)
+        x1, m1 = batch_inputs(augment(jets, g, aug), features, cfg.irc_safe)
+        x2, m2 = batch_inputs(augment(jets, g, aug), features, cfg.irc_safe)
         loss = nt_xent(model(x1, m1)[1], model(x2, m2)[1], 0.1)
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
@@ -102,7 +102,7 @@ def inference(cfg: EncoderConfig, n_max: int, features: tuple[str, ...],
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         for bs in (1, 64, 1024):
             b = _batch(bs, n_max, "cpu", seed=bs)
-            x, m = model_inputs(b, features, cfg.irc_safe)
+            x, m = batch_inputs(b, features, cfg.irc_safe)
             xn, mn = x.numpy(), m.numpy()
             repeat = max(3, 2048 // bs)
             with torch.inference_mode():
@@ -122,10 +122,10 @@ def main() -> None:
                         help="take the architecture from this exported model's metadata")
     parser.add_argument("--checkpoint", default=None, help="use these weights (optional)")
     args = parser.parse_args()
-    meta = read_metadata(args.model) if Path(args.model).is_file() else None
-    cfg = EncoderConfig(**meta["encoder"]) if meta else EncoderConfig(n_layers=2)
-    n_max = meta["preprocessing"]["n_max"] if meta else 40
-    features = tuple(meta["preprocessing"]["features"]) if meta else FEATURES
+    card = read_card(args.model) if Path(args.model).is_file() else None
+    cfg = EncoderConfig(**card.encoder) if card else EncoderConfig(n_layers=2)
+    n_max = card.preprocessing.n_max if card else 40
+    features = card.preprocessing.features if card else FEATURES
     state = None
     if args.checkpoint:
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["model"]

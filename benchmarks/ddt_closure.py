@@ -51,10 +51,10 @@ def main() -> None:
                                   efficiency=args.efficiency, opts=RunOptions()))
         score_name = ddt.score  # the model's tagger_score, else its anomaly_score
         out = run(load_fileset(test), LearnedJetTagProcessor([args.model], FatJetSelection(), keep_jets=True),
-                  RunOptions())["qcd"]
+                  RunOptions()).datasets["qcd"]
     jets = {k: np.concatenate([c[k] for c in out["jets"]]) for k in out["jets"][0]}
     score, rho, pt, msd = (jets[k] for k in (score_name, "rho", "pt", "msoftdrop"))
-    ok = np.isfinite(score) & np.isfinite(rho)
+    ok = np.isfinite(score) & ~np.isnan(rho)  # rho = -inf (msd <= 0): the map's lowest rho bin
     score, rho, pt, msd = score[ok], rho[ok], pt[ok], msd[ok]
     passed = score > ddt.threshold(rho, pt)
     fixed = score > np.quantile(score, 1.0 - args.efficiency)

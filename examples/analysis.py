@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import mplhep
 from coffea import processor
 from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, QuietPFNanoAODSchema
-from jetclr_coffea.processors.run import load_fileset
+from jetclr_coffea.processors import hist_name, load_fileset
 
 if __name__ == "__main__":  # needed for process-based executors (futures, dask)
     fileset, model, ddt_map = load_fileset(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -19,7 +19,7 @@ if __name__ == "__main__":  # needed for process-based executors (futures, dask)
                               schema=QuietPFNanoAODSchema, chunksize=50_000)
     output = runner(fileset, processor_instance=LearnedJetTagProcessor(
         [model], FatJetSelection(pt_min=300), ddt_map), treename="Events")
-    h = output["qcd"]["hists"]["jetclr_top_tagger_score__ddt_msd_pt"]  # pass x msd x pt
+    h = output["qcd"]["hists"][hist_name("jetclr_top_tagger_score", "ddt_msd_pt")]  # pass x msd x pt
     plt.style.use(mplhep.style.CMS)
     mplhep.histplot([h[0, :, sum], h[1, :, sum]], label=["fail", "pass"], density=True)
     plt.xlabel("$m_{SD}$ [GeV]")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from jetclr_coffea.preprocessing.centring import shift_to_centroid
+
 __all__ = [
     "AnomalyConfig",
     "AugmentConfig",
@@ -164,10 +166,8 @@ def drop_soft(b: JetBatch, g: torch.Generator, fraction: float, prob: float) -> 
 
 def recentre(b: JetBatch) -> JetBatch:
     """Shift every jet so that its pT-weighted centroid in (eta, phi) is the origin again."""
-    total = torch.clamp(b.pt.sum(1, keepdim=True), min=1e-12)
-    eta0 = (b.pt * b.deta).sum(1, keepdim=True) / total  # (N, 1)
-    phi0 = (b.pt * b.dphi).sum(1, keepdim=True) / total
-    return _zero_padding(replace(b, deta=b.deta - eta0, dphi=b.dphi - phi0))
+    deta, dphi = shift_to_centroid(b.deta, b.dphi, b.pt, b.mask)
+    return _zero_padding(replace(b, deta=deta, dphi=dphi))
 
 
 def drop_constituents(b: JetBatch, g: torch.Generator, prob: float) -> JetBatch:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from jetclr_coffea import __version__
-from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.errors import JetCLRError, ParameterError
 
 __all__ = ["main"]
 
@@ -22,10 +22,25 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit status 2)."""
+    """argparse, but a usage error is one line (and exit status 2), and --help shows every
+    option's default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _finish(p: argparse.ArgumentParser, handler: Handler, **aliases: str) -> None:
+    """Set a subcommand's handler and the map from library parameter names to its options
+    (``dest`` -> option, plus ``aliases`` where the library names a parameter otherwise),
+    so that a :class:`ParameterError` names the option the user typed."""
+    flags = {a.dest: a.option_strings[-1] if a.option_strings else a.metavar or a.dest
+             for a in p._actions if a.dest != "help"}
+    flags.update(aliases)
+    p.set_defaults(handler=handler, flags=flags)
 
 
 def _positive_int(text: str) -> int:
@@ -103,11 +118,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from jetclr_coffea.training.evaluate import evaluate, fit_head
 
+    if (args.pt_min is None) != (args.pt_max is None):
+        raise ParameterError("pt_range", "needs both --pt-min and --pt-max, or neither")
     pt_range = (args.pt_min, args.pt_max) if args.pt_min is not None and args.pt_max is not None else None
     metrics = evaluate(
         args.model, args.signal, args.background, args.output_dir,
         signal_label=args.signal_label, pt_range=pt_range, test_fraction=args.test_fraction,
         seed=args.seed, max_jets=args.max_jets, mass_matched=args.mass_matched,
+        progress=not args.quiet,
     )
     lct, base = metrics["lct"], metrics["baseline"]
     print(f"{metrics['n_signal']} signal and {metrics['n_background']} background jets")
@@ -141,21 +159,25 @@ def _selection(args: argparse.Namespace) -> Any:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from jetclr_coffea.processors import LearnedJetTagProcessor
-    from jetclr_coffea.processors.run import load_fileset, run, write_outputs
+    from jetclr_coffea.processors.run import check_output_dir, load_fileset, run, write_outputs
 
     opts = _run_options(args)
+    check_output_dir(args.output)  # before the first chunk, not after the last
     fileset = load_fileset(args.fileset)
     proc = LearnedJetTagProcessor(args.model, _selection(args), args.ddt_map,
                                   batch_size=args.batch_size, keep_jets=args.skim,
                                   missing_constituents=args.missing_constituents,
                                   threads=opts.onnx_threads)
-    output = run(fileset, proc, opts)
-    written = write_outputs(output, args.output, provenance=proc.describe(), skim=args.skim)
-    for ds, res in output.items():
-        if not ds.startswith("_"):
-            c = res["cutflow"]
-            print(f"{ds}: {c['events']:.0f} events, {c['selected']:.0f} selected fat jets, "
-                  f"{c['scored']:.0f} scored on {', '.join(sorted(res['providers'])) or '-'}")
+    result = run(fileset, proc, opts)
+    written = write_outputs(result, args.output, skim=args.skim)
+    for ds, res in result.datasets.items():
+        c = res["cutflow"]
+        aside = c["no_constituents"] + c["bad_constituents"] + c["skipped_no_pf_candidates"]
+        print(f"{ds}: {c['events']:.0f} events, {c['selected']:.0f} selected fat jets, "
+              f"{c['scored']:.0f} scored on {', '.join(sorted(res['providers'])) or '-'}"
+              + (f", {aside:.0f} not scored (see cutflow.json)" if aside else ""))
+    for skipped in result.skipped_files:
+        print(f"skipped {skipped['file']} ({skipped['dataset']}): {skipped['reason']}")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -171,12 +193,15 @@ def _cmd_ddt_map(args: argparse.Namespace) -> int:
 
 
 def _add_runner_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--executor", default="iterative", help="iterative, futures or dask")
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (futures, dask)")
+    p.add_argument("--executor", default="iterative", choices=("iterative", "futures", "dask"),
+                   help="coffea executor")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="worker processes (futures, dask; the iterative executor runs one)")
     p.add_argument("--scheduler", default=None, help="dask scheduler address (default: a LocalCluster)")
     p.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
-    p.add_argument("--maxchunks", type=_positive_int, default=None, help="chunks per dataset")
-    p.add_argument("--skipbadfiles", action="store_true", help="skip unreadable files")
+    p.add_argument("--maxchunks", type=_positive_int, default=None, help="chunks per dataset (default: all)")
+    p.add_argument("--skipbadfiles", action="store_true",
+                   help="leave out unreadable files (listed in cutflow.json and the summary)")
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="jets per ONNX call (default: 128 on the CPU, 1024 on CUDA)")
     p.add_argument("--pt-min", type=float, default=200.0, help="fat-jet pT cut (GeV)")
@@ -192,9 +217,128 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def _add_generate(sub: Any) -> None:
     from jetclr_coffea.gen.pythia import PROCESSES
 
+    gen = sub.add_parser(
+        "generate",
+        help="generate events with Pythia 8 + FastJet into a PFNano-format ROOT file",
+        description="Generate events with Pythia 8, a fast detector simulation and FastJet, "
+        "and write them as a PFNano-format ROOT file (docs/data.md).",
+    )
+    gen.add_argument("process", metavar="PROCESS", help=f"one of: {', '.join(PROCESSES)}")
+    gen.add_argument("--events", "-n", type=int, required=True, help="number of events")
+    gen.add_argument("--seed", type=int, default=1, help="random seed")
+    gen.add_argument("--output", "-o", required=True, help="output ROOT file")
+    gen.add_argument("--ecm", type=float, default=13600.0, help="sqrt(s) in GeV")
+    gen.add_argument("--pthat-min", type=float, default=500.0, help="GeV")
+    gen.add_argument("--pthat-max", type=float, default=700.0, help="GeV")
+    gen.add_argument("--mass-min", type=float, default=40.0, help="wprime-flat: lower mass edge, GeV")
+    gen.add_argument("--mass-max", type=float, default=250.0, help="wprime-flat: upper mass edge, GeV")
+    gen.add_argument("--mzprime", type=float, default=2000.0, help="svj: Z' mass, GeV")
+    gen.add_argument("--rinv", type=float, default=0.75, help="svj: invisible fraction")
+    gen.add_argument("--pileup", type=float, default=0.0, help="mean number of pile-up interactions")
+    gen.add_argument("--jet-pt-min", type=float, default=200.0, help="fat-jet pT cut, GeV")
+    gen.add_argument("--batch-size", type=_positive_int, default=100, help="events generated per batch")
+    gen.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    _finish(gen, _cmd_generate, n_events="--events")
+
+
+def _add_training(sub: Any) -> None:
+    insp = sub.add_parser("inspect", help="summarise the jets and constituents of NanoAOD files",
+                          description="Summarise the fat jets and PF-candidate constituents of NanoAOD or "
+                          "PFNano files: the constituent convention, counts per event and per jet.")
+    insp.add_argument("files", nargs="+", metavar="FILE", help="NanoAOD or PFNano ROOT file(s)")
+    _finish(insp, _cmd_inspect)
+
+    tr = sub.add_parser("train", help="train an encoder from a YAML config",
+                        description="Train a jet encoder (objective jetclr, anomalyclr, vicreg or "
+                        "barlow_twins) from a YAML config (training/configs/); checkpoints and a CSV "
+                        "log go to runs/<name>/.")
+    tr.add_argument("config", help="training config (see training/configs/)")
+    tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    tr.add_argument("--max-epochs", type=int, default=0,
+                    help="stop after this many epochs in this call (0: all); --resume continues")
+    tr.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    _finish(tr, _cmd_train)
+
+    ex = sub.add_parser("export", help="export a training checkpoint to ONNX",
+                        description="Export the encoder of a training checkpoint to ONNX, with its "
+                        "model card (preprocessing, outputs, training) embedded.")
+    ex.add_argument("checkpoint", help="checkpoint.pt of a training run")
+    ex.add_argument("--output", "-o", required=True, help="output .onnx file")
+    _finish(ex, _cmd_export)
+
+    from jetclr_coffea.truth import SIGNAL_LABELS
+
+    ev = sub.add_parser("evaluate", help="linear classifier test of an exported encoder",
+                        description="Linear classifier test of an exported encoder against the NanoAOD "
+                        "observables on the same jets, the anomaly score's ROC with no fit, and the QCD "
+                        "mass sculpting of each; writes metrics.json and roc.png.")
+    ev.add_argument("model", help="exported .onnx encoder")
+    ev.add_argument("--signal", nargs="+", required=True, help="signal ROOT file(s)")
+    ev.add_argument("--background", nargs="+", required=True, help="background ROOT file(s)")
+    ev.add_argument("--output-dir", default="evaluation", help="folder for metrics.json and roc.png")
+    ev.add_argument("--mass-matched", action="store_true",
+                    help="fit the classifiers with the signal weighted to the background's msoftdrop "
+                         "spectrum")
+    ev.add_argument("--signal-label", default="top", choices=tuple(SIGNAL_LABELS),
+                    help="top (fully merged tops only), two_prong (both quarks of a W/Z/Z'/H), "
+                         "dark (jets with a dark quark) or any")
+    ev.add_argument("--pt-min", type=float, default=None, help="default: the model's training window")
+    ev.add_argument("--pt-max", type=float, default=None, help="default: the model's training window")
+    ev.add_argument("--test-fraction", type=float, default=0.5, help="held-out fraction, 0 < f < 1")
+    ev.add_argument("--seed", type=int, default=1, help="seed of the train/test split")
+    ev.add_argument("--max-jets", type=int, default=0, help="jets per file (0: all)")
+    ev.add_argument("--fit-head", metavar="OUT.onnx", default=None,
+                    help="also write the model with the fitted linear tagger as output tagger_score")
+    ev.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    _finish(ev, _cmd_evaluate)
+
+
+def _add_processing(sub: Any) -> None:
+    rn = sub.add_parser("run", help="run the tagging processor over a fileset with coffea's Runner",
+                        description="Run the tagging processor over a fileset with coffea's Runner: "
+                        "attach every model's outputs to the selected fat jets and fill the DDT "
+                        "histograms; writes hists.pkl, hists.root, cutflow.json (and skim.root).")
+    rn.add_argument("fileset", help="JSON: {dataset: [files]}")
+    rn.add_argument("--model", action="append", required=True, help="ONNX model (repeatable)")
+    rn.add_argument("--ddt-map", default=None, help="DDT map from jetclr-coffea ddt-map")
+    rn.add_argument("--output", "-o", required=True, help="output folder")
+    rn.add_argument("--skim", action="store_true", help="also write per-jet scores to skim.root")
+    rn.add_argument("--missing-constituents", default="error", choices=("error", "skip"),
+                    help="what to do with files without PF candidates")
+    _add_runner_options(rn)
+    _finish(rn, _cmd_run, out_dir="--output")
+
+    dd = sub.add_parser("ddt-map", help="build a DDT map (correctionlib JSON) from QCD jets",
+                        description="Build a DDT map of a model's score from QCD jets: the threshold "
+                        "above which a fraction q of QCD jets lies, in bins of rho and pT, as a "
+                        "correctionlib JSON that records the model's SHA-256 and the jet selection.")
+    dd.add_argument("fileset", help="JSON fileset of QCD")
+    dd.add_argument("--model", required=True, help="ONNX model")
+    dd.add_argument("--score", default=None, help="output name (default tagger_score, else anomaly_score)")
+    dd.add_argument("--qcd-efficiency", type=float, default=0.05, help="QCD efficiency q")
+    dd.add_argument("--output", "-o", required=True, help="output JSON")
+    dd.add_argument("--min-jets-per-bin", type=float, default=20.0,
+                    help="(rho, pT) bins with fewer effective QCD jets (or fewer than 5/q) pool their "
+                         "neighbours' jets")
+    _add_runner_options(dd)
+    _finish(dd, _cmd_ddt_map, efficiency="--qcd-efficiency", min_jets="--min-jets-per-bin")
+
+    demo = sub.add_parser("demo", help="the embedded default: the whole chain on small samples",
+                          description="The embedded default: generate small QCD and top samples, run the "
+                          "shipped tagger through coffea's Runner, build a DDT map, rerun with it, and "
+                          "write histograms and plots.")
+    demo.add_argument("--output", "-o", default="demo_output", help="output folder")
+    demo.add_argument("--events", type=_positive_int, default=300, help="events per sample")
+    demo.add_argument("--seed", type=int, default=1, help="random seed")
+    demo.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
+    demo.add_argument("--workers", type=_positive_int, default=1, help="processor worker processes")
+    _finish(demo, _cmd_demo)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jetclr-coffea",
         description="Self-supervised jet representations for coffea analyses.",
@@ -203,101 +347,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-
-    gen = sub.add_parser(
-        "generate",
-        help="generate events with Pythia 8 + FastJet into a PFNano-format ROOT file",
-        description="Generate events with Pythia 8, a fast detector simulation and FastJet, "
-        "and write them as a PFNano-format ROOT file.",
-    )
-    gen.add_argument("process", metavar="PROCESS", help=f"one of: {', '.join(PROCESSES)}")
-    gen.add_argument("--events", "-n", type=int, required=True, help="number of events")
-    gen.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    gen.add_argument("--output", "-o", required=True, help="output ROOT file")
-    gen.add_argument("--ecm", type=float, default=13600.0, help="sqrt(s) in GeV (default 13600)")
-    gen.add_argument("--pthat-min", type=float, default=500.0, help="GeV (default 500)")
-    gen.add_argument("--pthat-max", type=float, default=700.0, help="GeV (default 700)")
-    gen.add_argument("--mass-min", type=float, default=40.0,
-                     help="wprime-flat: lower mass edge, GeV (default 40)")
-    gen.add_argument("--mass-max", type=float, default=250.0,
-                     help="wprime-flat: upper mass edge, GeV (default 250)")
-    gen.add_argument("--mzprime", type=float, default=2000.0, help="svj: Z' mass, GeV (default 2000)")
-    gen.add_argument("--rinv", type=float, default=0.75, help="svj: invisible fraction (default 0.75)")
-    gen.add_argument("--pileup", type=float, default=0.0,
-                     help="mean number of pile-up interactions (default 0)")
-    gen.add_argument("--jet-pt-min", type=float, default=200.0, help="fat-jet pT cut, GeV (default 200)")
-    gen.add_argument("--batch-size", type=_positive_int, default=100,
-                     help="events generated per batch (default 100)")
-    gen.add_argument("--quiet", "-q", action="store_true", help="no progress line")
-    gen.set_defaults(handler=_cmd_generate)
-
-    insp = sub.add_parser("inspect", help="summarise the jets and constituents of NanoAOD files")
-    insp.add_argument("files", nargs="+", metavar="FILE", help="NanoAOD or PFNano ROOT file(s)")
-    insp.set_defaults(handler=_cmd_inspect)
-
-    tr = sub.add_parser("train", help="train an encoder from a YAML config")
-    tr.add_argument("config", help="training config (see training/configs/)")
-    tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    tr.add_argument("--max-epochs", type=int, default=0,
-                    help="stop after this many epochs in this call (0: all); --resume continues")
-    tr.add_argument("--quiet", "-q", action="store_true", help="no progress line")
-    tr.set_defaults(handler=_cmd_train)
-
-    ex = sub.add_parser("export", help="export a training checkpoint to ONNX")
-    ex.add_argument("checkpoint", help="checkpoint.pt of a training run")
-    ex.add_argument("--output", "-o", required=True, help="output .onnx file")
-    ex.set_defaults(handler=_cmd_export)
-
-    ev = sub.add_parser("evaluate", help="linear classifier test of an exported encoder")
-    ev.add_argument("model", help="exported .onnx encoder")
-    ev.add_argument("--signal", nargs="+", required=True, help="signal ROOT file(s)")
-    ev.add_argument("--background", nargs="+", required=True, help="background ROOT file(s)")
-    ev.add_argument("--output-dir", default="evaluation", help="folder for metrics.json and roc.png")
-    ev.add_argument("--mass-matched", action="store_true",
-                    help="fit the classifiers with the signal weighted to the background's msoftdrop "
-                         "spectrum")
-    ev.add_argument("--signal-label", default="top",
-                    help="top (fully merged tops only), two_prong (both quarks of a W/Z/Z'/H), "
-                         "dark (jets with a dark quark) or any")
-    ev.add_argument("--pt-min", type=float, default=None, help="default: the model's training window")
-    ev.add_argument("--pt-max", type=float, default=None)
-    ev.add_argument("--test-fraction", type=float, default=0.5)
-    ev.add_argument("--seed", type=int, default=1)
-    ev.add_argument("--max-jets", type=int, default=0, help="per file (0: all)")
-    ev.add_argument("--fit-head", metavar="OUT.onnx", default=None,
-                    help="also write the model with the fitted linear tagger as output tagger_score")
-    ev.set_defaults(handler=_cmd_evaluate)
-
-    rn = sub.add_parser("run", help="run the tagging processor over a fileset with coffea's Runner")
-    rn.add_argument("fileset", help="JSON: {dataset: [files]}")
-    rn.add_argument("--model", action="append", required=True, help="ONNX model (repeatable)")
-    rn.add_argument("--ddt-map", default=None, help="DDT map from jetclr-coffea ddt-map")
-    rn.add_argument("--output", "-o", required=True, help="output folder")
-    rn.add_argument("--skim", action="store_true", help="also write per-jet scores to skim.root")
-    rn.add_argument("--missing-constituents", default="error",
-                    help="error (default) or skip files without PF candidates")
-    _add_runner_options(rn)
-    rn.set_defaults(handler=_cmd_run)
-
-    dd = sub.add_parser("ddt-map", help="build a DDT map (correctionlib JSON) from QCD jets")
-    dd.add_argument("fileset", help="JSON fileset of QCD")
-    dd.add_argument("--model", required=True, help="ONNX model")
-    dd.add_argument("--score", default=None, help="output name (default tagger_score, else anomaly_score)")
-    dd.add_argument("--qcd-efficiency", type=float, default=0.05, help="QCD efficiency q (default 0.05)")
-    dd.add_argument("--output", "-o", required=True, help="output JSON")
-    dd.add_argument("--min-jets-per-bin", type=float, default=20.0,
-                    help="(rho, pT) bins with fewer effective QCD jets (or fewer than 5/q) pool their "
-                         "neighbours' jets (default 20)")
-    _add_runner_options(dd)
-    dd.set_defaults(handler=_cmd_ddt_map)
-
-    demo = sub.add_parser("demo", help="the embedded default: the whole chain on small samples")
-    demo.add_argument("--output", "-o", default="demo_output", help="output folder")
-    demo.add_argument("--events", type=_positive_int, default=300, help="events per sample")
-    demo.add_argument("--seed", type=int, default=1, help="random seed")
-    demo.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
-    demo.add_argument("--workers", type=_positive_int, default=1, help="processor worker processes")
-    demo.set_defaults(handler=_cmd_demo)
+    _add_generate(sub)
+    _add_training(sub)
+    _add_processing(sub)
     return parser
 
 
@@ -308,6 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
+    except ParameterError as err:
+        flags: dict[str, str] = getattr(args, "flags", {})
+        name = flags.get(err.param, err.param)
+        print(f"jetclr-coffea: error: {err.with_name(name)}", file=sys.stderr)
+        return 2
     except JetCLRError as err:
         print(f"jetclr-coffea: error: {err}", file=sys.stderr)
         return 2

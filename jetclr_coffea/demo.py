@@ -20,7 +20,14 @@ from jetclr_coffea.errors import JetCLRError
 
 __all__ = ["SHIPPED_MODEL", "run_demo"]
 
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "onnx_models" / "jetclr_top.onnx"
+def _shipped() -> Path:
+    from jetclr_coffea.models import shipped_model
+
+    return shipped_model("jetclr_top")
+
+
+#: The shipped top tagger (package data: found from a source checkout and from a wheel).
+SHIPPED_MODEL = _shipped()
 
 
 def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None = None,
@@ -30,7 +37,7 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None 
     from jetclr_coffea.gen.pythia import ProcessConfig
     from jetclr_coffea.inspect_file import summarise
     from jetclr_coffea.plots import plot_ddt_map, plot_pass_fail, plot_roc_from_hists, plot_scores
-    from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
+    from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, hist_name
     from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run, write_outputs
 
     model = model or SHIPPED_MODEL
@@ -55,7 +62,7 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None 
 
     print(f"== 2. tagging processor with {model.name}")
     proc = LearnedJetTagProcessor([model], selection, threads=opts.onnx_threads)
-    first = run(fileset, proc, opts)
+    first = run(fileset, proc, opts).datasets
     score = f"{model.stem}_tagger_score"
     if score not in proc.scores:
         raise JetCLRError(f"{model} has no tagger_score output")
@@ -67,20 +74,21 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None 
 
     print("== 4. tagging processor with the DDT map")
     proc_ddt = LearnedJetTagProcessor([model], selection, ddt_path, threads=opts.onnx_threads)
-    second = run(fileset, proc_ddt, opts)
-    written = write_outputs(second, output / "hists", provenance=proc_ddt.describe())
+    result = run(fileset, proc_ddt, opts)
+    second = result.datasets
+    written = write_outputs(result, output / "hists")
 
     print("== 5. plots")
-    h_scores = {ds: first[ds]["hists"][f"{score}__score_msd_pt"].project("score") for ds in files}
+    h_scores = {ds: first[ds]["hists"][hist_name(score, "score_msd_pt")].project("score") for ds in files}
     plots = [plot_scores(h_scores, score, output / "scores.png")]
     roc, auc = plot_roc_from_hists(h_scores["top"], h_scores["qcd"], output / "roc.png")
     plots += [roc, plot_ddt_map(ddt_path, output / "ddt_map.png"),
-              plot_pass_fail(second["qcd"]["hists"][f"{score}__ddt_msd_pt"], output / "qcd_pass_fail.png")]
-    ddt_h = second["qcd"]["hists"][f"{score}__ddt_msd_pt"].values()
+              plot_pass_fail(second["qcd"]["hists"][hist_name(score, "ddt_msd_pt")], output / "qcd_pass_fail.png")]
+    ddt_h = second["qcd"]["hists"][hist_name(score, "ddt_msd_pt")].values()
     qcd_eff = float(ddt_h[1].sum() / max(ddt_h.sum(), 1e-12))
     # binomial uncertainty; the demo's QCD sample has a few hundred jets
     qcd_err = float((qcd_eff * (1 - qcd_eff) / max(ddt_h.sum(), 1.0)) ** 0.5)
-    top_h = second["top"]["hists"][f"{score}__ddt_msd_pt"].values()
+    top_h = second["top"]["hists"][hist_name(score, "ddt_msd_pt")].values()
     top_eff = float(top_h[1].sum() / max(top_h.sum(), 1e-12))
     for path in [*written, *plots]:
         print(f"   wrote {path}")

@@ -8,7 +8,7 @@ with status 2, never a traceback.
 
 from __future__ import annotations
 
-__all__ = ["JetCLRError", "MissingExtraError"]
+__all__ = ["JetCLRError", "MissingExtraError", "ParameterError"]
 
 
 class JetCLRError(Exception):
@@ -22,3 +22,24 @@ class MissingExtraError(JetCLRError, ImportError):
         super().__init__(
             f"{module} is needed for this; install it with: pip install 'jetclr-coffea[{extra}]'"
         )
+
+
+class ParameterError(JetCLRError):
+    """A bad value of a library parameter; the message names the parameter.
+
+    The command line names the option instead (``qcd_efficiency`` -> ``--qcd-efficiency``)
+    through :meth:`with_name`.
+
+    Args:
+        param: the parameter's name in the library call.
+        problem: what is wrong, e.g. "must be between 0 and 1, got 1.5".
+    """
+
+    def __init__(self, param: str, problem: str) -> None:
+        super().__init__(f"{param} {problem}")
+        self.param = param
+        self.problem = problem
+
+    def with_name(self, name: str) -> str:
+        """The message with the parameter called ``name``."""
+        return f"{name} {self.problem}"

@@ -27,11 +27,13 @@ def open_tree(path: str | os.PathLike[str], tree: str = "Events") -> Any:
         raise JetCLRError(f"{p}: no such file")
     try:
         f = uproot.open(p)
-    except Exception as err:  # uproot raises several types for non-ROOT input
+        if tree not in f:
+            raise JetCLRError(f"{p}: no '{tree}' tree (has: {', '.join(f.keys(cycle=False)) or 'nothing'})")
+        return f[tree]
+    except JetCLRError:
+        raise
+    except Exception as err:  # uproot raises several types for non-ROOT or truncated input
         raise JetCLRError(f"{p}: not a readable ROOT file ({type(err).__name__})") from err
-    if tree not in f:
-        raise JetCLRError(f"{p}: no '{tree}' tree (has: {', '.join(f.keys(cycle=False)) or 'nothing'})")
-    return f[tree]
 
 
 def constituent_branches(keys: list[str] | set[str], jet_collection: str = "FatJet") -> list[str]:
@@ -55,4 +57,9 @@ def read_events(
     """The branches needed for jets and constituents, as flat-named awkward arrays."""
     tree = open_tree(path)
     branches = constituent_branches(tree.keys())
-    return tree.arrays(branches, entry_start=entry_start, entry_stop=entry_stop)
+    try:
+        return tree.arrays(branches, entry_start=entry_start, entry_stop=entry_stop)
+    except Exception as err:  # truncated baskets, decompression errors, ...
+        reason = " ".join(str(err).split())[:160]
+        raise JetCLRError(f"{path}: cannot read its Events tree, truncated or corrupt? "
+                          f"({type(err).__name__}: {reason})") from err

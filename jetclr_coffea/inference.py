@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import io
 import logging
 import os
@@ -24,14 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.onnx_io import read_metadata
-from jetclr_coffea.preprocessing import (
-    ConstituentArrays,
-    PreprocessSpec,
-    compute_features,
-    kinematics,
-    pt_fraction,
-)
+from jetclr_coffea.model_card import ModelCard
+from jetclr_coffea.onnx_io import card_from_session
+from jetclr_coffea.preprocessing import ConstituentArrays, bad_jets, kinematics, model_inputs
 
 __all__ = [
     "CUDA_OPTIONS",
@@ -42,6 +38,7 @@ __all__ = [
     "choose_providers",
     "cuda_provider_problem",
     "default_threads",
+    "fingerprint",
     "get_session",
 ]
 
@@ -181,13 +178,22 @@ def get_session(path: str | os.PathLike[str], providers: list[str] | None = None
                 session = ort.InferenceSession(key[0], sess_options=opts, providers=with_options)
             except Exception as err:
                 reason = str(err).splitlines()[0]
-                raise JetCLRError(f"{path}: ONNX Runtime cannot load it ({reason})") from err
+                raise JetCLRError(f"{path}: not an ONNX model ONNX Runtime can load ({reason})") from err
             _SESSIONS[key] = session
             used = session.get_providers()[0]
             if key[0] not in _LOGGED:
                 log.info("jetclr-coffea: %s runs on %s (pid %d)", Path(path).name, used, os.getpid())
                 _LOGGED.add(key[0])
     return session
+
+
+def fingerprint(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of the model file (weights, graph and card): what a DDT map is tied to."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class OnnxJetModel:
@@ -211,21 +217,33 @@ class OnnxJetModel:
                  providers: list[str] | None = None, threads: int | None = None,
                  trim_padding: bool | None = None) -> None:
         self.path = str(path)
-        self.metadata = read_metadata(self.path)
-        try:
-            self.spec = PreprocessSpec.from_dict(self.metadata["preprocessing"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise JetCLRError(f"{path}: metadata has no usable preprocessing ({err})") from err
-        self.mask_kind = self.metadata.get("mask", "binary")
-        if self.mask_kind not in ("binary", "pt_fraction"):
-            raise JetCLRError(f"{path}: unknown mask kind {self.mask_kind!r} in metadata")
+        if not Path(self.path).is_file():
+            raise JetCLRError(f"{path}: no such model file")
         if batch_size is not None and batch_size <= 0:
             raise JetCLRError(f"batch_size must be positive, got {batch_size}")
+        # the card is read through a CPU session (cached): checked against the graph at load
+        self.card: ModelCard = card_from_session(get_session(self.path, ["CPUExecutionProvider"], 1),
+                                                 self.path)
+        self.spec = self.card.preprocessing
+        self.mask_kind = self.card.mask
         self.batch_size = batch_size
         self.providers = providers
         self.threads = threads
-        kind = self.metadata.get("model_kind")
-        self.trim_padding = kind in PADDING_INVARIANT_KINDS if trim_padding is None else trim_padding
+        self.trim_padding = (self.card.model_kind in PADDING_INVARIANT_KINDS if trim_padding is None
+                             else trim_padding)
+        self._fingerprint: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The model's name: its file name without ``.onnx``."""
+        return Path(self.path).stem
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the file, see :func:`fingerprint`."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.path)
+        return self._fingerprint
 
     @property
     def session(self) -> Any:
@@ -314,19 +332,20 @@ class OnnxJetModel:
     def inputs_from_arrays(
         self, arrays: ConstituentArrays
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """(x, mask) from already padded and centred kinematics (see ``kinematics``)."""
-        x = np.asarray(compute_features(arrays, self.spec.features), dtype=np.float32)
-        irc = self.mask_kind == "pt_fraction"
-        mask = pt_fraction(arrays.pt, arrays.mask) if irc else arrays.mask
-        return x, np.asarray(mask, dtype=np.float32)
+        """(x, mask) from already padded and centred kinematics (see ``kinematics``): the same
+        :func:`~jetclr_coffea.preprocessing.model_inputs` that training runs."""
+        x, mask = model_inputs(arrays, self.spec.features, self.mask_kind)
+        return np.asarray(x, dtype=np.float32), np.asarray(mask, dtype=np.float32)
 
     def __call__(self, constituents: ak.Array) -> dict[str, Any]:
         """Outputs for jets x var constituents, one row per jet.
 
-        Jets with no usable constituent get NaN in every output (never a shifted row).
+        Jets with no usable constituent, or with a constituent of unphysical kinematics
+        (:func:`~jetclr_coffea.preprocessing.bad_jets`), get NaN in every output (never a
+        shifted row, never a plausible score).
         """
         x, mask = self.inputs(constituents)
-        empty = mask.sum(axis=1) == 0
+        empty = (mask.sum(axis=1) == 0) | bad_jets(constituents)
         out = self.run_arrays(x, mask)
         for v in out.values():
             if len(v):

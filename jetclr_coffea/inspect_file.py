@@ -49,7 +49,10 @@ def summarise(path: str | os.PathLike[str]) -> FileSummary:
     events = read_events(path)
     if "FatJet_pt" not in ak.fields(events):
         raise JetCLRError(f"{path}: no FatJet collection (FatJet_pt)")
-    jc = read_constituents(events)
+    try:
+        jc = read_constituents(events)
+    except JetCLRError as err:
+        raise JetCLRError(f"{path}: {err}") from err
     counts = np.asarray(ak.to_numpy(ak.num(jc.constituents, axis=1)))
     stored = counts[jc.has_constituents]
     return FileSummary(

@@ -1,13 +1,15 @@
-"""ONNX model files: the metadata we embed, and grafting a linear tagger onto a graph.
+"""ONNX model files: reading and writing their model card, grafting a linear tagger.
 
 Everything a processor needs to prepare inputs exactly as in training lives in the ONNX
-file's ``metadata_props`` under the key ``jetclr_coffea`` as JSON, so there is no sidecar
-file to lose.
+file's ``metadata_props`` under the key ``jetclr_coffea`` as JSON (the
+:class:`~jetclr_coffea.model_card.ModelCard`), so there is no sidecar file to lose.
+Reading a card from an ONNX Runtime session (:func:`card_from_session`) needs only
+onnxruntime; the functions that edit graphs need the ``onnx`` package (the ``[train]``
+extra).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from jetclr_coffea.errors import JetCLRError, MissingExtraError
+from jetclr_coffea.model_card import METADATA_KEY, ModelCard
 
-__all__ = ["METADATA_KEY", "add_linear_tagger", "load_onnx", "read_metadata", "write_metadata"]
-
-METADATA_KEY = "jetclr_coffea"
+__all__ = ["METADATA_KEY", "add_linear_tagger", "card_from_session", "load_onnx", "read_card", "write_card"]
 
 
 def _onnx() -> Any:
@@ -49,29 +50,53 @@ def load_onnx(path: str | os.PathLike[str]) -> Any:
     return model
 
 
-def read_metadata(path_or_model: str | os.PathLike[str] | Any) -> dict[str, Any]:
-    """The jetclr-coffea metadata of an ONNX file (or loaded model).
+def read_card(path_or_model: str | os.PathLike[str] | Any) -> ModelCard:
+    """The model card of an ONNX file (or loaded ``onnx.ModelProto``), checked against its graph.
 
     Raises:
-        JetCLRError: the file is not ONNX or was not written by jetclr-coffea.
+        JetCLRError: the file is not ONNX, has no card, or its card is malformed or does
+            not describe the graph.
     """
-    model = (load_onnx(path_or_model) if isinstance(path_or_model, str | os.PathLike)
-             else path_or_model)
-    for prop in model.metadata_props:
-        if prop.key == METADATA_KEY:
-            data: dict[str, Any] = json.loads(prop.value)
-            return data
-    raise JetCLRError(f"ONNX model has no '{METADATA_KEY}' metadata: not exported by jetclr-coffea")
+    source = str(path_or_model) if isinstance(path_or_model, str | os.PathLike) else ""
+    model: Any = load_onnx(path_or_model) if source else path_or_model
+    props = {p.key: p.value for p in model.metadata_props}
+    if METADATA_KEY not in props:
+        raise JetCLRError(f"{source or 'the ONNX model'}: no '{METADATA_KEY}' metadata: "
+                          "not exported by jetclr-coffea")
+    card = ModelCard.from_json(props[METADATA_KEY], source)
+
+    def shapes(values: Any) -> dict[str, list[Any]]:
+        return {v.name: [d.dim_value if d.HasField("dim_value") else d.dim_param
+                         for d in v.type.tensor_type.shape.dim] for v in values}
+
+    inits = {i.name for i in model.graph.initializer}
+    card.check_graph(shapes(i for i in model.graph.input if i.name not in inits),
+                     shapes(model.graph.output), source)
+    return card
 
 
-def write_metadata(model: Any, metadata: dict[str, Any]) -> None:
-    """Set (replace) the jetclr-coffea metadata of a loaded model, in place."""
-    for prop in list(model.metadata_props):
-        if prop.key == METADATA_KEY:
-            model.metadata_props.remove(prop)
+def card_from_session(session: Any, source: str = "") -> ModelCard:
+    """The model card of a loaded ONNX Runtime ``InferenceSession``, checked against its graph."""
+    meta = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in meta:
+        raise JetCLRError(f"{source or 'the ONNX model'}: no '{METADATA_KEY}' metadata: "
+                          "not exported by jetclr-coffea")
+    card = ModelCard.from_json(meta[METADATA_KEY], source)
+    card.check_graph({i.name: i.shape for i in session.get_inputs()},
+                     {o.name: o.shape for o in session.get_outputs()}, source)
+    return card
+
+
+def write_card(model: Any, card: ModelCard) -> None:
+    """Set (replace) the model card of a loaded ``onnx.ModelProto``, in place, after checking
+    it against the graph."""
+    props = [p for p in model.metadata_props if p.key != METADATA_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(props)
     entry = model.metadata_props.add()
     entry.key = METADATA_KEY
-    entry.value = json.dumps(metadata, sort_keys=True)
+    entry.value = card.to_json()
+    read_card(model)  # the card must describe the graph
 
 
 def add_linear_tagger(

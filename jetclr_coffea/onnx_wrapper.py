@@ -18,6 +18,9 @@ works on every backend::
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -31,9 +34,26 @@ __all__ = ["onnx_wrapper"]
 
 
 def _numpy_call_wrapper() -> type:
-    from coffea.ml_tools.helper import numpy_call_wrapper
+    """coffea's ``numpy_call_wrapper``, without importing torch.
 
-    return numpy_call_wrapper  # type: ignore[no-any-return]
+    ``coffea.ml_tools``'s package init imports every wrapper (torch's among them: 1.8 s and a
+    torch dependency on workers that only run ONNX), so its ``helper`` module is loaded on
+    its own, under its own name: a later ``import coffea.ml_tools`` finds it loaded.
+    """
+    name = "coffea.ml_tools.helper"
+    module = sys.modules.get(name)
+    if module is None:
+        coffea_spec = importlib.util.find_spec("coffea")
+        if coffea_spec is None or not coffea_spec.submodule_search_locations:  # pragma: no cover
+            raise JetCLRError("onnx_wrapper needs coffea")
+        path = Path(next(iter(coffea_spec.submodule_search_locations))) / "ml_tools" / "helper.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:  # pragma: no cover
+            raise JetCLRError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module.numpy_call_wrapper  # type: ignore[no-any-return]
 
 
 class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
@@ -52,9 +72,9 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
     def __init__(self, path: str, output: str = "embedding", batch_size: int | None = None) -> None:
         super().__init__()
         self.model = OnnxJetModel(path, batch_size=batch_size)
-        declared = self.model.metadata.get("outputs", {})
-        if output not in declared:
-            raise JetCLRError(f"{path}: the model has no output {output!r} (it has {sorted(declared)})")
+        if output not in self.model.card.output_names:
+            raise JetCLRError(f"{path}: the model has no output {output!r} "
+                              f"(it has {', '.join(self.model.card.output_names)})")
         self.output = output
         self.n_max = self.model.spec.n_max
 

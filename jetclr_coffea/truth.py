@@ -23,9 +23,11 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DARK", "QCD", "TOP", "TWO_PRONG", "label_fatjets"]
+__all__ = ["DARK", "QCD", "SIGNAL_LABELS", "TOP", "TWO_PRONG", "label_fatjets"]
 
 QCD, TOP, TWO_PRONG, DARK = 0, 1, 2, 3
+#: Names of the signal classes (``evaluate --signal-label``); "any": every jet of the files.
+SIGNAL_LABELS: dict[str, int | None] = {"top": TOP, "two_prong": TWO_PRONG, "dark": DARK, "any": None}
 TWO_PRONG_PARENTS = (23, 24, 25, 32, 34)
 DARK_QUARK = 4900101
 MAX_COPIES = 50

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from .ddt import DDTMap, build_ddt_map, load_ddt_map
+from .hists import hist_name, jet_rho
+from .run import RunOptions, RunResult, load_fileset, make_ddt_map, run, write_outputs
 from .schema import QuietPFNanoAODSchema
-from .tagging import FatJetSelection, LearnedJetTagProcessor, jet_rho
+from .tagging import CUTFLOW_KEYS, FatJetSelection, LearnedJetTagProcessor
 
 __all__ = [
+    "CUTFLOW_KEYS",
     "DDTMap",
     "FatJetSelection",
     "LearnedJetTagProcessor",
     "QuietPFNanoAODSchema",
+    "RunOptions",
+    "RunResult",
     "build_ddt_map",
+    "hist_name",
     "jet_rho",
     "load_ddt_map",
+    "load_fileset",
+    "make_ddt_map",
+    "run",
+    "write_outputs",
 ]

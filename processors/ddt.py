@@ -4,33 +4,57 @@ A DDT map holds, in bins of rho = ln(msd^2 / pT^2) and pT, the value of a score 
 which a fraction q of QCD jets lies.  ``score_ddt = score - threshold(rho, pT)`` then
 selects the same QCD fraction everywhere in (rho, pT), so the QCD msoftdrop shape of
 passing and failing jets is the same.
+
+Everything about DDT maps lives here: the QCD histogram a map is built from (summed over
+datasets, weighted by cross section where given: :func:`qcd_histogram`), the builder
+(:func:`build_ddt_map`) and the loaded map (:class:`DDTMap`).  A map records what it was
+built for under the top-level key ``jetclr_coffea`` of the JSON (correctionlib ignores
+it): the score, the model file's SHA-256, the jet selection and q; a processor refuses a
+map built for another model and warns when its jet selection differs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from jetclr_coffea._io import atomic_path
-from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.errors import JetCLRError, ParameterError
+
+from .hists import hist_name
+
+if TYPE_CHECKING:
+    from jetclr_coffea.inference import OnnxJetModel
+
+    from .tagging import FatJetSelection
 
 __all__ = [
+    "MAP_KEY",
     "MIN_TAIL_JETS",
     "RHO_STRETCH",
     "SIGMAS",
     "DDTMap",
     "build_ddt_map",
+    "check_xsecs",
     "effective_entries",
     "fold_flow",
     "load_ddt_map",
     "pool_counts",
+    "qcd_histogram",
     "quantile_map",
+    "selection_record",
 ]
+
+#: Top-level key of a map's JSON that records what it was built for.
+MAP_KEY = "jetclr_coffea"
 
 F64 = npt.NDArray[np.float64]
 
@@ -151,7 +175,14 @@ def pool_counts(counts: F64, min_jets: float, variances: F64 | None = None) -> F
 
 
 class DDTMap:
-    """A loaded DDT map: ``threshold(rho, pt)`` through correctionlib."""
+    """A loaded DDT map: ``threshold(rho, pt)`` through correctionlib.
+
+    Attributes:
+        score: the score it thresholds (``<model>_<output>``).
+        built_for: what it was built for: ``model`` (name), ``model_sha256``,
+            ``selection``, ``efficiency`` (empty for a map that records none, which
+            :meth:`check` refuses).
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         import correctionlib
@@ -160,15 +191,18 @@ class DDTMap:
         if not p.is_file():
             raise JetCLRError(f"{p}: no such DDT map")
         try:
+            raw = json.loads(p.read_text())
             cset = correctionlib.CorrectionSet.from_file(str(p))
         except Exception as err:
             raise JetCLRError(f"{p}: not a correctionlib JSON ({type(err).__name__})") from err
         names = [n for n in cset if n.startswith("ddt_")]
         if len(names) != 1:
             raise JetCLRError(f"{p}: expected one ddt_<score> correction, found {list(cset)}")
+        built_for = raw.get(MAP_KEY) if isinstance(raw, dict) else None
         self.path = str(p)
         self.name = names[0]
         self.score = self.name[len("ddt_"):]
+        self.built_for: dict[str, Any] = built_for if isinstance(built_for, dict) else {}
         self._correction = cset[self.name]
 
     def __getstate__(self) -> dict[str, Any]:
@@ -178,13 +212,95 @@ class DDTMap:
         self.__init__(state["path"])  # type: ignore[misc]
 
     def threshold(self, rho: F64, pt: F64) -> F64:
+        """The score threshold at (rho, pT); rho and pT outside the map take its edge bins
+        (rho = -inf, jets with msoftdrop <= 0, its lowest rho bin)."""
         return np.asarray(self._correction.evaluate(rho, pt), dtype=np.float64)
+
+    def check(self, models: Mapping[str, OnnxJetModel], scores: Mapping[str, Any],
+              selection: FatJetSelection) -> None:
+        """Refuse a map whose score or model is not among ``models``; warn (one line) when the
+        jet selection differs from the one it was built with.
+
+        Raises:
+            JetCLRError: the score is not given by the models, or the model of that name is
+                another file than the map was built from (its SHA-256 differs).
+        """
+        if self.score not in scores:
+            raise JetCLRError(f"{self.path}: DDT map is for score {self.score!r} but the models give "
+                              f"{sorted(scores)}")
+        if not {"model", "model_sha256", "selection"} <= set(self.built_for):
+            raise JetCLRError(f"{self.path}: the map does not record the model and selection it was built "
+                              "for (made by an older jetclr-coffea?); rebuild it with ddt-map")
+        model = models.get(self.built_for["model"])
+        if model is None:
+            raise JetCLRError(f"{self.path}: DDT map was built for model {self.built_for['model']!r}, "
+                              f"not among {sorted(models)}")
+        if model.fingerprint != self.built_for["model_sha256"]:
+            raise JetCLRError(
+                f"{self.path}: DDT map was built for another model file than {model.path} (sha256 "
+                f"{self.built_for['model_sha256'][:12]} built from {self.built_for.get('model_path', '?')}, "
+                f"{model.fingerprint[:12]} given); rebuild it with ddt-map")
+        built, given = self.built_for["selection"], selection_record(selection)
+        diff = [f"{k} {built.get(k)} -> {given.get(k)}" for k in sorted(set(built) | set(given))
+                if built.get(k) != given.get(k)]
+        if diff:
+            warnings.warn(f"{self.path}: DDT map was built with another fat-jet selection "
+                          f"({'; '.join(diff)})", UserWarning, stacklevel=3)
+
+
+def selection_record(selection: FatJetSelection) -> dict[str, Any]:
+    """A jet selection as plain JSON values (an infinite cut as the string "inf")."""
+    return {k: (str(v) if isinstance(v, float) and not np.isfinite(v) else v)
+            for k, v in asdict(selection).items()}
+
+
+def check_xsecs(fileset: Mapping[str, Any]) -> dict[str, float] | None:
+    """The datasets' ``metadata.xsec`` (all or none given), checked; None where none is.
+
+    Raises:
+        JetCLRError: some datasets give one and others not, or one is not a positive number.
+    """
+    xsecs = {ds: (entry.get("metadata") or {}).get("xsec") for ds, entry in fileset.items()}
+    given = [ds for ds, x in xsecs.items() if x is not None]
+    if not given:
+        return None
+    if len(given) != len(xsecs):
+        raise JetCLRError(f"xsec given for {sorted(given)} but not for "
+                          f"{sorted(set(xsecs) - set(given))}: give it for every dataset or none")
+    for ds in given:
+        x = xsecs[ds]
+        if isinstance(x, bool) or not isinstance(x, int | float) or not x > 0:
+            raise JetCLRError(f"dataset {ds!r}: metadata xsec must be a positive number, got {x!r}")
+    return {ds: float(x) for ds, x in xsecs.items()}  # type: ignore[arg-type]
+
+
+def qcd_histogram(datasets: Mapping[str, Any], score: str, xsecs: Mapping[str, float] | None) -> Any:
+    """The summed (rho, pT, score) QCD histogram of ``score`` over the processor's
+    per-dataset results: as they are (genWeight-weighted), or each dataset weighted by its
+    cross section over its sum of generator weights (``xsecs``, e.g. HT-binned QCD).
+
+    Raises:
+        JetCLRError: a weighted dataset's generator weights do not sum to a positive number,
+            or no jet was scored.
+    """
+    total = None
+    for ds, res in datasets.items():
+        h = res["hists"][hist_name(score, "rho_pt_score")]
+        if xsecs is not None:
+            sum_w = res["cutflow"]["events_weighted"]
+            if sum_w <= 0:
+                raise JetCLRError(f"dataset {ds!r}: generator weights sum to {sum_w:g}, cannot normalise")
+            h = h * (xsecs[ds] / sum_w)
+        total = h if total is None else total + h
+    if total is None or total.sum(flow=True).value <= 0:
+        raise JetCLRError("no scored jets in the fileset: cannot build a DDT map")
+    return total
 
 
 def build_ddt_map(
     counts: F64, rho_edges: F64, pt_edges: F64, score_edges: F64, *, score: str,
     efficiency: float, output: str | os.PathLike[str], min_jets: float = 20.0,
-    variances: F64 | None = None, description: str = "",
+    variances: F64 | None = None, description: str = "", built_for: Mapping[str, Any] | None = None,
 ) -> Path:
     """Compute, smooth and write a DDT map as a correctionlib JSON (atomically).
 
@@ -199,11 +315,13 @@ def build_ddt_map(
             more, so that several jets lie above every threshold.
         variances: summed squared weights, as ``counts`` (None: unit weights).
         description: free text stored in the JSON.
+        built_for: what the map is for (model name, ``model_sha256``, selection), stored
+            under :data:`MAP_KEY`; :class:`DDTMap` refuses maps without it.
     """
     import correctionlib.schemav2 as cs
 
     if not 0.0 < efficiency < 1.0:
-        raise JetCLRError(f"--qcd-efficiency must be between 0 and 1, got {efficiency}")
+        raise ParameterError("efficiency", f"must be between 0 and 1, got {efficiency}")
     needed = max(min_jets, MIN_TAIL_JETS / efficiency)
     smoothed, _ = quantile_map(pool_counts(counts, needed, variances), score_edges, efficiency)
     corr = cs.Correction(
@@ -221,8 +339,10 @@ def build_ddt_map(
     )
     cset = cs.CorrectionSet(schema_version=2, corrections=[corr],
                             description=f"jetclr-coffea DDT map, q = {efficiency}")
+    doc = cset.model_dump(mode="json", exclude_unset=True)
+    doc[MAP_KEY] = {"score": score, "efficiency": efficiency, **(built_for or {})}
     with atomic_path(output) as tmp:
-        tmp.write_text(json.dumps(cset.model_dump(mode="json", exclude_unset=True), indent=1))
+        tmp.write_text(json.dumps(doc, indent=1))
     return Path(output)
 
 

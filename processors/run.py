@@ -8,27 +8,45 @@ at ``--scheduler``).  Scripts that use ``dask`` with local processes need an
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pickle
 import re
+import shutil
+import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from jetclr_coffea._io import atomic_path
-from jetclr_coffea.errors import JetCLRError, MissingExtraError
+from jetclr_coffea._io import check_writable
+from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 
-from .ddt import build_ddt_map, fold_flow
+from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record
+from .hists import to_root
 from .schema import QuietPFNanoAODSchema
 from .tagging import FatJetSelection, LearnedJetTagProcessor
 
-__all__ = ["RunOptions", "load_fileset", "make_ddt_map", "run", "write_outputs"]
+__all__ = [
+    "OUTPUT_FILES",
+    "RunOptions",
+    "RunResult",
+    "check_output_dir",
+    "load_fileset",
+    "make_ddt_map",
+    "run",
+    "write_outputs",
+]
+
+#: The files a run writes into its output folder (``skim.root`` only with a skim).
+OUTPUT_FILES = ("hists.pkl", "hists.root", "cutflow.json", "skim.root")
 
 EXECUTORS = ("iterative", "futures", "dask")
+#: Seconds to wait for a dask scheduler given by address.
+SCHEDULER_TIMEOUT = 10
 
 
 @dataclass(frozen=True)
@@ -53,16 +71,29 @@ class RunOptions:
         return max(1, (os.cpu_count() or 1) // self.workers)
 
     def __post_init__(self) -> None:
+        if self.executor == "iterative" and (self.workers != 1 or self.scheduler):
+            given = "scheduler" if self.scheduler else "workers"
+            raise ParameterError(given, "has no meaning with the iterative executor (one process): "
+                                        "use executor futures or dask")
+        if self.executor == "futures" and self.scheduler:
+            raise ParameterError("scheduler", "is for the dask executor, not futures")
         if self.executor not in EXECUTORS:
-            raise JetCLRError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+            raise ParameterError("executor", f"must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
         if self.workers <= 0 or self.chunksize <= 0:
-            raise JetCLRError("--workers and --chunksize must be positive")
+            raise ParameterError("workers" if self.workers <= 0 else "chunksize",
+                                 f"must be positive, got {min(self.workers, self.chunksize)}")
 
 
 def load_fileset(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A coffea fileset from JSON: ``{dataset: [files]}`` or ``{dataset: {"files": ...}}``.
+    """A coffea fileset from JSON: ``{dataset: [files]}`` or ``{dataset: {"files": ...,
+    "metadata": {...}}}``.
 
-    Relative file paths are taken relative to the JSON file's folder.
+    Relative file paths are taken relative to the JSON file's folder.  ``files`` may also
+    be coffea's ``{path: treename}`` mapping (the tree must be ``Events``).
+
+    Raises:
+        JetCLRError: the file is missing or not JSON, a dataset gives no list of file names,
+            or a ``root://`` file is given without fsspec-xrootd installed.
     """
     p = Path(path)
     if not p.is_file():
@@ -71,8 +102,10 @@ def load_fileset(path: str | os.PathLike[str]) -> dict[str, Any]:
         raw = json.loads(p.read_text())
     except json.JSONDecodeError as err:
         raise JetCLRError(f"{p}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    except UnicodeDecodeError as err:
+        raise JetCLRError(f"{p}: not a text file ({err.reason})") from err
     if not isinstance(raw, dict) or not raw:
-        raise JetCLRError(f"{p}: expected a mapping of dataset -> files")
+        raise JetCLRError(f"{p}: expected a mapping of dataset -> list of files")
 
     def resolve(f: str) -> str:
         return f if (os.path.isabs(f) or "://" in f) else str((p.parent / f).resolve())
@@ -81,13 +114,89 @@ def load_fileset(path: str | os.PathLike[str]) -> dict[str, Any]:
     for dataset, entry in raw.items():
         files = entry.get("files") if isinstance(entry, dict) else entry
         if isinstance(files, dict):
+            trees = {t for t in files.values() if t != "Events"}
+            if trees:
+                raise JetCLRError(f"{p}: dataset {dataset!r} names tree(s) {sorted(map(str, trees))}; "
+                                  "NanoAOD's tree is Events")
             files = list(files)
-        if not isinstance(files, list) or not files:
+        if isinstance(files, str):
+            raise JetCLRError(f"{p}: dataset {dataset!r} gives {files!r}; a list of files is expected: "
+                              f'["{files}"]')
+        if not isinstance(files, list):
+            raise JetCLRError(f"{p}: dataset {dataset!r} gives {type(files).__name__}; a list of files is "
+                              "expected")
+        if not files:
             raise JetCLRError(f"{p}: dataset {dataset!r} lists no files")
+        odd = [f for f in files if not isinstance(f, str) or not f]
+        if odd:
+            raise JetCLRError(f"{p}: dataset {dataset!r} lists {odd[0]!r}, not a file name")
+        if any(f.startswith("root://") for f in files) and importlib.util.find_spec("fsspec_xrootd") is None:
+            raise JetCLRError(f"{p}: dataset {dataset!r} reads root:// files, which needs fsspec-xrootd: "
+                              "pip install fsspec-xrootd")
         fileset[dataset] = {"files": [resolve(f) for f in files], "treename": "Events"}
         if isinstance(entry, dict) and "metadata" in entry:
+            if not isinstance(entry["metadata"], dict):
+                raise JetCLRError(f"{p}: dataset {dataset!r}: metadata must be a mapping")
             fileset[dataset]["metadata"] = entry["metadata"]
     return fileset
+
+
+@dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes:
+        datasets: dataset -> ``{"hists": {name: hist}, "cutflow": {...}, "providers": set,
+            "jets": [per-chunk skim columns]}``.
+        provenance: what ran (models and their SHA-256, selection, DDT map).
+        metrics: coffea's run metrics (bytes read, chunks, ...).
+        skipped_files: files left out with ``skipbadfiles``: ``{"dataset", "file", "reason"}``.
+    """
+
+    datasets: dict[str, dict[str, Any]]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
+
+
+def _file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as NanoAOD (None if it can): opened, not read."""
+    import uproot
+
+    if "://" not in path and not os.path.isfile(path):
+        return "no such file"
+    try:
+        with uproot.open(path) as f:
+            if "Events" not in f:
+                return f"no 'Events' tree (has: {', '.join(f.keys(cycle=False)) or 'nothing'})"
+            tree = f["Events"]
+            if not hasattr(tree, "num_entries"):
+                return "'Events' is not a tree"
+    except Exception as err:  # uproot raises several types for non-ROOT or truncated input
+        reason = " ".join(str(err).split())[:160]
+        return f"cannot read the file ({type(err).__name__}: {reason})"
+    return None
+
+
+def _preflight(fileset: dict[str, Any], skip: bool) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Open every file before the first chunk: a bad one is an error naming it, or (``skip``)
+    left out and recorded."""
+    kept: dict[str, Any] = {}
+    skipped: list[dict[str, str]] = []
+    for ds, entry in fileset.items():
+        files = entry["files"] if isinstance(entry, dict) else entry
+        good = []
+        for f in files:
+            problem = _file_problem(str(f))
+            if problem is None:
+                good.append(f)
+            elif skip:
+                skipped.append({"dataset": ds, "file": str(f), "reason": problem})
+            else:
+                raise JetCLRError(f"{f}: {problem}")
+        if good:
+            kept[ds] = {**entry, "files": good} if isinstance(entry, dict) else good
+    return kept, skipped
 
 
 def _executor(opts: RunOptions, stack: ExitStack) -> Any:
@@ -103,7 +212,12 @@ def _executor(opts: RunOptions, stack: ExitStack) -> Any:
     except ImportError as err:
         raise MissingExtraError("distributed", "dask") from err
     if opts.scheduler:
-        client = stack.enter_context(Client(opts.scheduler))
+        try:
+            client = stack.enter_context(Client(opts.scheduler, timeout=SCHEDULER_TIMEOUT))
+        except (OSError, TimeoutError, ValueError) as err:
+            reason = " ".join(str(err).split())[:160]
+            raise JetCLRError(f"cannot reach the dask scheduler at {opts.scheduler} within "
+                              f"{SCHEDULER_TIMEOUT} s ({type(err).__name__}: {reason})") from err
     else:
         cluster = stack.enter_context(LocalCluster(
             n_workers=opts.workers, threads_per_worker=1, processes=True,
@@ -114,10 +228,18 @@ def _executor(opts: RunOptions, stack: ExitStack) -> Any:
 
 
 def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
-        opts: RunOptions) -> dict[str, Any]:
-    """Run ``processor_instance`` over ``fileset``; returns the accumulated output."""
+        opts: RunOptions) -> RunResult:
+    """Run ``processor_instance`` over ``fileset``.
+
+    Every file is opened before the first chunk: a bad one is a one-line error naming it,
+    or with ``opts.skipbadfiles`` left out and listed in :attr:`RunResult.skipped_files`.
+    """
     from coffea import processor
 
+    fileset, skipped = _preflight(fileset, opts.skipbadfiles)
+    if not fileset:
+        raise JetCLRError("no readable file in the fileset: " + "; ".join(
+            f"{s['file']}: {s['reason']}" for s in skipped))
     with ExitStack() as stack:
         runner = processor.Runner(
             executor=_executor(opts, stack), schema=QuietPFNanoAODSchema, chunksize=opts.chunksize,
@@ -127,9 +249,13 @@ def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
             output, metrics = runner(fileset, processor_instance=processor_instance, treename="Events")
         except Exception as err:
             raise _explain(err) from err
-    output = dict(output)
-    output["_metrics"] = {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
-    return output
+    describe = getattr(processor_instance, "describe", None)
+    return RunResult(
+        datasets=dict(output),
+        provenance=describe() if callable(describe) else {},
+        metrics={k: v for k, v in metrics.items() if isinstance(v, int | float | str)},
+        skipped_files=skipped,
+    )
 
 
 def _explain(err: BaseException) -> BaseException:
@@ -144,7 +270,7 @@ def _explain(err: BaseException) -> BaseException:
     where = f"{match.group(1)}: " if match else ""
     for c in chain:
         if isinstance(c, JetCLRError):
-            return JetCLRError(f"{where}{c}")
+            return JetCLRError(f"{c}" if match and str(c).startswith(match.group(1)) else f"{where}{c}")
     for c in chain:
         if isinstance(c, OSError):
             reason = " ".join(str(c).split())
@@ -157,40 +283,98 @@ def _merged_jets(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: np.concatenate([c[k] for c in chunks]) for k in keys}
 
 
-def write_outputs(output: dict[str, Any], out_dir: str | os.PathLike[str], *,
-                  provenance: dict[str, Any], skim: bool = False) -> list[Path]:
-    """Write ``hists.pkl``, ``hists.root``, ``cutflow.json`` (and ``skim.root``) into ``out_dir``."""
-    import uproot
+def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Check, before any work, that ``out_dir`` can take a run's outputs.
 
+    It may be missing (its parent must be writable), or a folder holding nothing but an
+    earlier run's outputs (:data:`OUTPUT_FILES`), which the new run replaces as a whole.
+
+    Raises:
+        JetCLRError: it is a file, holds other files, or its parent is missing or not writable.
+    """
     out = Path(out_dir)
+    parent = out.resolve().parent
     if out.exists() and not out.is_dir():
         raise JetCLRError(f"{out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    datasets = {k: v for k, v in output.items() if not k.startswith("_")}
-    written = []
-    hists = {ds: res["hists"] for ds, res in datasets.items()}
-    with atomic_path(out / "hists.pkl") as tmp:
-        tmp.write_bytes(pickle.dumps({"hists": hists, "provenance": provenance}))
-    written.append(out / "hists.pkl")
-    with atomic_path(out / "hists.root") as tmp, uproot.recreate(tmp) as f:
-        for ds, hs in hists.items():
-            for name, h in hs.items():
-                f[f"{ds}/{name}"] = h
-    written.append(out / "hists.root")
-    summary = {ds: {"cutflow": res["cutflow"], "providers": sorted(res["providers"])}
-               for ds, res in datasets.items()}
-    summary["_provenance"] = provenance
-    summary["_metrics"] = output.get("_metrics", {})
-    with atomic_path(out / "cutflow.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=str))
-    written.append(out / "cutflow.json")
-    if skim:
-        with atomic_path(out / "skim.root") as tmp, uproot.recreate(tmp) as f:
-            for ds, res in datasets.items():
-                if res["jets"]:
-                    f[f"{ds}_jets"] = _merged_jets(res["jets"])
-        written.append(out / "skim.root")
-    return written
+    if not parent.is_dir():
+        raise JetCLRError(f"cannot write {out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise JetCLRError(f"cannot write {out}: folder {parent} is not writable")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES)
+        if others:
+            raise JetCLRError(f"{out} holds files that are not a run's outputs ({', '.join(others[:3])}"
+                              f"{', ...' if len(others) > 3 else ''}); choose an empty or new folder")
+    return out
+
+
+def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: bool = False) -> list[Path]:
+    """Write ``hists.pkl``, ``hists.root``, ``cutflow.json`` (and ``skim.root``) into ``out_dir``.
+
+    The files are written into a new sibling folder that then replaces ``out_dir`` as a
+    whole, so the folder always holds exactly one complete run: never one run's histograms
+    beside another's skim, never a half-written set after an interrupt.
+
+    * ``hists.pkl``: ``{"hists": {dataset: {name: hist.Hist}}, "provenance": {...}}``;
+    * ``hists.root``: ``<dataset>/<name>`` TH2/TH3 with titles and ROOT-notation axis titles;
+    * ``cutflow.json``: ``{"datasets": {dataset: {"cutflow": ..., "providers": [...]}},
+      "skipped_files": [...], "provenance": ..., "metrics": ...}``;
+    * ``skim.root``: one tree ``<dataset>_jets`` per dataset with the selected jets.
+    """
+    import uproot
+
+    out = check_output_dir(out_dir)
+    parent = out.resolve().parent
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".new", dir=parent))
+    try:
+        hists = {ds: res["hists"] for ds, res in result.datasets.items()}
+        (staging / "hists.pkl").write_bytes(pickle.dumps({"hists": hists, "provenance": result.provenance}))
+        with uproot.recreate(staging / "hists.root") as f:
+            for ds, hs in hists.items():
+                for name, h in hs.items():
+                    f[f"{ds}/{name}"] = to_root(h, name, ds)
+        summary = {
+            "datasets": {ds: {"cutflow": res["cutflow"], "providers": sorted(res["providers"])}
+                         for ds, res in result.datasets.items()},
+            "skipped_files": result.skipped_files,
+            "provenance": result.provenance,
+            "metrics": result.metrics,
+        }
+        (staging / "cutflow.json").write_text(json.dumps(summary, indent=2, default=str))
+        if skim:
+            with uproot.recreate(staging / "skim.root") as f:
+                for ds, res in result.datasets.items():
+                    if res["jets"]:
+                        f[f"{ds}_jets"] = _merged_jets(res["jets"])
+        written = sorted(p.name for p in staging.iterdir())
+        os.chmod(staging, 0o777 & ~_umask())
+        _swap_in(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return [out / name for name in written]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Replace folder ``out`` by ``new`` (two renames; the old folder is removed after)."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=new.parent))
+    os.rmdir(old)
+    os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old, out)  # put the earlier run back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def make_ddt_map(
@@ -209,43 +393,33 @@ def make_ddt_map(
     neighbours' jets (``ddt.pool_counts``).
     """
     proc = LearnedJetTagProcessor([model], selection, batch_size=opts.batch_size)
-    name = Path(model).stem
+    (tagger,) = proc.models.values()
     if score is None:
         for candidate in ("tagger_score", "anomaly_score"):
-            if f"{name}_{candidate}" in proc.scores:
+            if candidate in tagger.card.scores:
                 score = candidate
                 break
         else:
-            raise JetCLRError(f"{model} has no tagger_score or anomaly_score output; pass --score")
-    key = f"{name}_{score}"
+            raise ParameterError("score", f"not given, and {model} has no tagger_score or anomaly_score "
+                                          "output")
+    key = f"{tagger.name}_{score}"
     if key not in proc.scores:
-        raise JetCLRError(f"{model} has no scalar output {score!r} (has {sorted(proc.scores)})")
-    xsecs = {ds: entry.get("metadata", {}).get("xsec") for ds, entry in fileset.items()}
-    given = [ds for ds, x in xsecs.items() if x is not None]
-    if given and len(given) != len(xsecs):
-        raise JetCLRError(f"xsec given for {sorted(given)} but not for "
-                          f"{sorted(set(xsecs) - set(given))}: give it for every dataset or none")
-    for ds in given:
-        x = xsecs[ds]
-        if isinstance(x, bool) or not isinstance(x, int | float) or not x > 0:
-            raise JetCLRError(f"dataset {ds!r}: metadata xsec must be a positive number, got {x!r}")
+        raise ParameterError("score", f"{score!r} is not a score of {model} (scores: "
+                                      f"{', '.join(tagger.card.scores)})")
+    if not 0.0 < efficiency < 1.0:
+        raise ParameterError("efficiency", f"must be between 0 and 1, got {efficiency}")
+    if not min_jets > 0:
+        raise ParameterError("min_jets", f"must be positive, got {min_jets}")
+    check_writable(output)
+    xsecs = check_xsecs(fileset)
     result = run(fileset, proc, opts)
-    total = None
-    for ds, res in result.items():
-        if ds.startswith("_"):
-            continue
-        h = res["hists"][f"{key}__rho_pt_score"]
-        if given:  # e.g. HT-binned QCD: each dataset weighted to its cross section
-            sum_w = res["cutflow"]["events_weighted"]
-            if sum_w <= 0:
-                raise JetCLRError(f"dataset {ds!r}: generator weights sum to {sum_w:g}, cannot normalise")
-            h = h * (float(xsecs[ds]) / sum_w)
-        total = h if total is None else total + h
-    if total is None or total.sum().value <= 0:
-        raise JetCLRError("no scored jets in the fileset: cannot build a DDT map")
+    total = qcd_histogram(result.datasets, key, xsecs)
     return build_ddt_map(
         fold_flow(total.values(flow=True)), total.axes["rho"].edges, total.axes["pt"].edges,
         total.axes["score"].edges, score=key, efficiency=efficiency, output=output,
         min_jets=min_jets, variances=fold_flow(total.variances(flow=True)),
-        description=f"{key} at QCD efficiency {efficiency} from {', '.join(fileset)}",
+        description=f"{key} at QCD efficiency {efficiency} from {', '.join(result.datasets)}",
+        built_for={"model": tagger.name, "model_path": tagger.path, "model_sha256": tagger.fingerprint,
+                   "selection": selection_record(selection), "datasets": sorted(result.datasets),
+                   "skipped_files": result.skipped_files},
     )

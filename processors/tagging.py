@@ -12,42 +12,45 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import awkward as ak
-import hist
 import numpy as np
 import numpy.typing as npt
 from coffea import processor
 
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.preprocessing import bad_jets
 from jetclr_coffea.reader import JetConstituents, detect_convention, read_constituents
 
 from .ddt import DDTMap
+from .hists import hist_name, jet_rho, new_hists
 
-__all__ = ["FatJetSelection", "LearnedJetTagProcessor", "jet_rho"]
+__all__ = ["CUTFLOW_KEYS", "FatJetSelection", "LearnedJetTagProcessor", "jet_rho"]
+
+#: The cutflow of every dataset, in order: events (and their summed generator weights);
+#: fat jets; selected ones; of those, jets without stored constituents, jets holding a
+#: constituent of unphysical kinematics (set aside, no score), jets in files without PF
+#: candidates (``missing_constituents="skip"``); the scored ones, and of those the ones
+#: with msoftdrop <= 0 (rho = -inf: a DDT map's lowest rho bin).
+CUTFLOW_KEYS = ("events", "events_weighted", "fatjets", "selected", "no_constituents", "bad_constituents",
+                "skipped_no_pf_candidates", "scored", "msd_nonpositive")
 
 F64 = npt.NDArray[np.float64]
-
-#: Binning of the standard histograms.
-MSD_AXIS = (40, 0.0, 400.0)
-PT_EDGES = (200.0, 300.0, 400.0, 500.0, 550.0, 600.0, 650.0, 700.0, 800.0, 1000.0, 1500.0)
-RHO_AXIS = (28, -8.0, -1.0)
-SCORE_BINS = 100
-#: Score bins of the (rho, pT, score) histogram that DDT maps are built from, and the
-#: logit range they span: a tagger's QCD scores pile up at one end of the range (half of
-#: them below 1e-3 for the shipped tagger) and a quantile is read off this histogram, so
-#: its edges are uniform in logit((score - lo) / (hi - lo)): 5 % of the distance to the
-#: end near either end (down to 5e-5 of the range), 1.25 % of the range in the middle.
-DDT_SCORE_BINS = 400
-DDT_LOGIT_RANGE = 10.0
 
 
 @dataclass(frozen=True)
 class FatJetSelection:
-    """Fat-jet selection applied before inference."""
+    """Fat-jet selection applied before inference.
+
+    Attributes:
+        pt_min, pt_max: pT window, GeV (exclusive).
+        eta_max: |eta| cut (exclusive).
+        msd_min: msoftdrop cut in GeV (exclusive), applied only when positive.
+        require_jet_id: keep only jets passing the tight jet ID (bit 2 of ``jetId``);
+            ignored where the jets have no ``jetId`` (our generated files).
+    """
 
     pt_min: float = 200.0
     pt_max: float = float("inf")
@@ -56,6 +59,8 @@ class FatJetSelection:
     require_jet_id: bool = True
 
     def mask(self, fatjets: Any) -> Any:
+        """The selection as a jagged boolean array (events x jets), of the same backend as
+        ``fatjets`` (awkward, virtual or dask-awkward), for ``fatjets[mask]``."""
         sel = (fatjets.pt > self.pt_min) & (fatjets.pt < self.pt_max) & (np.abs(fatjets.eta) < self.eta_max)
         if self.msd_min > 0:
             sel = sel & (fatjets.msoftdrop > self.msd_min)
@@ -64,48 +69,18 @@ class FatJetSelection:
         return sel
 
 
-def jet_rho(msd: F64, pt: F64) -> F64:
-    """rho = ln(msd^2 / pT^2); NaN where msd <= 0."""
-    ok = (msd > 0) & (pt > 0)
-    return np.where(ok, 2.0 * np.log(np.where(ok, msd, 1.0) / np.where(ok, pt, 1.0)), np.nan)
-
-
-def _score_axis(name: str, lo: float, hi: float) -> hist.axis.Regular:
-    return hist.axis.Regular(SCORE_BINS, lo, hi, name="score", label=name)
-
-
-def ddt_score_edges(lo: float, hi: float) -> F64:
-    """Edges of the DDT histogram's score axis: uniform in logit, ``lo`` and ``hi`` included."""
-    t = np.linspace(-DDT_LOGIT_RANGE, DDT_LOGIT_RANGE, DDT_SCORE_BINS + 1)
-    edges = lo + (hi - lo) / (1.0 + np.exp(-t))
-    edges[0], edges[-1] = lo, hi
-    return edges
-
-
-def _new_hists(scores: dict[str, tuple[float, float]], ddt: str | None) -> dict[str, Any]:
-    pt_axis = hist.axis.Variable(PT_EDGES, name="pt", label="fat-jet $p_T$ [GeV]")
-    msd_axis = hist.axis.Regular(*MSD_AXIS, name="msd", label="$m_{SD}$ [GeV]")
-    rho_axis = hist.axis.Regular(*RHO_AXIS, name="rho", label=r"$\rho = \ln(m_{SD}^2/p_T^2)$")
-    out: dict[str, Any] = {
-        "fatjet_msd_pt": hist.Hist(msd_axis, pt_axis, storage=hist.storage.Weight()),
-    }
-    for name, (lo, hi) in scores.items():
-        out[f"{name}__score_msd_pt"] = hist.Hist(
-            _score_axis(name, lo, hi), msd_axis, pt_axis, storage=hist.storage.Weight())
-        out[f"{name}__rho_pt_score"] = hist.Hist(
-            rho_axis, pt_axis, hist.axis.Variable(ddt_score_edges(lo, hi), name="score", label=name),
-            storage=hist.storage.Weight())
-    if ddt is not None:
-        passed = hist.axis.Integer(0, 2, name="pass", label="passes DDT", underflow=False, overflow=False)
-        out[f"{ddt}__ddt_msd_pt"] = hist.Hist(passed, msd_axis, pt_axis, storage=hist.storage.Weight())
-    return out
+def _source(events: Any) -> str:
+    """The file a chunk of events came from (coffea's chunk metadata), for messages."""
+    metadata = getattr(events, "metadata", None) or {}
+    return str(metadata.get("filename", "the events"))
 
 
 class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
     """Run exported jet encoders on fat jets and fill DDT-analysis histograms.
 
     Args:
-        models: ONNX files exported by ``jetclr-coffea export`` (names: their file stems).
+        models: ONNX files exported by ``jetclr-coffea export``, named by their file names
+            without ``.onnx`` (two models of one name are refused).
         selection: fat-jet selection.
         ddt_map: a DDT map from ``jetclr-coffea ddt-map``; its score must be one of the
             models' scalar outputs, named ``<model>_<output>``.
@@ -135,37 +110,33 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             raise JetCLRError("give at least one ONNX model")
         if missing_constituents not in ("error", "skip"):
             raise JetCLRError(f"missing_constituents must be error or skip, got {missing_constituents!r}")
-        self.models = {Path(m).stem: OnnxJetModel(m, batch_size=batch_size, threads=threads) for m in models}
+        self.models: dict[str, OnnxJetModel] = {}
+        for m in models:
+            model = OnnxJetModel(m, batch_size=batch_size, threads=threads)
+            if model.name in self.models:
+                raise JetCLRError(f"two models named {model.name!r} ({self.models[model.name].path} and "
+                                  f"{model.path}): their outputs would share names; rename one")
+            self.models[model.name] = model
         self.selection = selection
         self.missing_constituents = missing_constituents
         self.keep_jets = keep_jets
-        self.scores: dict[str, tuple[float, float]] = {}
-        for name, model in self.models.items():
-            outputs = model.metadata.get("outputs", {})
-            if "embedding" not in outputs:
-                raise JetCLRError(f"{model.path}: metadata declares no 'embedding' output")
-            ranges = model.metadata.get("score_ranges", {})
-            for out, dim in outputs.items():
-                if dim == 1:
-                    lo, hi = ranges.get(out, (0.0, 1.0))
-                    self.scores[f"{name}_{out}"] = (float(lo), float(hi))
+        #: ``<model>_<output>`` -> declared range, for every score of every model
+        self.scores: dict[str, tuple[float, float]] = {
+            f"{name}_{out}": model.card.score_range(out)
+            for name, model in self.models.items() for out in model.card.scores
+        }
         self.ddt = DDTMap(ddt_map) if ddt_map is not None else None
-        if self.ddt is not None and self.ddt.score not in self.scores:
-            raise JetCLRError(
-                f"DDT map is for score {self.ddt.score!r} but the models give {sorted(self.scores)}"
-            )
+        if self.ddt is not None:
+            self.ddt.check(self.models, self.scores, selection)
 
     def process(self, events: Any) -> dict[str, Any]:
         dataset = events.metadata.get("dataset", "unknown")
         n_events = len(events)
         weights_ev = (np.asarray(ak.to_numpy(events.genWeight), dtype=np.float64)
                       if "genWeight" in events.fields else np.ones(n_events))
-        hists = _new_hists(self.scores, self.ddt.score if self.ddt else None)
-        cutflow: dict[str, float] = {
-            "events": float(n_events), "events_weighted": float(weights_ev.sum()),
-            "fatjets": 0.0, "selected": 0.0, "no_constituents": 0.0, "scored": 0.0,
-            "skipped_no_pf_candidates": 0.0,
-        }
+        hists = new_hists(self.scores, self.ddt.score if self.ddt else None)
+        cutflow = dict.fromkeys(CUTFLOW_KEYS, 0.0)
+        cutflow["events"], cutflow["events_weighted"] = float(n_events), float(weights_ev.sum())
         # "jets" is a list of per-chunk column dicts (lists concatenate when accumulated)
         result: dict[str, Any] = {"cutflow": cutflow, "hists": hists, "providers": set(), "jets": []}
         if n_events == 0 or "FatJet" not in events.fields:
@@ -180,32 +151,36 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         pt = np.asarray(ak.to_numpy(ak.flatten(jets.pt)), dtype=np.float64)
         msd = np.asarray(ak.to_numpy(ak.flatten(jets.msoftdrop)), dtype=np.float64)
         rho = jet_rho(msd, pt)
-        hists["fatjet_msd_pt"].fill(msd=msd, pt=pt, weight=jet_w)
+        hists[hist_name(None, "fatjet_msd_pt")].fill(msd=msd, pt=pt, weight=jet_w)
 
         try:
             detect_convention(events)
-        except JetCLRError:
+        except JetCLRError as err:
             if self.missing_constituents == "error":
-                raise
+                raise JetCLRError(f"{_source(events)}: {err}") from err
             cutflow["skipped_no_pf_candidates"] = cutflow["selected"]
             return {dataset: result}
         jc, scores, extra = self._evaluate(events, sel, result["providers"])
+        bad = jc.has_constituents & bad_jets(jc.constituents)
+        valid = jc.has_constituents & ~bad
         cutflow["no_constituents"] = float((~jc.has_constituents).sum())
-        valid = jc.has_constituents
+        cutflow["bad_constituents"] = float(bad.sum())
         cutflow["scored"] = float(valid.sum())
+        cutflow["msd_nonpositive"] = float((valid & (msd <= 0)).sum())
         for key in self.scores:
             score = scores[key]
             ok = valid & np.isfinite(score)
-            hists[f"{key}__score_msd_pt"].fill(score=score[ok], msd=msd[ok], pt=pt[ok], weight=jet_w[ok])
-            ok_rho = ok & np.isfinite(rho)
-            hists[f"{key}__rho_pt_score"].fill(rho=rho[ok_rho], pt=pt[ok_rho], score=score[ok_rho],
-                                               weight=jet_w[ok_rho])
+            hists[hist_name(key, "score_msd_pt")].fill(score=score[ok], msd=msd[ok], pt=pt[ok],
+                                                       weight=jet_w[ok])
+            ok_rho = ok & ~np.isnan(rho)  # rho = -inf (msd <= 0) fills the underflow
+            hists[hist_name(key, "rho_pt_score")].fill(rho=rho[ok_rho], pt=pt[ok_rho], score=score[ok_rho],
+                                                       weight=jet_w[ok_rho])
         if self.ddt is not None:
             ddt = scores[f"{self.ddt.score}_ddt"]
             ok = np.isfinite(ddt)
             # axes: pass (a Python keyword, hence positional), msd, pt
-            hists[f"{self.ddt.score}__ddt_msd_pt"].fill((ddt[ok] > 0).astype(int), msd[ok], pt[ok],
-                                                       weight=jet_w[ok])
+            hists[hist_name(self.ddt.score, "ddt_msd_pt")].fill((ddt[ok] > 0).astype(int), msd[ok], pt[ok],
+                                                               weight=jet_w[ok])
         if self.keep_jets:
             per_jet = {**scores, **extra}
             fields = {
@@ -224,7 +199,10 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
 
         Rows follow the selected jets in event order; NaN where a jet has no constituents.
         """
-        jc = read_constituents(events, sel)
+        try:
+            jc = read_constituents(events, sel)
+        except JetCLRError as err:
+            raise JetCLRError(f"{_source(events)}: {err}") from err
         scores: dict[str, F64] = {}
         extra: dict[str, Any] = {}
         for name, model in self.models.items():
@@ -239,7 +217,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             score = scores[self.ddt.score]
             pt = np.asarray(ak.to_numpy(jc.jets.pt), dtype=np.float64)
             rho = jet_rho(np.asarray(ak.to_numpy(jc.jets.msoftdrop), dtype=np.float64), pt)
-            ok = jc.has_constituents & np.isfinite(score) & np.isfinite(rho)
+            ok = jc.has_constituents & np.isfinite(score) & ~np.isnan(rho)  # msd <= 0: rho = -inf
             ddt = np.full(len(score), np.nan)
             ddt[ok] = score[ok] - self.ddt.threshold(rho[ok], pt[ok])
             scores[f"{self.ddt.score}_ddt"] = ddt
@@ -273,6 +251,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         """What this processor runs (for the output's provenance)."""
         return {
             "models": {k: m.path for k, m in self.models.items()},
+            "model_sha256": {k: m.fingerprint for k, m in self.models.items()},
             "selection": asdict(self.selection),
             "ddt_map": self.ddt.path if self.ddt else None,
             "scores": sorted(self.scores),

@@ -33,6 +33,16 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
+@pytest.fixture(scope="session")
+def fileset(samples: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fileset JSON of the qcd and top samples."""
+    import json
+
+    path = tmp_path_factory.mktemp("fs") / "fileset.json"
+    path.write_text(json.dumps({"qcd": [str(samples["qcd"])], "top": [str(samples["top"])]}))
+    return path
+
+
 def _cache_dir() -> Path:
     root = os.environ.get("JETCLR_COFFEA_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "jetclr-coffea"
@@ -116,3 +126,37 @@ def open_nano() -> Any:
     arguments go to ``NanoEventsFactory.from_root``), without the optional-collection
     warnings."""
     return _open_nano
+
+
+def rewrite_events(src: Path, dst: Path, edit: Any = None) -> Path:
+    """Copy the Events tree of ``src`` to ``dst``; ``edit(collections)`` may change the
+    collections first (a dict: "PFCands" -> records, "genWeight" -> array, ...)."""
+    import awkward as ak
+    import uproot
+
+    arrays = uproot.open(src)["Events"].arrays()
+    counters = {f[1:] for f in arrays.fields
+                if f.startswith("n") and any(g.startswith(f[1:] + "_") for g in arrays.fields)}
+    data: dict[str, Any] = {}
+    for name in sorted(counters):
+        fields = {f[len(name) + 1:]: arrays[f] for f in arrays.fields if f.startswith(name + "_")}
+        if fields:
+            data[name] = ak.zip(fields)
+    for f in arrays.fields:
+        if not any(f == "n" + c or f.startswith(c + "_") for c in data):
+            data[f] = arrays[f]
+    if edit is not None:
+        edit(data)
+    with uproot.recreate(dst) as fout:
+        tree = fout.mktree("Events", {k: v.type if isinstance(v, ak.Array) and v.ndim > 1 else
+                                      ak.to_numpy(v).dtype for k, v in data.items()},
+                           field_name=lambda o, i: f"{o}_{i}", counter_name=lambda c: f"n{c}")
+        tree.extend({k: v if isinstance(v, ak.Array) and v.ndim > 1 else ak.to_numpy(v)
+                     for k, v in data.items()})
+    return dst
+
+
+@pytest.fixture(scope="session")
+def rewrite() -> Any:
+    """:func:`rewrite_events`: copy a generated file, editing its collections."""
+    return rewrite_events

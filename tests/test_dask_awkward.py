@@ -164,7 +164,7 @@ def test_apply_to_fileset_matches_runner(samples: dict[str, Path], tmp_path: Pat
     fs_json = tmp_path / "fs.json"
     fs_json.write_text(json.dumps({ds: [str(p)] for ds, p in files.items()}))
     reference = run(load_fileset(fs_json), LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=300.0)),
-                    RunOptions(chunksize=40))
+                    RunOptions(chunksize=40)).datasets
     for ds in files:
         want = reference[ds]["hists"][f"jetclr_top_{SCORE}__score_msd_pt"].project("score", "msd")
         got = computed[ds]["hist"]

@@ -15,7 +15,7 @@ from jetclr_coffea.processors.ddt import (
     pool_counts,
     quantile_map,
 )
-from jetclr_coffea.processors.tagging import PT_EDGES, RHO_AXIS, SCORE_BINS, ddt_score_edges
+from jetclr_coffea.processors.hists import PT_EDGES, RHO_AXIS, SCORE_BINS, ddt_score_edges
 
 from jetclr_coffea.errors import JetCLRError
 

@@ -14,7 +14,7 @@ import pytest
 from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
 from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run
 
-from jetclr_coffea.onnx_io import load_onnx, read_metadata
+from jetclr_coffea.onnx_io import read_card
 
 MODELS = Path(__file__).resolve().parents[1] / "onnx_models"
 MODEL = MODELS / "jetclr_top.onnx"
@@ -30,8 +30,8 @@ def test_processor_attaches_declared_anomaly_score(anomaly_model: Path, samples:
                                                    open_nano: Any) -> None:
     proc = LearnedJetTagProcessor([anomaly_model, MODEL], FatJetSelection(pt_min=250.0))
     assert sorted(proc.scores) == ["darkclr_qcd_anomaly_score", "jetclr_top_tagger_score"]
-    declared = read_metadata(load_onnx(anomaly_model))["score_ranges"]["anomaly_score"]
-    assert proc.scores["darkclr_qcd_anomaly_score"] == tuple(declared)  # the declared range
+    declared = read_card(anomaly_model).score_range("anomaly_score")
+    assert proc.scores["darkclr_qcd_anomaly_score"] == declared  # the declared range
     jets = proc.tag_fatjets(open_nano(samples["top"]))
     score = ak.to_numpy(ak.flatten(jets.darkclr_qcd_anomaly_score))
     embedding = ak.to_numpy(ak.flatten(jets.darkclr_qcd_embedding))
@@ -51,7 +51,7 @@ def test_ddt_map_falls_back_to_anomaly_score(anomaly_model: Path, samples: dict[
                         efficiency=0.05, opts=RunOptions())
     assert json.loads(path.read_text())["corrections"][0]["name"] == "ddt_darkclr_qcd_anomaly_score"
     out = run(load_fileset(fs), LearnedJetTagProcessor([anomaly_model], FatJetSelection(), path),
-              RunOptions())["qcd"]
+              RunOptions()).datasets["qcd"]
     passed = out["hists"]["darkclr_qcd_anomaly_score__ddt_msd_pt"].values(flow=True)  # pass x msd x pt
     assert passed.sum() == out["cutflow"]["scored"]  # every scored jet passes or fails
     assert 0.0 < passed[1].sum() / passed.sum() < 0.15  # ~5 % of QCD

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -102,19 +105,19 @@ def test_prepare_is_invariant_under_translation_and_rotation() -> None:
     rng = np.random.default_rng(2)
     jets = _random_jets(rng)
     spec = PreprocessSpec(features=("deta", "dphi", "log_pt_rel"), n_max=40)
-    ref = prepare(jets, spec)
+    ref_x, ref_mask = prepare(jets, spec)
     # translate in eta and phi (with wrap-around)
     moved = ak.zip({"pt": jets.pt, "eta": jets.eta + 1.3,
                     "phi": (jets.phi + 2.5 + np.pi) % (2 * np.pi) - np.pi,
                     "mass": jets.mass})
-    np.testing.assert_allclose(prepare(moved, spec).x, ref.x, atol=1e-5)
+    np.testing.assert_allclose(prepare(moved, spec)[0], ref_x, atol=1e-5)
     # rotate about the jet centroid: same inputs up to the 180 degree axis ambiguity
     no_rot = PreprocessSpec(features=("deta", "dphi"), n_max=40, rotate=False)
-    centred = prepare(jets, no_rot)
+    centred_x, centred_mask = prepare(jets, no_rot)
     theta = 0.7
-    deta, dphi = centred.x[..., 0], centred.x[..., 1]
+    deta, dphi = centred_x[..., 0], centred_x[..., 1]
     counts = ak.num(jets, axis=1)
-    keep = centred.mask
+    keep = centred_mask > 0
     rot_eta = np.cos(theta) * deta - np.sin(theta) * dphi
     rot_phi = np.sin(theta) * deta + np.cos(theta) * dphi
     pt_sorted = ak.to_numpy(ak.fill_none(ak.pad_none(sort_by_pt(jets).pt, 40, clip=True), 0.0))
@@ -122,9 +125,9 @@ def test_prepare_is_invariant_under_translation_and_rotation() -> None:
         "pt": pt_sorted[keep], "eta": rot_eta[keep], "phi": rot_phi[keep],
         "mass": np.zeros(int(keep.sum())),
     }), np.minimum(ak.to_numpy(counts), 40))
-    out = prepare(rotated, spec)
-    np.testing.assert_allclose(np.abs(out.x), np.abs(ref.x), atol=1e-4)
-    np.testing.assert_array_equal(out.mask, ref.mask)
+    out_x, out_mask = prepare(rotated, spec)
+    np.testing.assert_allclose(np.abs(out_x), np.abs(ref_x), atol=1e-4)
+    np.testing.assert_array_equal(out_mask, ref_mask)
 
 
 def test_prepare_handles_nan_and_empty_jets() -> None:
@@ -133,9 +136,9 @@ def test_prepare_handles_nan_and_empty_jets() -> None:
          {"pt": float("nan"), "eta": 0.0, "phi": 0.0, "mass": 0.0}],
         [],
     ])
-    out = prepare(jets, PreprocessSpec(n_max=4))
-    assert np.isfinite(out.x).all()
-    np.testing.assert_array_equal(out.mask.sum(axis=1), [1, 0])
+    x, mask = prepare(jets, PreprocessSpec(n_max=4))
+    assert np.isfinite(x).all()
+    np.testing.assert_array_equal(mask.sum(axis=1), [1, 0])
 
 
 def test_spec_round_trip_and_errors() -> None:
@@ -145,3 +148,29 @@ def test_spec_round_trip_and_errors() -> None:
         PreprocessSpec.from_dict({"n_max": 3, "colour": "red"})
     with pytest.raises(ValueError, match="n_max"):
         PreprocessSpec(n_max=0)
+
+
+@pytest.mark.parametrize("mask_kind", ["pt_fraction", "binary"])
+def test_training_and_inference_build_the_same_inputs(samples: dict[str, Any], mask_kind: str) -> None:
+    """The inputs training builds for a jet (load_jets -> tensors -> batch_inputs) equal those a
+    processor builds for it (read_constituents -> OnnxJetModel.inputs)."""
+    pytest.importorskip("torch", reason="needs the [train] extra")
+    import uproot
+
+    from jetclr_coffea.inference import OnnxJetModel
+    from jetclr_coffea.reader import read_constituents
+    from jetclr_coffea.training.data import batch_inputs, load_jets, to_batch
+
+    model = OnnxJetModel(Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx")
+    model.mask_kind = mask_kind
+    spec = PreprocessSpec(features=("deta", "dphi", "log_pt_rel", "log_e_rel", "dr", "charge"), n_max=30)
+    model.spec = spec
+    sample = load_jets([samples["top"]], spec, pt_min=300.0, pt_max=1e4, eta_max=2.0)
+    x_train, m_train = batch_inputs(to_batch(sample.arrays), spec.features, mask_kind == "pt_fraction")
+    events = uproot.open(samples["top"])["Events"].arrays()
+    sel = (events["FatJet_pt"] > 300.0) & (events["FatJet_pt"] < 1e4) & (np.abs(events["FatJet_eta"]) < 2.0)
+    jc = read_constituents(events, sel)
+    x_inf, m_inf = model.inputs(jc.constituents[jc.has_constituents])
+    assert len(x_inf) == len(sample) > 20
+    np.testing.assert_allclose(x_train.numpy(), x_inf, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m_train.numpy(), m_inf, rtol=1e-5, atol=1e-7)

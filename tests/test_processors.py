@@ -19,12 +19,11 @@ import numpy as np
 import pytest
 import uproot
 from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, jet_rho
-from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run
+from jetclr_coffea.processors.run import RunResult, RunOptions, load_fileset, make_ddt_map, run
 
 from jetclr_coffea import inference
 from jetclr_coffea.cli import main
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.onnx_io import load_onnx, write_metadata
 from jetclr_coffea.onnx_wrapper import onnx_wrapper
 from jetclr_coffea.reader import read_constituents
 
@@ -32,16 +31,9 @@ MODEL = Path("onnx_models/jetclr_top.onnx")
 SCORE = "jetclr_top_tagger_score"
 
 
-@pytest.fixture(scope="module")
-def fileset(samples: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fs") / "fileset.json"
-    path.write_text(json.dumps({"qcd": [str(samples["qcd"])], "top": [str(samples["top"])]}))
-    return path
-
-
-def _contents(output: dict[str, Any]) -> dict[str, np.ndarray]:
-    return {f"{ds}/{name}": h.values() for ds, res in output.items() if not ds.startswith("_")
-            for name, h in res["hists"].items()}
+def _contents(output: RunResult | dict[str, Any]) -> dict[str, np.ndarray]:
+    datasets = output.datasets if isinstance(output, RunResult) else output
+    return {f"{ds}/{name}": h.values() for ds, res in datasets.items() for name, h in res["hists"].items()}
 
 
 def test_processor_scores_every_selected_jet(samples: dict[str, Path], open_nano: Any) -> None:
@@ -62,7 +54,7 @@ def test_processor_scores_every_selected_jet(samples: dict[str, Path], open_nano
 
 def test_tagger_separates_top_from_qcd(fileset: Path) -> None:
     out = run(load_fileset(fileset), LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=500)),
-              RunOptions())
+              RunOptions()).datasets
     mean = {ds: out[ds]["hists"][f"{SCORE}__score_msd_pt"].project("score") for ds in ("qcd", "top")}
     centres = mean["qcd"].axes[0].centers
     avg = {ds: (h.values() * centres).sum() / h.values().sum() for ds, h in mean.items()}
@@ -136,7 +128,7 @@ def test_ddt_map_gives_flat_qcd_efficiency(samples: dict[str, Path], fileset: Pa
     ddt = make_ddt_map(load_fileset(qcd), str(MODEL), tmp_path / "ddt.json", score=None,
                        efficiency=0.05, opts=RunOptions())
     proc = LearnedJetTagProcessor([MODEL], FatJetSelection(), ddt)
-    out = run(load_fileset(qcd), proc, RunOptions())["qcd"]
+    out = run(load_fileset(qcd), proc, RunOptions()).datasets["qcd"]
     h = out["hists"][f"{SCORE}__ddt_msd_pt"].values(flow=True)  # pass x msd x pt, all jets
     frac = h[1].sum() / h.sum()
     sigma = (0.05 * 0.95 / h.sum()) ** 0.5
@@ -161,7 +153,7 @@ def test_real_cms_files(real_files: dict[str, Path], tmp_path: Path) -> None:
     fs.write_text(json.dumps({name: [str(path)] for name, path in real_files.items()}))
     proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=0.0, eta_max=5.0, require_jet_id=False),
                                   keep_jets=True)
-    out = run(load_fileset(fs), proc, RunOptions())
+    out = run(load_fileset(fs), proc, RunOptions()).datasets
     for name in real_files:
         c = out[name]["cutflow"]
         assert c["selected"] == c["fatjets"] > 0
@@ -175,7 +167,7 @@ def test_missing_pf_candidates(no_pf_candidates: Path) -> None:
     fs = {"x": {"files": [str(no_pf_candidates)], "treename": "Events"}}
     with pytest.raises(JetCLRError, match="PFCands_pt, FatJetPFCands_jetIdx"):
         run(fs, LearnedJetTagProcessor([MODEL]), RunOptions())
-    out = run(fs, LearnedJetTagProcessor([MODEL], missing_constituents="skip"), RunOptions())
+    out = run(fs, LearnedJetTagProcessor([MODEL], missing_constituents="skip"), RunOptions()).datasets
     assert out["x"]["cutflow"]["skipped_no_pf_candidates"] == out["x"]["cutflow"]["selected"] > 0
 
 
@@ -186,7 +178,9 @@ def test_bad_and_missing_files(samples: dict[str, Path], tmp_path: Path) -> None
     with pytest.raises(JetCLRError, match=r"corrupt\.root: cannot read the file"):
         run(fs, LearnedJetTagProcessor([MODEL]), RunOptions())
     out = run(fs, LearnedJetTagProcessor([MODEL]), RunOptions(skipbadfiles=True))
-    assert out["x"]["cutflow"]["events"] == 100
+    assert out.datasets["x"]["cutflow"]["events"] == 100
+    assert [(s["file"], s["reason"].split(" (")[0]) for s in out.skipped_files] == [
+        (str(bad), "cannot read the file")]
 
 
 def test_empty_and_odd_jets(samples: dict[str, Path]) -> None:
@@ -209,26 +203,9 @@ def test_empty_and_odd_jets(samples: dict[str, Path]) -> None:
     assert model(jc.constituents[:0])["tagger_score"].shape == (0,)
 
 
-def test_model_metadata_mismatch(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.onnx"
-    model = load_onnx(MODEL)
-    meta = json.loads(next(p.value for p in model.metadata_props if p.key == "jetclr_coffea"))
-    meta["preprocessing"]["features"] = ["deta", "spin"]
-    write_metadata(model, meta)
-    import onnx
-
-    onnx.save(model, str(broken))
-    with pytest.raises(JetCLRError, match="no usable preprocessing"):
-        LearnedJetTagProcessor([broken])
-    meta["preprocessing"]["features"] = ["deta", "dphi", "log_pt_rel", "log_e_rel", "dr"]
-    del meta["outputs"]["embedding"]
-    write_metadata(model, meta)
-    onnx.save(model, str(broken))
-    with pytest.raises(JetCLRError, match="no 'embedding' output"):
-        LearnedJetTagProcessor([broken])
-    shutil.copy(MODEL, tmp_path / "m.onnx")
-    with pytest.raises(JetCLRError, match="DDT map"):
-        LearnedJetTagProcessor([tmp_path / "m.onnx"], ddt_map=tmp_path / "nope.json")
+def test_missing_ddt_map_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(JetCLRError, match="no such DDT map"):
+        LearnedJetTagProcessor([MODEL], ddt_map=tmp_path / "nope.json")
 
 
 def test_onnx_wrapper_eager(samples: dict[str, Path]) -> None:
@@ -288,7 +265,7 @@ def test_dask_worker_killed_mid_run(fileset: Path) -> None:
         result: dict[str, Any] = {}
         runner = threading.Thread(target=lambda: result.update(run(
             fs, _SlowProcessor([MODEL]),
-            RunOptions(executor="dask", scheduler=cluster.scheduler_address, chunksize=10))))
+            RunOptions(executor="dask", scheduler=cluster.scheduler_address, chunksize=10)).datasets))
         runner.start()
         deadline = time.time() + 60
         while not client.processing() or not any(client.processing().values()):

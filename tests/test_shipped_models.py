@@ -27,10 +27,10 @@ def test_card_and_metrics(path: Path) -> None:
     metrics = json.loads((MODELS_DIR / f"{path.stem}_eval" / "metrics.json").read_text())
     assert metrics["n_signal"] > 100 and metrics["n_background"] > 100
     assert f"{metrics['lct']['auc']:.4f}" in card
-    if "anomaly_score" in model.metadata["outputs"]:
+    if "anomaly_score" in model.card.scores:
         assert f"{metrics['anomaly_score']['auc']:.3f}" in card
-        lo, hi = model.metadata["score_ranges"]["anomaly_score"]
-        band = model.metadata["anomaly_score"]["training_jets"]
+        lo, hi = model.card.score_range("anomaly_score")
+        band = model.card.scores_info["anomaly_score"]["training_jets"]
         assert lo < band["min"] < band["max"] < hi
 
 

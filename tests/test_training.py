@@ -14,12 +14,13 @@ import torch
 import yaml
 from jetclr_coffea.training.config import TrainConfig, load_config
 from jetclr_coffea.training.evaluate import evaluate
-from jetclr_coffea.training.export import anomaly_score_range, export, load_checkpoint, load_encoder
+from jetclr_coffea.training.export import export, load_checkpoint, load_encoder
+from jetclr_coffea.training.objectives.anomalyclr import anomaly_score_range
 from jetclr_coffea.training.train import train
 
 from jetclr_coffea.cli import main
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.onnx_io import load_onnx, read_metadata
+from jetclr_coffea.onnx_io import read_card
 
 TINY = {
     "name": "tiny",
@@ -74,9 +75,15 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
                  str(samples["qcd"]), "--output-dir", str(tmp_path / "eval2"), "--fit-head", str(out)]) == 0
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [o.name for o in sess.get_outputs()] == ["embedding", "head", "tagger_score"]
-    x = np.random.default_rng(0).normal(size=(4, 9, 5)).astype(np.float32)
-    score = sess.run(["tagger_score"], {"constituents": x, "mask": np.ones((4, 9), np.float32)})[0]
-    assert score.shape == (4,) and np.all((score >= 0) & (score <= 1))
+    x = np.random.default_rng(0).normal(size=(40, 9, 5)).astype(np.float32)
+    mask = np.ones((40, 9), np.float32)
+    emb, score = sess.run(["embedding", "tagger_score"], {"constituents": x, "mask": mask})
+    assert score.shape == (40,) and np.all((score >= 0) & (score <= 1))
+    # the grafted output is the fitted LCT's own probability: sigmoid of its decision function
+    lct = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval3")["_lct"]
+    want = 1.0 / (1.0 + np.exp(-lct.decision(emb.astype(np.float64))))
+    np.testing.assert_allclose(score, want, rtol=1e-4, atol=1e-6)
+    assert read_card(out).scores == ("tagger_score",)
 
 
 def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[str, Path]) -> None:
@@ -147,7 +154,7 @@ def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Pa
     onnx_path = export(result.checkpoint, tmp_path / "c.onnx")
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     assert [o.name for o in sess.get_outputs()] == ["embedding", "head"]
-    training = read_metadata(load_onnx(onnx_path))["training"]
+    training = read_card(onnx_path).training
     assert training["objective"] == objective and training["pairs"]["pairing"] == "same_class"
     if objective == "vicreg":  # the mass-matched LCT of a two-prong tagger on it
         metrics = evaluate(onnx_path, [str(samples["wprime-flat"])], [str(samples["qcd"])],
@@ -178,7 +185,7 @@ def test_nan_loss_stops_and_keeps_checkpoint(
     train(cfg, progress=False, max_epochs=1)
     ckpt = tmp_path / "nan" / "checkpoint.pt"
     before = ckpt.read_bytes()
-    monkeypatch.setattr("jetclr_coffea.training.train.nt_xent", lambda *a: torch.tensor(float("nan")))
+    monkeypatch.setattr("jetclr_coffea.training.objectives.jetclr.nt_xent", lambda *a: torch.tensor(float("nan")))
     with pytest.raises(JetCLRError, match="loss is nan at epoch 2 step 1"):
         train(cfg, resume=True, progress=False)
     assert ckpt.read_bytes() == before
@@ -194,7 +201,7 @@ def test_ctrl_c_saves_a_checkpoint(
     def interrupt(*args: Any) -> torch.Tensor:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("jetclr_coffea.training.train.nt_xent", interrupt)
+    monkeypatch.setattr("jetclr_coffea.training.objectives.jetclr.nt_xent", interrupt)
     with pytest.raises(JetCLRError, match=r"interrupted in epoch 2.*--resume continues"):
         train(cfg, resume=True, progress=False)
     assert (tmp_path / "intr" / "checkpoint_interrupted.pt").is_file()
@@ -206,7 +213,7 @@ def test_existing_run_and_incompatible_checkpoint(tmp_path: Path, samples: dict[
     cfg = load_config(cfg_path)
     train(cfg, progress=False, max_epochs=1)
     log = (tmp_path / "run" / "log.csv").read_text()
-    with pytest.raises(JetCLRError, match="exists: pass --resume"):
+    with pytest.raises(JetCLRError, match="exists: resume it"):
         train(cfg, progress=False)
     wider = replace(cfg, model=replace(cfg.model, d_model=32))
     with pytest.raises(JetCLRError, match=r"different model.*d_model: 16 vs 32"):

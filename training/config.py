@@ -12,13 +12,16 @@ from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
 from jetclr_coffea.preprocessing import PreprocessSpec
 
+from .objectives import OBJECTIVES as _REGISTRY
+
 __all__ = ["OBJECTIVES", "PAIRINGS", "DataConfig", "OptimConfig", "PairConfig", "TrainConfig", "load_config"]
 
-#: Training objectives: JetCLR's NT-Xent; AnomalyCLR (NT-Xent that also pushes each jet
-#: away from its anomalous copy; DarkCLR on jets), which adds an ``anomaly_score`` output
-#: (the norm of the embedding) to the exported model; the VICReg and Barlow Twins losses
-#: of CoDec (no negative pairs; see :class:`PairConfig`).
-OBJECTIVES = ("jetclr", "anomalyclr", "vicreg", "barlow_twins")
+#: Training objectives (the registry of :mod:`jetclr_coffea.training.objectives`): JetCLR's
+#: NT-Xent; AnomalyCLR (NT-Xent that also pushes each jet away from its anomalous copy;
+#: DarkCLR on jets), which adds an ``anomaly_score`` output (the norm of the embedding) to
+#: the exported model; the VICReg and Barlow Twins losses of CoDec (no negative pairs; see
+#: :class:`PairConfig`).
+OBJECTIVES = tuple(_REGISTRY)
 
 #: How positive pairs are made (:class:`PairConfig`).
 PAIRINGS = ("augmented", "same_class")
@@ -90,6 +93,19 @@ class OptimConfig:
     seed: int = 1
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (a batch holds the negatives), "
+                             f"got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must not be negative, got {self.weight_decay}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -113,10 +129,12 @@ class TrainConfig:
     output: str = ""
 
     def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
+        if self.objective not in _REGISTRY:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
-        if self.pairs.pairing == "same_class" and self.objective not in ("vicreg", "barlow_twins"):
-            raise ValueError("pairs.pairing same_class needs objective vicreg or barlow_twins")
+        accepted = _REGISTRY[self.objective].pairings
+        if self.pairs.pairing not in accepted:
+            others = [o.name for o in _REGISTRY.values() if self.pairs.pairing in o.pairings]
+            raise ValueError(f"pairs.pairing {self.pairs.pairing} needs objective {' or '.join(others)}")
         if self.model.irc_safe:
             bad = set(self.preprocessing.features) - IRC_SAFE_FEATURES
             if bad:

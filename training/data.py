@@ -14,11 +14,11 @@ import torch
 from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.files import read_events
-from jetclr_coffea.preprocessing import ConstituentArrays, PreprocessSpec, kinematics
+from jetclr_coffea.preprocessing import ConstituentArrays, PreprocessSpec, kinematics, model_inputs
 from jetclr_coffea.reader import read_constituents
 from jetclr_coffea.truth import label_fatjets
 
-__all__ = ["JetSample", "load_jets", "to_batch"]
+__all__ = ["JetSample", "batch_inputs", "load_jets", "to_batch"]
 
 HANDCRAFTED = ("msoftdrop", "tau21", "tau32", "n2b1", "n3b1")
 
@@ -80,7 +80,10 @@ def load_jets(
             raise JetCLRError(f"{path}: no FatJet collection")
         fj_pt, fj_eta = events["FatJet_pt"], events["FatJet_eta"]
         mask = (fj_pt > pt_min) & (fj_pt < pt_max) & (np.abs(fj_eta) < eta_max)
-        jc = read_constituents(events, mask)
+        try:
+            jc = read_constituents(events, mask)
+        except JetCLRError as err:
+            raise JetCLRError(f"{path}: {err}") from err
         keep = jc.has_constituents
         if "GenPart_pdgId" in ak.fields(events):
             genpart = ak.zip({n: events[f"GenPart_{n}"] for n in
@@ -118,3 +121,16 @@ def to_batch(arrays: ConstituentArrays, device: torch.device | str = "cpu") -> J
         deta=t(arrays.deta), dphi=t(arrays.dphi), pt=t(arrays.pt), energy=t(arrays.energy),
         charge=t(arrays.charge), mask=torch.as_tensor(arrays.mask, device=device),
     )
+
+
+def batch_inputs(b: JetBatch, features: tuple[str, ...], irc_safe: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model inputs of a (possibly augmented) batch: features (N, C, F) and mask (N, C).
+
+    The same :func:`~jetclr_coffea.preprocessing.model_inputs` that inference runs on
+    numpy arrays, here on the batch's tensors; the mask is the pT fractions for an
+    IRC-safe model, 0/1 otherwise.
+    """
+    arrays = ConstituentArrays(deta=b.deta, dphi=b.dphi, pt=b.pt, energy=b.energy, charge=b.charge,
+                               mask=b.mask)
+    x, mask = model_inputs(arrays, features, "pt_fraction" if irc_safe else "binary")
+    return x, mask

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from jetclr_coffea._io import atomic_path
-from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.sculpting import mass_matching_weights, mass_sculpting
-from jetclr_coffea.truth import DARK, QCD, TOP, TWO_PRONG
+from jetclr_coffea.truth import QCD, SIGNAL_LABELS
 
 from .data import HANDCRAFTED, JetSample, load_jets
 
@@ -39,8 +40,6 @@ __all__ = [
 
 F64 = npt.NDArray[np.float64]
 
-#: ``--signal-label``: which jets of the signal files are signal (None: all of them).
-SIGNAL_LABELS: dict[str, int | None] = {"top": TOP, "two_prong": TWO_PRONG, "dark": DARK, "any": None}
 
 
 @dataclass
@@ -124,7 +123,8 @@ def _select(sample: JetSample, label: int | None) -> npt.NDArray[np.bool_]:
     if label is None:
         return np.ones(len(sample), dtype=bool)
     if (sample.labels < 0).all():
-        raise JetCLRError("the files have no GenPart collection, so no truth labels: use --signal-label any")
+        raise ParameterError("signal_label",
+                             "must be any: the files have no GenPart collection, so no truth labels")
     return np.asarray(sample.labels == label)
 
 
@@ -177,6 +177,7 @@ def evaluate(
     seed: int = 1,
     max_jets: int = 0,
     mass_matched: bool = False,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run the LCT of ``model_path`` and the hand-engineered baseline on the same jets.
 
@@ -195,21 +196,38 @@ def evaluate(
         mass_matched: fit both classifiers with the signal weighted to the background's
             msoftdrop spectrum (CoDec's mass flattening), so neither can prefer a jet for
             its mass alone.
+        progress: print what it is doing to stderr, step by step.
 
     Returns:
         The metrics (also written to ``metrics.json``), with the fitted LCT of the model
         under the key ``"_lct"`` (not written).
     """
+    if not 0.0 < test_fraction < 1.0:
+        raise ParameterError("test_fraction", f"must be between 0 and 1, got {test_fraction}")
+    if signal_label not in SIGNAL_LABELS:
+        raise ParameterError("signal_label",
+                             f"must be one of {', '.join(SIGNAL_LABELS)}, got {signal_label!r}")
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError("output_dir", f"{out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise JetCLRError(f"cannot create {out} ({err.strerror})") from err
+
+    def say(text: str) -> None:
+        if progress:
+            print(f"  {text}", file=sys.stderr, flush=True)
+
     model = OnnxJetModel(model_path)
-    data = model.metadata["training"]["data"]
+    data = model.card.training.get("data", {})
+    if (pt_range is None or eta_max is None) and not {"pt_min", "pt_max", "eta_max"} <= set(data):
+        raise ParameterError("pt_range", f"not given, and {model_path} records no training selection")
     lo, hi = pt_range or (data["pt_min"], data["pt_max"])
     eta = eta_max if eta_max is not None else data["eta_max"]
-    if signal_label not in SIGNAL_LABELS:
-        raise JetCLRError(f"--signal-label must be one of {', '.join(SIGNAL_LABELS)}, got {signal_label!r}")
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-
+    say(f"reading signal jets from {len(signal)} file(s)")
     sig = load_jets(signal, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
+    say(f"reading background jets from {len(background)} file(s)")
     bkg = load_jets(background, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
     s_sel = _select(sig, SIGNAL_LABELS[signal_label])
     b_sel = _select(bkg, QCD) if (bkg.labels >= 0).any() else np.ones(len(bkg), dtype=bool)
@@ -220,6 +238,7 @@ def evaluate(
         x, mask = model.inputs_from_arrays(sample.arrays)
         return {k: np.asarray(v, dtype=np.float64) for k, v in model.run_arrays(x[sel], mask[sel]).items()}
 
+    say(f"running {Path(model_path).name} on {s_sel.sum()} signal and {b_sel.sum()} background jets")
     s_out, b_out = run(sig, s_sel), run(bkg, b_sel)
     emb = np.concatenate([s_out["embedding"], b_out["embedding"]])
     obs = np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]])
@@ -229,6 +248,7 @@ def evaluate(
     if mass_matched:
         weights = np.ones(len(y))
         weights[y == 1] = mass_matching_weights(msd[y == 1], msd[y == 0])
+    say("fitting the linear classifier tests")
     rep = linear_classifier_test(emb, y, test_fraction=test_fraction, seed=seed, sample_weight=weights)
     base = linear_classifier_test(obs, y, test_fraction=test_fraction, seed=seed, sample_weight=weights)
     metrics: dict[str, Any] = {
@@ -262,6 +282,7 @@ def evaluate(
         "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
         "anomaly_score": mass_sculpting(anomaly_s, anomaly_b, msd_b),
     }
+    out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     _plot_roc(out / "roc.png", curves, f"{Path(model_path).name}: {lo:g} < pT < {hi:g} GeV")
@@ -277,19 +298,21 @@ def fit_head(model_path: str | os.PathLike[str], metrics: dict[str, Any],
     """
     import onnx
 
-    from jetclr_coffea.onnx_io import add_linear_tagger, load_onnx, read_metadata, write_metadata
+    from jetclr_coffea.model_card import OutputSpec
+    from jetclr_coffea.onnx_io import add_linear_tagger, load_onnx, read_card, write_card
 
     lct: LCTResult = metrics["_lct"]
     model = load_onnx(model_path)
-    meta = read_metadata(model)
+    card = read_card(model_path)
     add_linear_tagger(model, lct.weight, lct.bias, lct.mean, lct.scale)
-    meta["outputs"]["tagger_score"] = 1
-    meta["tagger"] = {"kind": "logistic regression on the standardised embedding",
-                      "signal": metrics["selection"]["signal_label"],
-                      "signal_files": metrics["signal_files"],
-                      "background_files": metrics["background_files"]}
-    meta["metrics"] = {k: v for k, v in metrics.items() if not k.startswith("_")}
-    write_metadata(model, meta)
+    card = card.with_output(
+        OutputSpec("tagger_score"),
+        tagger={"kind": "logistic regression on the standardised embedding",
+                "signal": metrics["selection"]["signal_label"],
+                "signal_files": metrics["signal_files"],
+                "background_files": metrics["background_files"]},
+        metrics={k: v for k, v in metrics.items() if not k.startswith("_")})
+    write_card(model, card)
     with atomic_path(output) as tmp:
         onnx.save(model, str(tmp))
     return Path(output)

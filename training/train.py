@@ -23,20 +23,17 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from jetclr_coffea.augment import JetBatch, anomaly_augment, augment
-from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.losses import anomaly_clr, barlow_twins, nt_xent, vicreg
+from jetclr_coffea.augment import augment
+from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.model import JetEncoder
-from jetclr_coffea.preprocessing import ConstituentArrays, compute_features
 
 from .config import TrainConfig
-from .data import load_jets, to_batch
+from .data import batch_inputs, load_jets, to_batch
+from .objectives import get_objective
 
-__all__ = ["TrainResult", "embedding_norms", "model_inputs", "pick_device", "train"]
+__all__ = ["TrainResult", "pick_device", "train"]
 
 CHECKPOINT = "checkpoint.pt"
-#: Jets whose embedding norms are recorded with each checkpoint of an anomaly objective.
-NORM_JETS = 8192
 INTERRUPTED = "checkpoint_interrupted.pt"
 LOG = "log.csv"
 
@@ -64,22 +61,6 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def model_inputs(
-    b: JetBatch, features: tuple[str, ...], irc_safe: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Model inputs of a batch: features (N, C, F) and the (continuous) mask (N, C)."""
-    arrays = ConstituentArrays(
-        deta=b.deta, dphi=b.dphi, pt=b.pt, energy=b.energy, charge=b.charge, mask=b.mask
-    )
-    x = compute_features(arrays, features)
-    if irc_safe:
-        total = b.pt.sum(1, keepdim=True)
-        mask = torch.where(b.mask, b.pt / torch.clamp(total, min=1e-12), 0.0)
-    else:
-        mask = b.mask.to(x.dtype)
-    return x, mask
-
-
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(obj, tmp)
@@ -96,26 +77,6 @@ def _scheduler(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_s
         return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
-@torch.no_grad()
-def embedding_norms(model: JetEncoder, jets: JetBatch, cfg: TrainConfig, batch: int = 1024) -> torch.Tensor:
-    """||embedding|| (DarkCLR's anomaly score) of un-augmented jets, in eval mode."""
-    was_training = model.training
-    model.eval()
-    norms = []
-    for start in range(0, len(jets.mask), batch):
-        b = jets.index(torch.arange(start, min(start + batch, len(jets.mask)), device=jets.mask.device))
-        emb, _ = model(*model_inputs(b, cfg.preprocessing.features, cfg.model.irc_safe))
-        norms.append(torch.linalg.vector_norm(emb, dim=1))
-    model.train(was_training)
-    return torch.cat(norms).cpu()
-
-
-def _norm_summary(norms: torch.Tensor) -> dict[str, float]:
-    q = torch.quantile(norms.double(), torch.tensor([0.001, 0.5, 0.999], dtype=torch.float64))
-    return {"n_jets": len(norms), "min": float(norms.min()), "q001": float(q[0]), "median": float(q[1]),
-            "q999": float(q[2]), "max": float(norms.max())}
 
 
 def _same_class_partners(
@@ -142,21 +103,6 @@ def _same_class_partners(
         return order[starts[c] + (pos + offset) % counts[c]]
 
     return draw
-
-
-def _loss(cfg: TrainConfig, model: JetEncoder, b: JetBatch, g: torch.Generator,
-          z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-    """The objective's loss for head outputs z1, z2 (N, D) of N positive pairs."""
-    if cfg.objective == "anomalyclr":
-        anom = anomaly_augment(augment(b, g, cfg.augment), g, cfg.anomaly)
-        _, z3 = model(*model_inputs(anom, cfg.preprocessing.features, cfg.model.irc_safe))
-        return anomaly_clr(z1, z2, z3, cfg.optim.temperature)
-    if cfg.objective == "vicreg":
-        p = cfg.pairs
-        return vicreg(z1, z2, p.invariance, p.variance, p.covariance)
-    if cfg.objective == "barlow_twins":
-        return barlow_twins(z1, z2, cfg.pairs.off_diagonal)
-    return nt_xent(z1, z2, cfg.optim.temperature)
 
 
 def _check_compatible(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
@@ -199,9 +145,10 @@ def train(
     out = Path(cfg.output_dir)
     ckpt_path = out / CHECKPOINT
     if ckpt_path.exists() and not resume:
-        raise JetCLRError(f"{ckpt_path} exists: pass --resume to continue it, or choose another output")
+        raise ParameterError("resume",
+                             f"not given, but {ckpt_path} exists: resume it, or choose another output")
     if resume and not ckpt_path.exists():
-        raise JetCLRError(f"--resume given but there is no {ckpt_path}")
+        raise ParameterError("resume", f"given, but there is no {ckpt_path}")
     device = pick_device(cfg.optim.device)
     start = time.perf_counter()
 
@@ -217,6 +164,7 @@ def train(
     if steps_per_epoch == 0:
         raise JetCLRError(f"only {n} jets: fewer than one batch of {bs}")
 
+    objective = get_objective(cfg.objective)
     torch.manual_seed(cfg.optim.seed)
     model = JetEncoder(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
@@ -231,14 +179,8 @@ def train(
         first_epoch, history = saved["epoch"] + 1, saved["history"]
     out.mkdir(parents=True, exist_ok=True)
 
-    # for the anomalyclr objective (the range of the exported anomaly_score): training jets,
-    # and fixed anomalous copies of them, whose embedding norms go with each checkpoint
-    norm_batches: dict[str, JetBatch] = {}
-    if cfg.objective == "anomalyclr":
-        norm_jets = jets.index(torch.arange(min(n, NORM_JETS), device=device))
-        norm_g = torch.Generator(device=device).manual_seed(cfg.optim.seed)
-        norm_batches = {"embedding_norm": norm_jets,
-                        "embedding_norm_anomalous": anomaly_augment(norm_jets, norm_g, cfg.anomaly)}
+    # what the objective records with each checkpoint (anomalyclr: embedding norms)
+    extras = objective.checkpoint_extras(cfg, jets, device)
 
     def state(epoch: int) -> dict[str, Any]:
         saved = {
@@ -246,8 +188,8 @@ def train(
             "scheduler": sched.state_dict(), "epoch": epoch, "history": history,
             "config": cfg.to_dict(), "n_jets": n,
         }
-        for key, batch in norm_batches.items():
-            saved[key] = _norm_summary(embedding_norms(model, batch, cfg))
+        if extras is not None:
+            saved.update(extras(model))
         return saved
 
     epoch, last_loss = first_epoch, float("nan")
@@ -265,13 +207,13 @@ def train(
                 # the other member of each positive pair: the jet itself, or (CoDec) another
                 # jet of the same truth class
                 b2 = b if partners is None else jets.index(partners(rows, g))
-                x1, m1 = model_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features,
+                x1, m1 = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features,
                                       cfg.model.irc_safe)
-                x2, m2 = model_inputs(augment(b2, g, cfg.augment), cfg.preprocessing.features,
+                x2, m2 = batch_inputs(augment(b2, g, cfg.augment), cfg.preprocessing.features,
                                       cfg.model.irc_safe)
                 _, z1 = model(x1, m1)
                 _, z2 = model(x2, m2)
-                loss = _loss(cfg, model, b, g, z1, z2)
+                loss = objective.loss(cfg, model, b, g, z1, z2)
                 if not torch.isfinite(loss):
                     raise JetCLRError(
                         f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from jetclr_coffea._io import atomic_path, check_writable
-from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.errors import ParameterError
 from jetclr_coffea.gen.detector import DetectorConfig, Particles, simulate
 from jetclr_coffea.gen.flat import MassDensity, pilot_density, resonance_mass
 from jetclr_coffea.gen.jets import JetConfig, cluster, substructure
@@ -241,11 +241,11 @@ def process_batch(
 
 def _validate(n_events: int, pileup: float, batch_size: int) -> None:
     if n_events <= 0:
-        raise JetCLRError(f"--events must be a positive number of events, got {n_events}")
+        raise ParameterError("n_events", f"must be a positive number of events, got {n_events}")
     if pileup < 0:
-        raise JetCLRError(f"--pileup must be >= 0, got {pileup}")
+        raise ParameterError("pileup", f"must be >= 0, got {pileup}")
     if batch_size <= 0:
-        raise JetCLRError(f"--batch-size must be positive, got {batch_size}")
+        raise ParameterError("batch_size", f"must be positive, got {batch_size}")
 
 
 def _progress_printer(total: int) -> Callable[[int, float], None]:

@@ -149,7 +149,8 @@ def substructure(constituents: ak.Array, cfg: JetConfig) -> dict[str, F64]:
         sd = seq.exclusive_jets_softdrop_grooming(
             njets=1, beta=cfg.sd_beta, symmetry_cut=cfg.sd_zcut, R0=cfg.r
         )
-    out["msoftdrop"] = np.nan_to_num(ak.to_numpy(sd.msoftdrop))
+    # soft drop of a single-prong jet can round to a tiny negative mass (-1.4e-5): clipped at 0
+    out["msoftdrop"] = np.clip(np.nan_to_num(ak.to_numpy(sd.msoftdrop)), 0.0, None)
     for n, tau in enumerate(nsubjettiness(constituents, 4, cfg.r), start=1):
         out[f"tau{n}"] = tau
     groomed = sd.constituents

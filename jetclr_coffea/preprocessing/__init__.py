@@ -1,8 +1,12 @@
-"""Constituent preprocessing shared by training and inference.
+"""Constituent preprocessing shared by training and inference: one path to model inputs.
 
-Every model sees its inputs prepared by :func:`prepare` with the :class:`PreprocessSpec`
-stored in its ONNX metadata, so a processor prepares jets exactly as training did.
-Each step is a small pure function in its own module.
+constituents (awkward, jets x var) --:func:`kinematics`--> padded kinematics in the jet
+frame (:class:`ConstituentArrays`, numpy) --:func:`model_inputs`--> (x, mask).  Inference
+runs both steps on numpy; training runs :func:`kinematics` once when it reads the files,
+augments the kinematics as torch tensors, and runs the same :func:`model_inputs` on them;
+:func:`prepare` is both steps in one call.  Every model stores its
+:class:`PreprocessSpec` and mask kind in its model card, so a processor prepares jets
+exactly as training did.  Each step is a small pure function in its own module.
 """
 
 from __future__ import annotations
@@ -14,25 +18,31 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea.preprocessing.centring import centre, wrap_phi
+from jetclr_coffea.preprocessing.centring import centre, shift_to_centroid, wrap_phi
 from jetclr_coffea.preprocessing.features import FEATURES, ConstituentArrays, compute_features
+from jetclr_coffea.preprocessing.inputs import MASK_KINDS, model_inputs
 from jetclr_coffea.preprocessing.normalisation import pt_fraction
 from jetclr_coffea.preprocessing.padding import pad_fields, sort_by_pt
 from jetclr_coffea.preprocessing.rotation import principal_angle, rotate
+from jetclr_coffea.preprocessing.validity import bad_jets, physical
 
 __all__ = [
     "FEATURES",
+    "MASK_KINDS",
     "ConstituentArrays",
-    "Prepared",
     "PreprocessSpec",
+    "bad_jets",
     "centre",
     "compute_features",
     "kinematics",
+    "model_inputs",
     "pad_fields",
+    "physical",
     "prepare",
     "principal_angle",
     "pt_fraction",
     "rotate",
+    "shift_to_centroid",
     "sort_by_pt",
     "wrap_phi",
 ]
@@ -78,25 +88,12 @@ class PreprocessSpec:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """Model inputs for a batch of jets.
-
-    Attributes:
-        x: (n_jets, n_max, n_features) float32 features, zero in padding.
-        mask: (n_jets, n_max) True for real constituents.
-        weight: (n_jets, n_max) float32 pT fractions (for IRC-safe models).
-    """
-
-    x: npt.NDArray[np.float32]
-    mask: npt.NDArray[np.bool_]
-    weight: npt.NDArray[np.float32]
-
-
 def kinematics(constituents: ak.Array, spec: PreprocessSpec) -> ConstituentArrays:
     """Sort by pT, truncate/pad to ``spec.n_max``, centre and rotate.
 
-    Non-finite or non-positive-pT constituents are masked out.
+    Constituents with non-positive pT or unphysical kinematics (:func:`physical`: NaN,
+    infinite, |eta| >= 10, ...) are masked out; :func:`bad_jets` finds the jets that held
+    such a constituent, which a model sets aside.
 
     Args:
         constituents: jets x var records with pt, eta, phi, mass (charge optional).
@@ -105,12 +102,11 @@ def kinematics(constituents: ak.Array, spec: PreprocessSpec) -> ConstituentArray
     ordered = sort_by_pt(constituents)
     names = ("pt", "eta", "phi", "mass") + (("charge",) if "charge" in ak.fields(ordered) else ())
     v, mask = pad_fields(ordered, names, spec.n_max)
-    pt = np.nan_to_num(v["pt"], nan=0.0, posinf=0.0, neginf=0.0)
-    mask = mask & (pt > 0) & np.isfinite(v["eta"]) & np.isfinite(v["phi"])
-    pt = np.where(mask, pt, 0.0)
+    mask = mask & physical(v["pt"], v["eta"], v["phi"], v["mass"]) & (np.nan_to_num(v["pt"]) > 0)
+    pt = np.where(mask, v["pt"], 0.0)
     eta = np.where(mask, v["eta"], 0.0)
     phi = np.where(mask, v["phi"], 0.0)
-    mass = np.where(mask & np.isfinite(v["mass"]), v["mass"], 0.0)
+    mass = np.where(mask, np.clip(v["mass"], 0.0, None), 0.0)
     energy = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
     if spec.centre:
         deta, dphi = centre(eta, phi, pt, mask)
@@ -123,17 +119,14 @@ def kinematics(constituents: ak.Array, spec: PreprocessSpec) -> ConstituentArray
     return ConstituentArrays(deta=deta, dphi=dphi, pt=pt, energy=energy, charge=charge, mask=mask)
 
 
-def prepare(constituents: ak.Array, spec: PreprocessSpec) -> Prepared:
-    """Model inputs: :func:`kinematics`, then :func:`compute_features`.
+def prepare(constituents: ak.Array, spec: PreprocessSpec,
+            mask_kind: str = "binary") -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Model inputs (x, mask) of jets: :func:`kinematics`, then :func:`model_inputs`.
 
     Args:
         constituents: jets x var records with pt, eta, phi, mass (charge optional).
         spec: the preprocessing.
+        mask_kind: "binary" or "pt_fraction" (IRC-safe models), see :data:`MASK_KINDS`.
     """
-    arrays = kinematics(constituents, spec)
-    x = compute_features(arrays, spec.features)
-    return Prepared(
-        x=np.asarray(x, dtype=np.float32),
-        mask=arrays.mask,
-        weight=pt_fraction(arrays.pt, arrays.mask).astype(np.float32),
-    )
+    x, mask = model_inputs(kinematics(constituents, spec), spec.features, mask_kind)
+    return np.asarray(x, dtype=np.float32), np.asarray(mask, dtype=np.float32)

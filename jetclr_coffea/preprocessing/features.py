@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from jetclr_coffea.preprocessing._array import where0, xp
 
 __all__ = ["FEATURES", "ConstituentArrays", "compute_features"]
 
@@ -30,17 +30,8 @@ class ConstituentArrays:
     mask: Any
 
 
-def _xp(a: Any) -> Any:
-    """The array namespace of ``a``: torch for tensors, numpy otherwise."""
-    if type(a).__module__.startswith("torch"):
-        import torch
-
-        return torch
-    return np
-
-
-def _where(mask: Any, x: Any) -> Any:
-    return _xp(x).where(mask, x, 0.0 * x)
+_xp = xp
+_where = where0
 
 
 def _log(x: Any, mask: Any) -> Any:

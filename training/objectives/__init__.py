@@ -1,0 +1,29 @@
+"""The training objectives, one module each, and their registry.
+
+Adding an objective is a local change: a module with an :class:`Objective` subclass (its
+loss, what its checkpoints record, the outputs it adds to the exported model) and a line
+in :data:`OBJECTIVES`.  ``train`` and ``export`` only look objectives up here.
+"""
+
+from __future__ import annotations
+
+from jetclr_coffea.errors import JetCLRError
+
+from .anomalyclr import AnomalyCLR
+from .barlow_twins import BarlowTwins
+from .base import ExtraOutput, Objective
+from .jetclr import JetCLR
+from .vicreg import VICReg
+
+__all__ = ["OBJECTIVES", "ExtraOutput", "Objective", "get_objective"]
+
+#: ``objective:`` name -> the objective.
+OBJECTIVES: dict[str, Objective] = {o.name: o for o in (JetCLR(), AnomalyCLR(), VICReg(), BarlowTwins())}
+
+
+def get_objective(name: str) -> Objective:
+    """The registered objective ``name``."""
+    try:
+        return OBJECTIVES[name]
+    except KeyError:
+        raise JetCLRError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}") from None
