@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	MYPY=$(BIN)/mypy bash .ci/typecheck.sh
 
 check: lint typecheck test
 

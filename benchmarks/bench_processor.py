@@ -121,7 +121,8 @@ def _runner_rate(fileset: dict[str, Any], model_path: str, chunksize: int, worke
     proc = LearnedJetTagProcessor([model_path], FatJetSelection(), threads=threads)
     if not warm:  # what `jetclr-coffea run` does: the Runner starts its own pool
         t0 = time.perf_counter()
-        out = run(fileset, proc, RunOptions(executor="futures", workers=workers, chunksize=chunksize)).datasets
+        opts = RunOptions(executor="futures", workers=workers, chunksize=chunksize)
+        out = run(fileset, proc, opts).datasets
         seconds = time.perf_counter() - t0
     else:
         pool = loky.ProcessPoolExecutor(max_workers=workers)

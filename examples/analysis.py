@@ -10,8 +10,13 @@ import sys
 import matplotlib.pyplot as plt
 import mplhep
 from coffea import processor
-from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, QuietPFNanoAODSchema
-from jetclr_coffea.processors import hist_name, load_fileset
+from jetclr_coffea.processors import (
+    FatJetSelection,
+    LearnedJetTagProcessor,
+    QuietPFNanoAODSchema,
+    hist_name,
+    load_fileset,
+)
 
 if __name__ == "__main__":  # needed for process-based executors (futures, dask)
     fileset, model, ddt_map = load_fileset(sys.argv[1]), sys.argv[2], sys.argv[3]

@@ -83,7 +83,8 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None 
     plots = [plot_scores(h_scores, score, output / "scores.png")]
     roc, auc = plot_roc_from_hists(h_scores["top"], h_scores["qcd"], output / "roc.png")
     plots += [roc, plot_ddt_map(ddt_path, output / "ddt_map.png"),
-              plot_pass_fail(second["qcd"]["hists"][hist_name(score, "ddt_msd_pt")], output / "qcd_pass_fail.png")]
+              plot_pass_fail(second["qcd"]["hists"][hist_name(score, "ddt_msd_pt")],
+                             output / "qcd_pass_fail.png")]
     ddt_h = second["qcd"]["hists"][hist_name(score, "ddt_msd_pt")].values()
     qcd_eff = float(ddt_h[1].sum() / max(ddt_h.sum(), 1e-12))
     # binomial uncertainty; the demo's QCD sample has a few hundred jets

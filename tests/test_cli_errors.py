@@ -16,7 +16,8 @@ MODEL = Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx"
 
 
 @pytest.fixture(scope="module")
-def bad(samples: dict[str, Path], no_pf_candidates: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def bad(samples: dict[str, Path], no_pf_candidates: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Bad inputs: files, filesets, configs and models."""
     import uproot
 
@@ -89,7 +90,8 @@ CASES = [
     (["evaluate", "{model}", "--signal", "{truncated}", "--background", "{qcd}", "--output-dir", "{tmp}/e"],
      "truncated.root: "),
     (["train", "{cfg_truncated}"], "truncated.root: "),
-    (["run", "{fs_nonstring}", "--model", "{model}", "-o", "{tmp}/o"], "dataset 'qcd' lists 1, not a file name"),
+    (["run", "{fs_nonstring}", "--model", "{model}", "-o", "{tmp}/o"],
+     "dataset 'qcd' lists 1, not a file name"),
     (["run", "{fs_string}", "--model", "{model}", "-o", "{tmp}/o"], "a list of files is expected"),
     (["run", "{fs_qcd}", "--model", "{model}", "-o", "{tmp}/o", "--executor", "dask",
       "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the dask scheduler at tcp://127.0.0.1:9"),
@@ -110,8 +112,10 @@ CASES = [
      "version.onnx: model card format_version 7 is not one"),
     (["run", "{fs_qcd}", "--model", "{model_graph}", "-o", "{tmp}/o"],
      "graph.onnx: model card does not match the graph: output 'embedding'"),
-    (["run", "{fs_qcd}", "--model", "{model_nocard}", "-o", "{tmp}/o"], "nocard.onnx: no 'jetclr_coffea' metadata"),
-    (["run", "{fs_nocands}", "--model", "{model}", "-o", "{tmp}/o"], "nocands.root: no PF-candidate branches"),
+    (["run", "{fs_qcd}", "--model", "{model_nocard}", "-o", "{tmp}/o"],
+     "nocard.onnx: no 'jetclr_coffea' metadata"),
+    (["run", "{fs_nocands}", "--model", "{model}", "-o", "{tmp}/o"],
+     "nocands.root: no PF-candidate branches"),
     (["run", "{fs_qcd}", "--model", "{model}", "-o", "{tmp}/o", "--workers", "2"],
      "--workers has no meaning with the iterative executor"),
     (["run", "{fs_qcd}", "--model", "{model}", "-o", "{tmp}/o", "--scheduler", "tcp://127.0.0.1:9"],

@@ -156,10 +156,10 @@ def test_training_and_inference_build_the_same_inputs(samples: dict[str, Any], m
     processor builds for it (read_constituents -> OnnxJetModel.inputs)."""
     pytest.importorskip("torch", reason="needs the [train] extra")
     import uproot
+    from jetclr_coffea.training.data import batch_inputs, load_jets, to_batch
 
     from jetclr_coffea.inference import OnnxJetModel
     from jetclr_coffea.reader import read_constituents
-    from jetclr_coffea.training.data import batch_inputs, load_jets, to_batch
 
     model = OnnxJetModel(Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx")
     model.mask_kind = mask_kind

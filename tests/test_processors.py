@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import pickle
-import shutil
 import signal
 import sys
 import threading
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 import uproot
 from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, jet_rho
-from jetclr_coffea.processors.run import RunResult, RunOptions, load_fileset, make_ddt_map, run
+from jetclr_coffea.processors.run import RunOptions, RunResult, load_fileset, make_ddt_map, run
 
 from jetclr_coffea import inference
 from jetclr_coffea.cli import main

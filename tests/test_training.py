@@ -185,7 +185,8 @@ def test_nan_loss_stops_and_keeps_checkpoint(
     train(cfg, progress=False, max_epochs=1)
     ckpt = tmp_path / "nan" / "checkpoint.pt"
     before = ckpt.read_bytes()
-    monkeypatch.setattr("jetclr_coffea.training.objectives.jetclr.nt_xent", lambda *a: torch.tensor(float("nan")))
+    monkeypatch.setattr("jetclr_coffea.training.objectives.jetclr.nt_xent",
+                        lambda *a: torch.tensor(float("nan")))
     with pytest.raises(JetCLRError, match="loss is nan at epoch 2 step 1"):
         train(cfg, resume=True, progress=False)
     assert ckpt.read_bytes() == before
