@@ -77,6 +77,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         jets_cfg=JetConfig(pt_min=args.jet_pt_min),
         batch_size=args.batch_size,
         progress=not args.quiet,
+        all_candidates=args.all_candidates,
     )
     print(
         f"wrote {summary.output}: {summary.events} {summary.process} events, "
@@ -240,6 +241,9 @@ def _add_generate(sub: Any) -> None:
     gen.add_argument("--pileup", type=float, default=0.0, help="mean number of pile-up interactions")
     gen.add_argument("--jet-pt-min", type=float, default=200.0, help="fat-jet pT cut, GeV")
     gen.add_argument("--batch-size", type=_positive_int, default=100, help="events generated per batch")
+    gen.add_argument("--all-candidates", action="store_true",
+                     help="store every PF candidate of the event, as CMS PFNano does (real density), "
+                          "not only the fat jets' constituents")
     gen.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     _finish(gen, _cmd_generate, n_events="--events")
 

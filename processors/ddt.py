@@ -250,8 +250,12 @@ class DDTMap:
 
 def selection_record(selection: FatJetSelection) -> dict[str, Any]:
     """A jet selection as plain JSON values (an infinite cut as the string "inf")."""
-    return {k: (str(v) if isinstance(v, float) and not np.isfinite(v) else v)
-            for k, v in asdict(selection).items()}
+    def plain(v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return v
+        return float(v) if np.isfinite(v) else str(float(v))
+
+    return {k: plain(v) for k, v in asdict(selection).items()}
 
 
 def check_xsecs(fileset: Mapping[str, Any]) -> dict[str, float] | None:

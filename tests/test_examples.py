@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from jetclr_coffea.processors import FatJetSelection
 from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,7 @@ def test_analysis_example_runs_quietly(samples: dict[str, Path], tmp_path: Path)
     qcd = tmp_path / "qcd.json"
     qcd.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
     ddt = make_ddt_map(load_fileset(qcd), str(MODEL), tmp_path / "ddt.json", score=None,
-                       efficiency=0.05, opts=RunOptions())
+                       efficiency=0.05, opts=RunOptions(), selection=FatJetSelection(pt_min=300))
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "analysis.py"), str(fileset), str(MODEL), str(ddt)],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,

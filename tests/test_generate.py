@@ -134,3 +134,29 @@ def test_pileup_overlay(tmp_path: Path) -> None:
     assert ak.all((w > 0) & (w <= 1)) and ak.any(w < 1)
     dz = ak.flatten(b["PFCands_dz"][b["PFCands_charge"] != 0])
     assert ak.all(np.abs(dz) < 0.3)
+
+
+def test_all_candidates_mode_stores_every_candidate_and_the_same_constituents(tmp_path: Path) -> None:
+    """Real density (as CMS PFNano): every PF candidate of the event is stored, pile-up
+    included, and the link table points into them, so each fat jet reads the very
+    constituents of the sparse mode."""
+    from jetclr_coffea.gen.generate import generate
+    from jetclr_coffea.gen.pythia import ProcessConfig
+    from jetclr_coffea.reader import read_constituents
+
+    cfg = ProcessConfig("qcd", seed=21)
+    sparse = generate(cfg, 30, tmp_path / "sparse.root", pileup=10.0, progress=False)
+    dense = generate(cfg, 30, tmp_path / "dense.root", pileup=10.0, progress=False, all_candidates=True)
+    assert dense.fat_jets == sparse.fat_jets > 0
+    assert dense.pf_candidates > 5 * sparse.pf_candidates  # pile-up and out-of-jet candidates
+    a = uproot.open(tmp_path / "sparse.root")["Events"].arrays()
+    b = uproot.open(tmp_path / "dense.root")["Events"].arrays()
+    for name in ("FatJet_pt", "FatJet_msoftdrop", "FatJet_nConstituents"):
+        assert ak.all(ak.flatten(a[name]) == ak.flatten(b[name]))
+    assert ak.all(ak.num(b["PFCands_pt"]) >= ak.num(a["PFCands_pt"]))
+    assert ak.all(b["FatJetPFCands_pFCandsIdx"] < ak.num(b["PFCands_pt"]))
+    ja, jb = read_constituents(a), read_constituents(b)
+    for field in ("pt", "eta", "phi", "mass", "charge", "puppiWeight"):
+        assert ak.all(ak.flatten(ja.constituents[field]) == ak.flatten(jb.constituents[field])), field
+    np.testing.assert_array_equal(ak.to_numpy(ak.num(jb.constituents)),
+                                  ak.to_numpy(ak.flatten(b["FatJet_nConstituents"])))

@@ -367,7 +367,7 @@ def test_tag_fatjets_attaches_the_processor_outputs(samples: dict[str, Path], op
     qcd = tmp_path / "qcd.json"
     qcd.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
     ddt_map = make_ddt_map(load_fileset(qcd), str(MODEL), tmp_path / "ddt.json", score=None,
-                           efficiency=0.2, opts=RunOptions(), min_jets=3)
+                           efficiency=0.2, opts=RunOptions(), min_jets=3, selection=selection)
     proc = LearnedJetTagProcessor([MODEL], selection, ddt_map=ddt_map, keep_jets=True)
     tagged = proc.tag_fatjets(events)
     assert ak.to_list(ak.num(tagged, axis=1)) == ak.to_list(ak.num(events.FatJet, axis=1))

@@ -203,7 +203,7 @@ def test_ctrl_c_saves_a_checkpoint(
         raise KeyboardInterrupt
 
     monkeypatch.setattr("jetclr_coffea.training.objectives.jetclr.nt_xent", interrupt)
-    with pytest.raises(JetCLRError, match=r"interrupted in epoch 2.*--resume continues"):
+    with pytest.raises(JetCLRError, match=r"interrupted in epoch 2.*resuming continues"):
         train(cfg, resume=True, progress=False)
     assert (tmp_path / "intr" / "checkpoint_interrupted.pt").is_file()
     assert (tmp_path / "intr" / "checkpoint.pt").read_bytes() == before

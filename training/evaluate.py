@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,53 @@ def _plot_roc(path: Path, curves: dict[str, LCTResult | RocCurve], title: str) -
     plt.close(fig)
 
 
+@dataclass
+class _Labelled:
+    """Selected signal and background jets: model outputs, observables, labels (signal first)."""
+
+    outputs: dict[str, F64]
+    observables: F64
+    labels: npt.NDArray[np.int64]
+
+
+def _labelled_jets(model: OnnxJetModel, signal: list[str], background: list[str],
+                   selection: tuple[float, float, float], max_jets: int, signal_label: str,
+                   say: Callable[[str], None]) -> _Labelled:
+    """Read, label and run the model on the signal and background jets of the files."""
+    lo, hi, eta = selection
+    say(f"reading signal jets from {len(signal)} file(s)")
+    sig = load_jets(signal, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
+    say(f"reading background jets from {len(background)} file(s)")
+    bkg = load_jets(background, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
+    s_sel = _select(sig, SIGNAL_LABELS[signal_label])
+    b_sel = _select(bkg, QCD) if (bkg.labels >= 0).any() else np.ones(len(bkg), dtype=bool)
+    if s_sel.sum() < 10 or b_sel.sum() < 10:
+        raise JetCLRError(f"too few jets for the LCT: {s_sel.sum()} signal, {b_sel.sum()} background")
+
+    def run(sample: JetSample, sel: npt.NDArray[np.bool_]) -> dict[str, F64]:
+        x, mask = model.inputs_from_arrays(sample.arrays)
+        return {k: np.asarray(v, dtype=np.float64) for k, v in model.run_arrays(x[sel], mask[sel]).items()}
+
+    say(f"running {Path(model.path).name} on {s_sel.sum()} signal and {b_sel.sum()} background jets")
+    s_out, b_out = run(sig, s_sel), run(bkg, b_sel)
+    return _Labelled(
+        outputs={k: np.concatenate([s_out[k], b_out[k]]) for k in s_out},
+        observables=np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]]),
+        labels=np.concatenate([np.ones(s_sel.sum(), np.int64), np.zeros(b_sel.sum(), np.int64)]),
+    )
+
+
+def _anomaly_score(outputs: dict[str, F64], y: npt.NDArray[np.int64]) -> tuple[F64, dict[str, Any]]:
+    """DarkCLR's anomaly score, ||embedding||: the model's ``anomaly_score`` output where it has
+    one, else computed here (to compare encoders trained without the AnomalyCLR term), and
+    its ROC with no fit."""
+    has_score = "anomaly_score" in outputs
+    score = outputs["anomaly_score"] if has_score else np.linalg.norm(outputs["embedding"], axis=1)
+    roc = score_roc(score[y == 1], score[y == 0])
+    return score, {"auc": roc.auc, "r50": roc.r50, "r20": roc.r20, "jets": "all selected (no fit)",
+                   "score": "anomaly_score output" if has_score else "norm of the embedding"}
+
+
 def evaluate(
     model_path: str | os.PathLike[str],
     signal: list[str],
@@ -225,62 +273,40 @@ def evaluate(
         raise ParameterError("pt_range", f"not given, and {model_path} records no training selection")
     lo, hi = pt_range or (data["pt_min"], data["pt_max"])
     eta = eta_max if eta_max is not None else data["eta_max"]
-    say(f"reading signal jets from {len(signal)} file(s)")
-    sig = load_jets(signal, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
-    say(f"reading background jets from {len(background)} file(s)")
-    bkg = load_jets(background, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_jets=max_jets)
-    s_sel = _select(sig, SIGNAL_LABELS[signal_label])
-    b_sel = _select(bkg, QCD) if (bkg.labels >= 0).any() else np.ones(len(bkg), dtype=bool)
-    if s_sel.sum() < 10 or b_sel.sum() < 10:
-        raise JetCLRError(f"too few jets for the LCT: {s_sel.sum()} signal, {b_sel.sum()} background")
-
-    def run(sample: JetSample, sel: npt.NDArray[np.bool_]) -> dict[str, F64]:
-        x, mask = model.inputs_from_arrays(sample.arrays)
-        return {k: np.asarray(v, dtype=np.float64) for k, v in model.run_arrays(x[sel], mask[sel]).items()}
-
-    say(f"running {Path(model_path).name} on {s_sel.sum()} signal and {b_sel.sum()} background jets")
-    s_out, b_out = run(sig, s_sel), run(bkg, b_sel)
-    emb = np.concatenate([s_out["embedding"], b_out["embedding"]])
-    obs = np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]])
-    y = np.concatenate([np.ones(s_sel.sum(), np.int64), np.zeros(b_sel.sum(), np.int64)])
+    jets = _labelled_jets(model, signal, background, (lo, hi, eta), max_jets, signal_label, say)
+    y, obs, outputs = jets.labels, jets.observables, jets.outputs
     msd = obs[:, HANDCRAFTED.index("msoftdrop")]
     weights = None
     if mass_matched:
         weights = np.ones(len(y))
         weights[y == 1] = mass_matching_weights(msd[y == 1], msd[y == 0])
     say("fitting the linear classifier tests")
-    rep = linear_classifier_test(emb, y, test_fraction=test_fraction, seed=seed, sample_weight=weights)
+    rep = linear_classifier_test(outputs["embedding"], y, test_fraction=test_fraction, seed=seed,
+                                 sample_weight=weights)
     base = linear_classifier_test(obs, y, test_fraction=test_fraction, seed=seed, sample_weight=weights)
     metrics: dict[str, Any] = {
         "model": str(model_path),
         "selection": {"pt_min": lo, "pt_max": hi, "eta_max": eta, "signal_label": signal_label},
-        "n_signal": int(s_sel.sum()), "n_background": int(b_sel.sum()),
+        "n_signal": int((y == 1).sum()), "n_background": int((y == 0).sum()),
         "test_fraction": test_fraction, "seed": seed, "mass_matched": mass_matched,
         "lct": {"auc": rep.auc, "r50": rep.r50},
         "baseline": {"features": list(HANDCRAFTED), "auc": base.auc, "r50": base.r50},
         "signal_files": [str(s) for s in signal], "background_files": [str(b) for b in background],
     }
     curves: dict[str, LCTResult | RocCurve] = {"JetCLR LCT": rep, "hand-engineered LCT": base}
-    # DarkCLR's anomaly score, ||embedding||: the model's anomaly_score output where it has
-    # one, else computed here (to compare encoders trained without the AnomalyCLR term)
-    has_score = "anomaly_score" in s_out
-    anomaly_s, anomaly_b = (o["anomaly_score"] if has_score else np.linalg.norm(o["embedding"], axis=1)
-                            for o in (s_out, b_out))
-    anomaly = score_roc(anomaly_s, anomaly_b)
-    metrics["anomaly_score"] = {"auc": anomaly.auc, "r50": anomaly.r50, "r20": anomaly.r20,
-                                "jets": "all selected (no fit)",
-                                "score": "anomaly_score output" if has_score else "norm of the embedding"}
-    if has_score:
-        curves["anomaly score (no fit)"] = anomaly
+    anomaly_score, anomaly_section = _anomaly_score(outputs, y)
+    metrics["anomaly_score"] = anomaly_section
+    if "anomaly_score" in outputs:
+        curves["anomaly score (no fit)"] = score_roc(anomaly_score[y == 1], anomaly_score[y == 0])
     metrics["single_observables"] = _single_observables(obs, y)
     # QCD mass sculpting of a cut at 50 % signal efficiency (JSD of the QCD msoftdrop
     # spectra passing and failing; all jets, the classifiers applied as fitted)
-    msd_b = msd[y == 0]
+    emb, msd_b = outputs["embedding"], msd[y == 0]
     metrics["mass_sculpting"] = {
         "measure": "JSD of QCD msoftdrop passing vs failing, cut at 50% signal efficiency",
         "lct": mass_sculpting(rep.decision(emb[y == 1]), rep.decision(emb[y == 0]), msd_b),
         "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
-        "anomaly_score": mass_sculpting(anomaly_s, anomaly_b, msd_b),
+        "anomaly_score": mass_sculpting(anomaly_score[y == 1], anomaly_score[y == 0], msd_b),
     }
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "metrics.json") as tmp:

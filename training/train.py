@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,13 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from jetclr_coffea.augment import augment
+from jetclr_coffea.augment import JetBatch, augment
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.model import JetEncoder
 
 from .config import TrainConfig
 from .data import batch_inputs, load_jets, to_batch
-from .objectives import get_objective
+from .objectives import Objective, get_objective
 
 __all__ = ["TrainResult", "pick_device", "train"]
 
@@ -126,6 +126,109 @@ def _progress(epoch: int, epochs: int, step: int, steps: int, loss: float, rate:
               f"{rate:,.0f} jets/s", end=end, file=sys.stderr)
 
 
+@dataclass
+class _Run:
+    """The state of one training run: data, model, optimiser, schedule, history."""
+
+    cfg: TrainConfig
+    out: Path
+    device: torch.device
+    jets: JetBatch
+    partners: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
+    objective: Objective
+    model: JetEncoder
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    batch: int
+    steps: int
+    first_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    extras: Callable[[JetEncoder], dict[str, Any]] | None = None
+
+    @property
+    def n_jets(self) -> int:
+        return len(self.jets.mask)
+
+    @classmethod
+    def start(cls, cfg: TrainConfig, out: Path, device: torch.device, resume: bool) -> _Run:
+        """Read the jets, build the model and optimiser, and (``resume``) load the checkpoint."""
+        sample = load_jets(
+            cfg.data.files, cfg.preprocessing, pt_min=cfg.data.pt_min, pt_max=cfg.data.pt_max,
+            eta_max=cfg.data.eta_max, max_jets=cfg.data.max_jets,
+        )
+        jets = to_batch(sample.arrays, device)
+        n = len(sample)
+        partners = _same_class_partners(sample.labels, device) if cfg.pairs.pairing == "same_class" else None
+        bs = min(cfg.optim.batch_size, n)
+        if n // bs == 0 or bs < 2:
+            raise JetCLRError(f"only {n} jets: fewer than one batch of {cfg.optim.batch_size}")
+        objective = get_objective(cfg.objective)
+        torch.manual_seed(cfg.optim.seed)
+        model = JetEncoder(cfg.model).to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        sched = _scheduler(opt, cfg.optim.epochs * (n // bs))
+        run = cls(cfg=cfg, out=out, device=device, jets=jets, partners=partners, objective=objective,
+                  model=model, opt=opt, sched=sched, batch=bs, steps=n // bs)
+        if resume:
+            ckpt = out / CHECKPOINT
+            saved = torch.load(ckpt, map_location=device, weights_only=False)
+            _check_compatible(saved, cfg, ckpt)
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+            sched.load_state_dict(saved["scheduler"])
+            run.first_epoch, run.history = saved["epoch"] + 1, saved["history"]
+        # what the objective records with each checkpoint (anomalyclr: embedding norms)
+        run.extras = objective.checkpoint_extras(cfg, jets, device)
+        return run
+
+    def state(self, epoch: int) -> dict[str, Any]:
+        """The checkpoint after ``epoch`` (0-based)."""
+        saved = {
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(), "epoch": epoch, "history": self.history,
+            "config": self.cfg.to_dict(), "n_jets": self.n_jets,
+        }
+        if self.extras is not None:
+            saved.update(self.extras(self.model))
+        return saved
+
+    def epoch(self, epoch: int, progress: bool) -> float:
+        """Train one epoch (seeded from ``(seed, epoch)`` alone); returns its mean loss."""
+        cfg, model, jets, bs = self.cfg, self.model, self.jets, self.batch
+        g = torch.Generator(device=self.device).manual_seed(cfg.optim.seed * 100_003 + epoch)
+        torch.manual_seed(cfg.optim.seed * 7_919 + epoch)
+        model.train()
+        perm = torch.randperm(self.n_jets, generator=g, device=self.device)
+        t0, total = time.perf_counter(), 0.0
+        for step in range(self.steps):
+            rows = perm[step * bs:(step + 1) * bs]
+            b = jets.index(rows)
+            # the other member of each positive pair: the jet itself, or (CoDec) another jet
+            # of the same truth class
+            b2 = b if self.partners is None else jets.index(self.partners(rows, g))
+            x1, m1 = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
+            x2, m2 = batch_inputs(augment(b2, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
+            _, z1 = model(x1, m1)  # (N, D_out)
+            _, z2 = model(x2, m2)
+            loss = self.objective.loss(cfg, model, b, g, z1, z2)
+            if not torch.isfinite(loss):
+                raise JetCLRError(f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
+                                  f"stopped, the last good checkpoint is kept in {self.out}")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            self.opt.step()
+            self.sched.step()
+            total += loss.item()
+            if progress and (step % 10 == 0 or step + 1 == self.steps):
+                rate = (step + 1) * bs / (time.perf_counter() - t0)
+                _progress(epoch, cfg.optim.epochs, step + 1, self.steps, total / (step + 1), rate)
+        seconds = time.perf_counter() - t0
+        mean = total / self.steps
+        self.history.append({"epoch": epoch + 1, "loss": mean, "lr": float(self.sched.get_last_lr()[0]),
+                             "jets_per_s": self.steps * bs / seconds, "seconds": seconds})
+        return mean
+
+
 def train(
     cfg: TrainConfig, *, resume: bool = False, progress: bool = True, max_epochs: int = 0
 ) -> TrainResult:
@@ -136,7 +239,7 @@ def train(
         resume: continue from the run's last checkpoint.
         progress: print a progress line.
         max_epochs: stop after this many epochs in this call (0: run to ``cfg.optim.epochs``);
-            for batch slots shorter than the run.  ``--resume`` continues.
+            for batch slots shorter than the run; resuming continues.
 
     Raises:
         JetCLRError: bad data, an existing run without ``resume``, an incompatible
@@ -149,101 +252,28 @@ def train(
                              f"not given, but {ckpt_path} exists: resume it, or choose another output")
     if resume and not ckpt_path.exists():
         raise ParameterError("resume", f"given, but there is no {ckpt_path}")
-    device = pick_device(cfg.optim.device)
+    if max_epochs < 0:
+        raise ParameterError("max_epochs", f"must be 0 (all) or positive, got {max_epochs}")
     start = time.perf_counter()
-
-    sample = load_jets(
-        cfg.data.files, cfg.preprocessing, pt_min=cfg.data.pt_min, pt_max=cfg.data.pt_max,
-        eta_max=cfg.data.eta_max, max_jets=cfg.data.max_jets,
-    )
-    jets = to_batch(sample.arrays, device)
-    n = len(sample)
-    partners = _same_class_partners(sample.labels, device) if cfg.pairs.pairing == "same_class" else None
-    bs = min(cfg.optim.batch_size, n)
-    steps_per_epoch = n // bs
-    if steps_per_epoch == 0:
-        raise JetCLRError(f"only {n} jets: fewer than one batch of {bs}")
-
-    objective = get_objective(cfg.objective)
-    torch.manual_seed(cfg.optim.seed)
-    model = JetEncoder(cfg.model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    sched = _scheduler(opt, cfg.optim.epochs * steps_per_epoch)
-    first_epoch, history = 0, []
-    if resume:
-        saved = torch.load(ckpt_path, map_location=device, weights_only=False)
-        _check_compatible(saved, cfg, ckpt_path)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        first_epoch, history = saved["epoch"] + 1, saved["history"]
+    run = _Run.start(cfg, out, pick_device(cfg.optim.device), resume)
     out.mkdir(parents=True, exist_ok=True)
-
-    # what the objective records with each checkpoint (anomalyclr: embedding norms)
-    extras = objective.checkpoint_extras(cfg, jets, device)
-
-    def state(epoch: int) -> dict[str, Any]:
-        saved = {
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "epoch": epoch, "history": history,
-            "config": cfg.to_dict(), "n_jets": n,
-        }
-        if extras is not None:
-            saved.update(extras(model))
-        return saved
-
-    epoch, last_loss = first_epoch, float("nan")
-    last_epoch = cfg.optim.epochs if max_epochs <= 0 else min(cfg.optim.epochs, first_epoch + max_epochs)
+    epoch, last_loss = run.first_epoch, float("nan")
+    last_epoch = cfg.optim.epochs if max_epochs <= 0 else min(cfg.optim.epochs, run.first_epoch + max_epochs)
     try:
-        for epoch in range(first_epoch, last_epoch):
-            g = torch.Generator(device=device).manual_seed(cfg.optim.seed * 100_003 + epoch)
-            torch.manual_seed(cfg.optim.seed * 7_919 + epoch)
-            model.train()
-            perm = torch.randperm(n, generator=g, device=device)
-            t0, total = time.perf_counter(), 0.0
-            for step in range(steps_per_epoch):
-                rows = perm[step * bs:(step + 1) * bs]
-                b = jets.index(rows)
-                # the other member of each positive pair: the jet itself, or (CoDec) another
-                # jet of the same truth class
-                b2 = b if partners is None else jets.index(partners(rows, g))
-                x1, m1 = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features,
-                                      cfg.model.irc_safe)
-                x2, m2 = batch_inputs(augment(b2, g, cfg.augment), cfg.preprocessing.features,
-                                      cfg.model.irc_safe)
-                _, z1 = model(x1, m1)
-                _, z2 = model(x2, m2)
-                loss = objective.loss(cfg, model, b, g, z1, z2)
-                if not torch.isfinite(loss):
-                    raise JetCLRError(
-                        f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
-                        f"stopped, the last good checkpoint is kept in {out}"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
-                opt.step()
-                sched.step()
-                total += loss.item()
-                if progress and (step % 10 == 0 or step + 1 == steps_per_epoch):
-                    rate = (step + 1) * bs / (time.perf_counter() - t0)
-                    _progress(epoch, cfg.optim.epochs, step + 1, steps_per_epoch,
-                              total / (step + 1), rate)
-            seconds = time.perf_counter() - t0
-            last_loss = total / steps_per_epoch
-            history.append({"epoch": epoch + 1, "loss": last_loss, "lr": sched.get_last_lr()[0],
-                            "jets_per_s": steps_per_epoch * bs / seconds, "seconds": seconds})
-            _atomic_save(state(epoch), ckpt_path)
-            _write_log(out / LOG, history)
+        for epoch in range(run.first_epoch, last_epoch):
+            last_loss = run.epoch(epoch, progress)
+            _atomic_save(run.state(epoch), ckpt_path)
+            _write_log(out / LOG, run.history)
     except KeyboardInterrupt:
-        _atomic_save(state(epoch - 1), out / INTERRUPTED)
+        _atomic_save(run.state(epoch - 1), out / INTERRUPTED)
         raise JetCLRError(
             f"interrupted in epoch {epoch + 1}; state saved to {out / INTERRUPTED}; "
-            f"--resume continues from the last complete epoch in {ckpt_path}"
+            f"resuming continues from the last complete epoch in {ckpt_path}"
         ) from None
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     return TrainResult(
         output_dir=out, checkpoint=ckpt_path, epochs=last_epoch, final_loss=last_loss,
-        seconds=time.perf_counter() - start, device=str(device),
+        seconds=time.perf_counter() - start, device=str(run.device),
     )
 
 

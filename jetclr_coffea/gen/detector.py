@@ -175,6 +175,56 @@ def _neutral_puppi(
     return weights
 
 
+@dataclass(frozen=True)
+class _Tracks:
+    """Reconstructed tracks: which particles, measured pT, impact parameters (cm)."""
+
+    chosen: B
+    pt: F64
+    d0: F64
+    dz: F64
+
+
+def _tracks(p: Particles, pt: F64, ok: B, in_tracker: B, pv_z_mm: F64, rng: np.random.Generator,
+            cfg: DetectorConfig) -> _Tracks:
+    """Tracks of the charged particles in the tracker: smeared pT, d0 and dz to the primary vertex."""
+    trk = ok & (p.charge != 0) & in_tracker & (pt > cfg.track_pt_min)
+    t_pt = pt[trk] * (1.0 + rng.normal(size=int(trk.sum()))
+                      * np.hypot(cfg.track_res_const, cfg.track_res_slope * pt[trk]))
+    vx, vy, vz = p.vx[trk], p.vy[trk], p.vz[trk]
+    tpx, tpy, tpz = p.px[trk], p.py[trk], p.pz[trk]
+    tpt = pt[trk]
+    d0 = (vx * tpy - vy * tpx) / tpt / 10.0
+    dz = (vz - (vx * tpx + vy * tpy) / tpt * tpz / tpt) / 10.0 - pv_z_mm[p.event[trk]] / 10.0
+    d0 = d0 + rng.normal(size=len(d0)) * cfg.d0_res_cm
+    dz = dz + rng.normal(size=len(dz)) * cfg.dz_res_cm
+    return _Tracks(chosen=trk, pt=np.abs(t_pt), d0=d0, dz=dz)
+
+
+def _calorimeter(p: Particles, eta: F64, phi: F64, ok: B, in_tracker: B, rng: np.random.Generator,
+                 cfg: DetectorConfig) -> tuple[I64, F64, F64, F64, I64]:
+    """Calorimeter cells above threshold: (event, eta, phi, energy, pdg id of the candidate)."""
+    apdg = np.abs(p.pdg)
+    em = (apdg == 22) | (apdg == 11)
+    to_calo = ok & (apdg != 13) & ~((p.charge != 0) & in_tracker)
+    central = np.abs(eta) < cfg.calo_eta_max
+    calo = np.full(len(eta), -1, dtype=np.int64)
+    calo[to_calo & central & em] = 0  # ECAL
+    calo[to_calo & central & ~em] = 1  # HCAL
+    calo[to_calo & ~central & em] = 2  # HF electromagnetic
+    calo[to_calo & ~central & ~em] = 3  # HF hadronic
+    dep = calo >= 0
+    size = np.array([cfg.ecal_cell, cfg.hcal_cell, cfg.hf_cell, cfg.hf_cell])[calo[dep]]
+    c_event, c_calo, c_eta, c_phi, c_e = _cells(p.event[dep], eta[dep], phi[dep], p.e[dep], calo[dep], size)
+    stoch = np.array([cfg.ecal_stochastic, cfg.hcal_stochastic, cfg.hf_stochastic, cfg.hf_stochastic])
+    const = np.array([cfg.ecal_constant, cfg.hcal_constant, cfg.hf_constant, cfg.hf_constant])
+    thresh = np.array([cfg.ecal_threshold, cfg.hcal_threshold, cfg.hf_threshold, cfg.hf_threshold])
+    sigma = np.hypot(stoch[c_calo] / np.sqrt(c_e), const[c_calo])
+    c_e = c_e * (1.0 + rng.normal(size=len(c_e)) * sigma)
+    keep = c_e > thresh[c_calo]
+    return c_event[keep], c_eta[keep], c_phi[keep], c_e[keep], np.array([22, 130, 2, 1])[c_calo[keep]]
+
+
 def simulate(
     particles: Particles,
     pv_z_mm: F64,
@@ -201,77 +251,30 @@ def simulate(
     eta = np.arcsinh(p.pz / np.where(pt > 0, pt, 1.0))
     phi = np.arctan2(p.py, p.px)
     ok &= np.abs(eta) < cfg.eta_max
-    apdg = np.abs(p.pdg)
-    charged = p.charge != 0
     in_tracker = np.abs(eta) < cfg.tracker_eta_max
-
-    # --- tracks
-    trk = ok & charged & in_tracker & (pt > cfg.track_pt_min)
-    t_pt = pt[trk] * (
-        1.0
-        + rng.normal(size=int(trk.sum()))
-        * np.hypot(cfg.track_res_const, cfg.track_res_slope * pt[trk])
-    )
-    t_pt = np.abs(t_pt)
-    vx, vy, vz = p.vx[trk], p.vy[trk], p.vz[trk]
-    tpx, tpy, tpz = p.px[trk], p.py[trk], p.pz[trk]
-    tpt = pt[trk]
-    d0 = (vx * tpy - vy * tpx) / tpt / 10.0
-    dz = (vz - (vx * tpx + vy * tpy) / tpt * tpz / tpt) / 10.0 - pv_z_mm[p.event[trk]] / 10.0
-    d0 = d0 + rng.normal(size=len(d0)) * cfg.d0_res_cm
-    dz = dz + rng.normal(size=len(dz)) * cfg.dz_res_cm
-
-    # --- calorimeter deposits
-    em = (apdg == 22) | (apdg == 11)
-    to_calo = ok & (apdg != 13) & ~(charged & in_tracker)
-    central = np.abs(eta) < cfg.calo_eta_max
-    calo = np.full(len(pt), -1, dtype=np.int64)
-    calo[to_calo & central & em] = 0  # ECAL
-    calo[to_calo & central & ~em] = 1  # HCAL
-    calo[to_calo & ~central & em] = 2  # HF electromagnetic
-    calo[to_calo & ~central & ~em] = 3  # HF hadronic
-    dep = calo >= 0
-    size = np.array([cfg.ecal_cell, cfg.hcal_cell, cfg.hf_cell, cfg.hf_cell])[calo[dep]]
-    c_event, c_calo, c_eta, c_phi, c_e = _cells(
-        p.event[dep], eta[dep], phi[dep], p.e[dep], calo[dep], size
-    )
-    stoch = np.array([cfg.ecal_stochastic, cfg.hcal_stochastic, cfg.hf_stochastic, cfg.hf_stochastic])
-    const = np.array([cfg.ecal_constant, cfg.hcal_constant, cfg.hf_constant, cfg.hf_constant])
-    thresh = np.array([cfg.ecal_threshold, cfg.hcal_threshold, cfg.hf_threshold, cfg.hf_threshold])
-    sigma = np.hypot(stoch[c_calo] / np.sqrt(c_e), const[c_calo])
-    c_e = c_e * (1.0 + rng.normal(size=len(c_e)) * sigma)
-    keep = c_e > thresh[c_calo]
-    c_event, c_calo, c_eta, c_phi, c_e = (
-        c_event[keep], c_calo[keep], c_eta[keep], c_phi[keep], c_e[keep]
-    )
-    c_pdg = np.array([22, 130, 2, 1])[c_calo]
+    t = _tracks(p, pt, ok, in_tracker, pv_z_mm, rng, cfg)
+    c_event, c_eta, c_phi, c_e, c_pdg = _calorimeter(p, eta, phi, ok, in_tracker, rng, cfg)
 
     # --- merge tracks and cells, sorted by event
+    trk = t.chosen
     n_trk = int(trk.sum())
+    zeros = np.zeros(len(c_e))
     event = np.concatenate([p.event[trk], c_event])
-    out_pt = np.concatenate([t_pt, c_e / np.cosh(c_eta)])
-    out_eta = np.concatenate([eta[trk], c_eta])
-    out_phi = np.concatenate([phi[trk], c_phi])
-    out_mass = np.concatenate([_track_mass(apdg[trk]), np.zeros(len(c_e))])
-    out_charge = np.concatenate([np.sign(p.charge[trk]), np.zeros(len(c_e))]).astype(np.int64)
-    out_pdg = np.concatenate([_track_pdg(p.pdg[trk], p.charge[trk]), c_pdg])
-    out_d0 = np.concatenate([d0, np.zeros(len(c_e))])
-    out_dz = np.concatenate([dz, np.zeros(len(c_e))])
+    out_dz = np.concatenate([t.dz, zeros])
     is_track = np.arange(len(event)) < n_trk
     pv_track = is_track & (np.abs(out_dz) < cfg.dz_pv_max_cm)
-    puppi = np.where(is_track, pv_track.astype(np.float64), 1.0)
     order = np.argsort(event, kind="stable")
     cands = Candidates(
         event=event,
-        pt=out_pt,
-        eta=out_eta,
-        phi=out_phi,
-        mass=out_mass,
-        charge=out_charge,
-        pdg=out_pdg,
-        d0=out_d0,
+        pt=np.concatenate([t.pt, c_e / np.cosh(c_eta)]),
+        eta=np.concatenate([eta[trk], c_eta]),
+        phi=np.concatenate([phi[trk], c_phi]),
+        mass=np.concatenate([_track_mass(np.abs(p.pdg[trk])), zeros]),
+        charge=np.concatenate([np.sign(p.charge[trk]), zeros]).astype(np.int64),
+        pdg=np.concatenate([_track_pdg(p.pdg[trk], p.charge[trk]), c_pdg]),
+        d0=np.concatenate([t.d0, zeros]),
         dz=out_dz,
-        puppi=puppi,
+        puppi=np.where(is_track, pv_track.astype(np.float64), 1.0),
     ).take(order)
     if with_pileup:
         is_track, pv_track = is_track[order], pv_track[order]

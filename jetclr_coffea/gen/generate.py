@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from jetclr_coffea._io import atomic_path, check_writable
 from jetclr_coffea.errors import ParameterError
-from jetclr_coffea.gen.detector import DetectorConfig, Particles, simulate
+from jetclr_coffea.gen.detector import Candidates, DetectorConfig, Particles, simulate
 from jetclr_coffea.gen.flat import MassDensity, pilot_density, resonance_mass
 from jetclr_coffea.gen.jets import JetConfig, cluster, substructure
 from jetclr_coffea.gen.pythia import (
@@ -100,6 +100,152 @@ def _jet_id(c: ak.Array, energy: ak.Array) -> ak.Array:
     return ak.values_astype(tight * 2 + lep_veto * 4, np.int32)
 
 
+def _vertices_and_pileup(
+    events: ak.Array, charge_of: Callable[[Any], Any], rng: np.random.Generator,
+    pileup_events: ak.Array | None, pileup_counts: I64 | None,
+) -> tuple[Particles, F64, bool]:
+    """The batch's stable particles at their primary vertices, with pile-up overlaid:
+    (particles, primary-vertex z per event, whether pile-up is there)."""
+    n_ev = len(events)
+    particles = _flat_particles(events, charge_of)
+    pv_z = rng.normal(size=n_ev) * BEAMSPOT_SIGMA_Z_MM
+    particles = Particles(
+        **{**{k: getattr(particles, k) for k in particles.__dataclass_fields__},
+           "vz": particles.vz + pv_z[particles.event]}
+    )
+    if pileup_events is None or pileup_counts is None or len(pileup_events) == 0:
+        return particles, pv_z, False
+    pu = _flat_particles(pileup_events, charge_of)
+    owner = np.repeat(np.arange(n_ev, dtype=np.int64), pileup_counts)
+    pu_z = rng.normal(size=len(pileup_events)) * BEAMSPOT_SIGMA_Z_MM
+    pu = Particles(
+        **{**{k: getattr(pu, k) for k in pu.__dataclass_fields__},
+           "event": owner[pu.event],
+           "vz": pu.vz + pu_z[pu.event],
+           "pileup": np.ones(len(pu.event), dtype=bool)}
+    )
+    return _merge(particles, pu), pv_z, True
+
+
+@dataclass(frozen=True)
+class _Clustered:
+    """Fat jets of a batch and their constituents.
+
+    Attributes:
+        used: indices (into the batch's candidates) of those that enter the clustering.
+        px, py, pz, e: their PUPPI-weighted four-vectors.
+        jets: the kept jets (events x jets records px, py, pz, E).
+        jets_per_event: kept jets per event.
+        n_per_jet: constituents per kept jet.
+        members: constituents of every kept jet, hardest first, as indices into ``used``
+            (events x jets x var).
+    """
+
+    used: I64
+    px: F64
+    py: F64
+    pz: F64
+    e: F64
+    jets: ak.Array
+    jets_per_event: I64
+    n_per_jet: I64
+    members: ak.Array
+
+    @property
+    def flat_members(self) -> I64:
+        return np.asarray(ak.to_numpy(ak.flatten(self.members, axis=None)), dtype=np.int64)
+
+
+def _cluster_candidates(cands: Candidates, n_ev: int, jets_cfg: JetConfig) -> _Clustered:
+    """Anti-kT fat jets of the PUPPI-weighted candidates."""
+    used = np.flatnonzero(cands.puppi > 0)
+    cu = cands.take(used)
+    w = cu.puppi
+    px, py = cu.pt * w * np.cos(cu.phi), cu.pt * w * np.sin(cu.phi)
+    pz = cu.pt * w * np.sinh(cu.eta)
+    e = np.sqrt(px**2 + py**2 + pz**2 + (cu.mass * w) ** 2)
+    counts = np.bincount(cu.event, minlength=n_ev)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    vectors = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}), counts)
+    jets, local = cluster(vectors, jets_cfg)
+    # constituents of the kept jets, each jet's sorted by weighted pT, as indices into ``used``
+    jets_per_event = np.asarray(ak.to_numpy(ak.num(jets.px, axis=1)), dtype=np.int64)
+    jets_flat = ak.flatten(local, axis=1) + np.repeat(offsets, jets_per_event)  # jets x var
+    n_per_jet = np.asarray(ak.to_numpy(ak.num(jets_flat, axis=1)), dtype=np.int64)
+    weighted_pt = ak.unflatten((cu.pt * w)[ak.to_numpy(ak.flatten(jets_flat))], n_per_jet)
+    jets_flat = jets_flat[ak.argsort(weighted_pt, axis=1, ascending=False)]
+    return _Clustered(used=used, px=px, py=py, pz=pz, e=e, jets=jets, jets_per_event=jets_per_event,
+                      n_per_jet=n_per_jet, members=ak.unflatten(jets_flat, jets_per_event))
+
+
+def _fatjets(c: _Clustered, cands: Candidates, jets_cfg: JetConfig) -> ak.Array:
+    """The ``FatJet`` collection: kinematics, substructure, jet ID."""
+    idx = c.flat_members
+    const_vec = ak.unflatten(ak.zip({"px": c.px[idx], "py": c.py[idx], "pz": c.pz[idx], "E": c.e[idx]}),
+                             c.n_per_jet)
+    subs = substructure(const_vec, jets_cfg)
+    member = cands.take(c.used[idx])
+    jet_id = _jet_id(ak.unflatten(ak.zip({"pdg": member.pdg, "charge": member.charge}), c.n_per_jet),
+                     ak.unflatten(c.e[idx], c.n_per_jet))
+    jets = c.jets
+    jpt = np.hypot(jets.px, jets.py)
+    jp = np.sqrt(jpt**2 + jets.pz**2)
+
+    def per_event(values: Any, dtype: type) -> ak.Array:
+        return ak.values_astype(ak.unflatten(np.asarray(values), c.jets_per_event), dtype)
+
+    return ak.zip({
+        "pt": ak.values_astype(jpt, np.float32),
+        "eta": ak.values_astype(np.arcsinh(jets.pz / jpt), np.float32),
+        "phi": ak.values_astype(np.arctan2(jets.py, jets.px), np.float32),
+        "mass": ak.values_astype(np.sqrt(np.maximum(jets.E**2 - jp**2, 0.0)), np.float32),
+        **{name: per_event(subs[name], np.float32)
+           for name in ("msoftdrop", "tau1", "tau2", "tau3", "tau4", "n2b1", "n3b1")},
+        "nConstituents": per_event(c.n_per_jet, np.int32),
+        "jetId": ak.unflatten(ak.to_numpy(jet_id), c.jets_per_event),
+        "rawFactor": per_event(np.zeros(len(c.n_per_jet)), np.float32),
+    })
+
+
+def _pf_candidates(c: _Clustered, cands: Candidates, n_ev: int,
+                   all_candidates: bool) -> tuple[ak.Array, ak.Array]:
+    """``PFCands`` and the ``FatJetPFCands`` link table (jetIdx, pFCandsIdx).
+
+    ``all_candidates``: every PF candidate of the event, as CMS PFNano stores them (pile-up
+    and candidates outside any jet included), the links pointing into them; else only the
+    fat jets' constituents, jet by jet (a fifteenth of the real density).
+    """
+    members = c.used[c.flat_members]  # indices into cands, jet by jet
+    if all_candidates:
+        stored = np.arange(len(cands.event))  # simulate() returns candidates sorted by event
+        per_event = np.bincount(cands.event, minlength=n_ev)
+        first = np.concatenate([[0], np.cumsum(per_event)[:-1]])
+        in_event = members - first[cands.event[members]]
+    else:
+        stored = members
+        per_event = np.asarray(ak.to_numpy(ak.sum(ak.num(c.members, axis=2), axis=1)), dtype=np.int64)
+        in_event = np.asarray(ak.to_numpy(ak.flatten(ak.local_index(ak.flatten(c.members, axis=2), axis=1))))
+    sel = cands.take(stored)
+
+    def per_cand(values: Any, dtype: type) -> ak.Array:
+        return ak.unflatten(np.asarray(values).astype(dtype), per_event)
+
+    pfcands = ak.zip({
+        "pt": per_cand(sel.pt, np.float32), "eta": per_cand(sel.eta, np.float32),
+        "phi": per_cand(sel.phi, np.float32), "mass": per_cand(sel.mass, np.float32),
+        "charge": per_cand(sel.charge, np.int32), "pdgId": per_cand(sel.pdg, np.int32),
+        "d0": per_cand(sel.d0, np.float32), "dz": per_cand(sel.dz, np.float32),
+        "puppiWeight": per_cand(sel.puppi, np.float32),
+    })
+    links_per_event = np.asarray(ak.to_numpy(ak.sum(ak.num(c.members, axis=2), axis=1)), dtype=np.int64)
+    jet_idx = ak.flatten(ak.broadcast_arrays(ak.local_index(c.members, axis=1), c.members)[0], axis=2)
+    link = ak.zip({
+        "jetIdx": ak.values_astype(jet_idx, np.int32),
+        "pFCandsIdx": ak.unflatten(in_event.astype(np.int32), links_per_event),
+    })
+    return pfcands, link
+
+
 def process_batch(
     events: ak.Array,
     charge_of: Callable[[Any], Any],
@@ -109,6 +255,7 @@ def process_batch(
     pileup_counts: I64 | None = None,
     detector: DetectorConfig = DetectorConfig(),
     jets_cfg: JetConfig = JetConfig(),
+    all_candidates: bool = False,
 ) -> dict[str, Any]:
     """Turn one batch of Pythia events into NanoAOD collections.
 
@@ -120,119 +267,20 @@ def process_batch(
         pileup_counts: how many of ``pileup_events`` go on each hard event.
         detector: fast-simulation parameters.
         jets_cfg: fat-jet definition.
+        all_candidates: store every PF candidate of the event (CMS PFNano's density),
+            not only the fat jets' constituents.
 
     Returns:
         Branch name -> array: ``FatJet``, ``PFCands``, ``FatJetPFCands``, ``GenPart``
         records and the ``nFatJet``-style counters implied by them.
     """
     n_ev = len(events)
-    particles = _flat_particles(events, charge_of)
-    pv_z = rng.normal(size=n_ev) * BEAMSPOT_SIGMA_Z_MM
-    particles = Particles(
-        **{**{k: getattr(particles, k) for k in particles.__dataclass_fields__},
-           "vz": particles.vz + pv_z[particles.event]}
-    )
-    with_pu = pileup_events is not None and pileup_counts is not None and len(pileup_events) > 0
-    if with_pu:
-        assert pileup_events is not None and pileup_counts is not None
-        pu = _flat_particles(pileup_events, charge_of)
-        owner = np.repeat(np.arange(n_ev, dtype=np.int64), pileup_counts)
-        pu_z = rng.normal(size=len(pileup_events)) * BEAMSPOT_SIGMA_Z_MM
-        pu = Particles(
-            **{**{k: getattr(pu, k) for k in pu.__dataclass_fields__},
-               "event": owner[pu.event],
-               "vz": pu.vz + pu_z[pu.event],
-               "pileup": np.ones(len(pu.event), dtype=bool)}
-        )
-        particles = _merge(particles, pu)
+    particles, pv_z, with_pu = _vertices_and_pileup(events, charge_of, rng, pileup_events, pileup_counts)
     cands = simulate(particles, pv_z, rng, detector, with_pileup=with_pu)
-
-    # PUPPI-weighted four-vectors of the candidates that enter the clustering
-    used = np.flatnonzero(cands.puppi > 0)
-    cu = cands.take(used)
-    w = cu.puppi
-    px, py = cu.pt * w * np.cos(cu.phi), cu.pt * w * np.sin(cu.phi)
-    pz = cu.pt * w * np.sinh(cu.eta)
-    e = np.sqrt(px**2 + py**2 + pz**2 + (cu.mass * w) ** 2)
-    counts = np.bincount(cu.event, minlength=n_ev)
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    vectors = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}), counts)
-    jets, local = cluster(vectors, jets_cfg)
-
-    # constituents of the kept jets, each jet's sorted by pT, as global candidate indices
-    jets_per_event = ak.to_numpy(ak.num(jets.px, axis=1))
-    jets_flat = ak.flatten(local, axis=1) + np.repeat(offsets, jets_per_event)  # jets x var
-    n_per_jet = ak.to_numpy(ak.num(jets_flat, axis=1))
-    weighted_pt = ak.unflatten((cu.pt * w)[ak.to_numpy(ak.flatten(jets_flat))], n_per_jet)
-    jets_flat = jets_flat[ak.argsort(weighted_pt, axis=1, ascending=False)]
-    glob = ak.unflatten(jets_flat, jets_per_event)  # events x jets x var
-    flat_idx = ak.to_numpy(ak.flatten(jets_flat))
-    const_vec = ak.unflatten(
-        ak.zip({"px": px[flat_idx], "py": py[flat_idx], "pz": pz[flat_idx], "E": e[flat_idx]}),
-        n_per_jet,
-    )
-    subs = substructure(const_vec, jets_cfg)
-    jet_cands = ak.unflatten(
-        ak.zip({"pdg": cu.pdg[flat_idx], "charge": cu.charge[flat_idx]}), n_per_jet
-    )
-    jet_id = _jet_id(jet_cands, ak.unflatten(e[flat_idx], n_per_jet))
-
-    jpt = np.hypot(jets.px, jets.py)
-    jp = np.sqrt(jpt**2 + jets.pz**2)
-    jeta = np.arcsinh(jets.pz / jpt)
-    jphi = np.arctan2(jets.py, jets.px)
-    jmass = np.sqrt(np.maximum(jets.E**2 - jp**2, 0.0))
-
-    def per_event(values: Any, dtype: type) -> ak.Array:
-        return ak.values_astype(ak.unflatten(np.asarray(values), jets_per_event), dtype)
-
-    fatjet = ak.zip(
-        {
-            "pt": ak.values_astype(jpt, np.float32),
-            "eta": ak.values_astype(jeta, np.float32),
-            "phi": ak.values_astype(jphi, np.float32),
-            "mass": ak.values_astype(jmass, np.float32),
-            "msoftdrop": per_event(subs["msoftdrop"], np.float32),
-            "tau1": per_event(subs["tau1"], np.float32),
-            "tau2": per_event(subs["tau2"], np.float32),
-            "tau3": per_event(subs["tau3"], np.float32),
-            "tau4": per_event(subs["tau4"], np.float32),
-            "n2b1": per_event(subs["n2b1"], np.float32),
-            "n3b1": per_event(subs["n3b1"], np.float32),
-            "nConstituents": per_event(n_per_jet, np.int32),
-            "jetId": ak.unflatten(ak.to_numpy(jet_id), jets_per_event),
-            "rawFactor": per_event(np.zeros(len(n_per_jet)), np.float32),
-        }
-    )
-    # PFCands of an event: its jets' constituents, jet by jet
-    cands_per_event = ak.to_numpy(ak.sum(ak.num(glob, axis=2), axis=1))
-    sel = cu.take(flat_idx)
-
-    def per_cand(values: Any, dtype: type) -> ak.Array:
-        return ak.unflatten(np.asarray(values).astype(dtype), cands_per_event)
-
-    pfcands = ak.zip(
-        {
-            "pt": per_cand(sel.pt, np.float32),
-            "eta": per_cand(sel.eta, np.float32),
-            "phi": per_cand(sel.phi, np.float32),
-            "mass": per_cand(sel.mass, np.float32),
-            "charge": per_cand(sel.charge, np.int32),
-            "pdgId": per_cand(sel.pdg, np.int32),
-            "d0": per_cand(sel.d0, np.float32),
-            "dz": per_cand(sel.dz, np.float32),
-            "puppiWeight": per_cand(sel.puppi, np.float32),
-        }
-    )
-    jet_idx = ak.flatten(ak.broadcast_arrays(ak.local_index(glob, axis=1), glob)[0], axis=2)
-    link = ak.zip(
-        {
-            "jetIdx": ak.values_astype(jet_idx, np.int32),
-            "pFCandsIdx": ak.values_astype(ak.local_index(jet_idx, axis=1), np.int32),
-        }
-    )
+    clustered = _cluster_candidates(cands, n_ev, jets_cfg)
+    pfcands, link = _pf_candidates(clustered, cands, n_ev, all_candidates)
     return {
-        "FatJet": fatjet,
+        "FatJet": _fatjets(clustered, cands, jets_cfg),
         "PFCands": pfcands,
         "FatJetPFCands": link,
         "GenPart": hard_process(events.prt),
@@ -273,12 +321,14 @@ def generate(
     jets_cfg: JetConfig = JetConfig(),
     batch_size: int = 100,
     progress: bool = True,
+    all_candidates: bool = False,
 ) -> GenerateSummary:
     """Generate ``n_events`` events of ``cfg.process`` into a PFNano-format ROOT file.
 
     The file is written under a temporary name and renamed at the end, so ``output`` is
     either the complete new file or untouched.  The same ``cfg.seed`` gives identical
-    arrays.
+    arrays.  ``all_candidates`` stores every PF candidate of each event, as CMS PFNano
+    does (see :func:`process_batch`), instead of only the fat jets' constituents.
 
     Raises:
         JetCLRError: a bad argument or an unwritable output.
@@ -309,7 +359,7 @@ def generate(
                     pu_events = pu_pythia.nextBatch(int(pu_counts.sum()))
             branches = process_batch(
                 events, charge_of, rng, pileup_events=pu_events, pileup_counts=pu_counts,
-                detector=detector, jets_cfg=jets_cfg,
+                detector=detector, jets_cfg=jets_cfg, all_candidates=all_candidates,
             )
             gen_index = np.arange(done, done + n, dtype=np.int64)
             weight = np.ones(n)
