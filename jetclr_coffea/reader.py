@@ -13,6 +13,13 @@ NanoAOD v15    ``PFCand``      ``FatJetPFCand``   ``jetIdx``, ``pfCandIdx``
 Everything is vectorised: the link table is turned into per-jet lists with one stable
 sort and a gather over flat numpy arrays; there is no Python loop over events or jets.
 
+Memory: real PFNano stores every PF candidate of the event (~1 800), while a fat jet's
+constituents are ~100 of them.  ``columns`` reads only the candidate fields a model needs,
+and where the events come from coffea's Runner (their metadata names the file and entry
+range) the candidate columns are read straight from the file one at a time, gathered to
+the jets' constituents and released: the full-length columns never pile up in the
+chunk's NanoEvents cache (:class:`ChunkColumns`).
+
 PUPPI: CMS AK8 jets are PUPPI jets.  Where the candidates carry ``puppiWeight`` (PFNano),
 constituent four-momenta are scaled by it (``apply_puppi=True``, the default), so the
 constituents add up to the raw jet four-momentum; NanoAOD v15 stores candidates already
@@ -31,7 +38,9 @@ import numpy.typing as npt
 from jetclr_coffea.errors import JetCLRError
 
 __all__ = [
+    "CANDIDATE_FIELDS",
     "CONVENTIONS",
+    "ChunkColumns",
     "Convention",
     "JetConstituents",
     "detect_convention",
@@ -89,6 +98,74 @@ class _Fields:
         return self.events[f"{collection}_{field}"]
 
 
+class ChunkColumns:
+    """Candidate columns of a chunk read straight from its file, in slices of events.
+
+    For events made by coffea's Runner (``events.metadata`` holds ``filename``,
+    ``treename``, ``entrystart`` and ``entrystop``; TTree or RNTuple).  :meth:`get` reads one
+    branch for a slice of the chunk's events and keeps nothing (uproot's caches are off),
+    so at most one slice of one full-length column is in memory while the reader gathers
+    the jets' constituents from it, whatever the chunk size.  :meth:`for_events` gives None
+    for other events.
+    """
+
+    #: events per slice: 1 000 events of real PFNano are ~7 MB per float32 column
+    SLICE = 1000
+
+    def __init__(self, filename: str, treename: str, start: int, stop: int) -> None:
+        self.filename, self.treename, self.start, self.stop = filename, treename, start, stop
+        self._file: Any = None
+
+    @classmethod
+    def for_events(cls, events: Any) -> ChunkColumns | None:
+        meta = getattr(events, "metadata", None) or {}
+        keys = ("filename", "treename", "entrystart", "entrystop")
+        if not all(meta.get(k) is not None for k in keys):
+            return None
+        return cls(str(meta["filename"]), str(meta["treename"]), int(meta["entrystart"]),
+                   int(meta["entrystop"]))
+
+    def __enter__(self) -> ChunkColumns:
+        import uproot
+
+        self._file = uproot.open(self.filename, array_cache=None, object_cache=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+        self._file = None
+
+    def get(self, collection: str, field: str, first: int, last: int) -> ak.Array:
+        """``collection_field`` of the chunk's events ``first`` to ``last`` (chunk-relative)."""
+        name = f"{collection}_{field}"
+        tree = self._file[self.treename]
+        return tree.arrays([name], entry_start=self.start + first, entry_stop=self.start + last)[name]
+
+
+def _gather_sliced(source: ChunkColumns, collection: str, name: str, n_cand_ev: npt.NDArray[np.int64],
+                   link_event: npt.NDArray[np.int64], local_cand: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """``collection_name`` at the links' candidates, read slice by slice of events.
+
+    ``link_event`` (sorted) and ``local_cand`` give each link's event and its candidate's
+    index within the event.
+    """
+    n_ev = len(n_cand_ev)
+    step = ChunkColumns.SLICE
+    edges = np.searchsorted(link_event, np.arange(0, n_ev + step, step))
+    out: npt.NDArray[Any] | None = None
+    for k, first in enumerate(range(0, max(n_ev, 1), step)):
+        last = min(first + step, n_ev)
+        col = _flat(source.get(collection, name, first, last))
+        lo, hi = edges[k], edges[k + 1]
+        starts = np.concatenate([[0], np.cumsum(n_cand_ev[first:last])[:-1]]).astype(np.int64)
+        part = col[starts[link_event[lo:hi] - first] + local_cand[lo:hi]]
+        if out is None:
+            out = np.empty(len(local_cand), dtype=part.dtype)
+        out[lo:hi] = part
+    assert out is not None
+    return out
+
+
 def detect_convention(events: Any) -> Convention:
     """The PF-candidate convention of ``events``.
 
@@ -141,6 +218,8 @@ def read_constituents(
     *,
     jet_collection: str = "FatJet",
     apply_puppi: bool = True,
+    columns: tuple[str, ...] | None = None,
+    direct: bool = True,
 ) -> JetConstituents:
     """Read the fat jets of ``events`` and group their PF candidates per jet.
 
@@ -150,6 +229,11 @@ def read_constituents(
         jet_mask: events x jets booleans selecting jets (default: all).
         jet_collection: the fat-jet collection name.
         apply_puppi: scale candidate pt and mass by ``puppiWeight`` where present.
+        columns: the candidate fields to read (default: all of :data:`CANDIDATE_FIELDS`
+            the file has); pt, eta and phi always, ``puppiWeight`` with ``apply_puppi``;
+            a ``mass`` not read is zero.
+        direct: read the candidate columns straight from the file when the events come
+            from coffea's Runner (:class:`ChunkColumns`), so they do not stay in memory.
 
     Returns:
         The selected jets, in event order then jet order, with their constituents.
@@ -168,8 +252,14 @@ def read_constituents(
     jet_offset = np.concatenate([[0], np.cumsum(n_jets_ev)[:-1]]).astype(np.int64)
     total_jets = int(n_jets_ev.sum())
 
-    cand_pt = f.get(conv.candidates, "pt")
-    n_cand_ev = np.asarray(ak.to_numpy(ak.num(cand_pt, axis=1)), dtype=np.int64)
+    source = ChunkColumns.for_events(events) if direct else None
+    counter = f"n{conv.candidates}"
+    if conv.candidates in f.top:  # NanoEvents: the counts alone (no candidate column is read)
+        n_cand_ev = np.asarray(ak.to_numpy(ak.num(f.events[conv.candidates], axis=1)), dtype=np.int64)
+    elif counter in f.top:
+        n_cand_ev = np.asarray(ak.to_numpy(f.events[counter]), dtype=np.int64)
+    else:
+        n_cand_ev = np.asarray(ak.to_numpy(ak.num(f.get(conv.candidates, "pt"), axis=1)), dtype=np.int64)
     cand_offset = np.concatenate([[0], np.cumsum(n_cand_ev)[:-1]]).astype(np.int64)
 
     link_jet = f.get(conv.link, conv.jet_index)
@@ -185,14 +275,25 @@ def read_constituents(
     global_jet, global_cand = global_jet[order], global_cand[order]
     per_jet = np.bincount(global_jet, minlength=total_jets).astype(np.int64)
 
-    # constituents of every jet, then the selection
+    # constituents of every jet, then the selection; one full-length column at a time
+    wanted = CANDIDATE_FIELDS if columns is None else tuple(
+        dict.fromkeys(("pt", "eta", "phi", *columns, *(("puppiWeight",) if apply_puppi else ()))))
     values: dict[str, Any] = {}
-    for name in CANDIDATE_FIELDS:
-        if f.has(conv.candidates, name):
+    present = [name for name in wanted if f.has(conv.candidates, name)]
+    if source is not None:
+        link_ev = link_event[valid][order]
+        local = lc[valid][order]
+        with source:
+            for name in present:
+                values[name] = _gather_sliced(source, conv.candidates, name, n_cand_ev, link_ev, local)
+    else:
+        for name in present:
             values[name] = _flat(f.get(conv.candidates, name))[global_cand]
-    for name in ("pt", "eta", "phi", "mass"):
+    for name in ("pt", "eta", "phi") + (("mass",) if "mass" in wanted else ()):
         if name not in values:
             raise JetCLRError(f"missing branch {conv.candidates}_{name}")
+    if "mass" not in values:
+        values["mass"] = np.zeros(len(global_cand), dtype=np.float32)
     if apply_puppi and "puppiWeight" in values:
         values["pt"] = values["pt"] * values["puppiWeight"]
         values["mass"] = values["mass"] * values["puppiWeight"]

@@ -125,6 +125,8 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             f"{name}_{out}": model.card.score_range(out)
             for name, model in self.models.items() for out in model.card.scores
         }
+        #: the PF-candidate fields the models' preprocessing reads
+        self.columns = tuple(dict.fromkeys(f for m in self.models.values() for f in m.spec.candidate_fields))
         self.ddt = DDTMap(ddt_map) if ddt_map is not None else None
         if self.ddt is not None:
             self.ddt.check(self.models, self.scores, selection)
@@ -200,7 +202,8 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         Rows follow the selected jets in event order; NaN where a jet has no constituents.
         """
         try:
-            jc = read_constituents(events, sel)
+            # only the candidate columns the models' inputs need, read column by column
+            jc = read_constituents(events, sel, columns=self.columns)
         except JetCLRError as err:
             raise JetCLRError(f"{_source(events)}: {err}") from err
         scores: dict[str, F64] = {}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 COFFEA_SDIST_VERSION = "2026.9.0"
-REAL_FILES = ("pfnano.root", "nano_tt_v15.root")
+REAL_FILES = ("pfnano.root", "nano_tt_v15.root", "pfnano_rntuple.root")
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,14 @@ class PreprocessSpec:
         if self.n_max <= 0:
             raise ValueError(f"n_max must be positive, got {self.n_max}")
 
+    @property
+    def candidate_fields(self) -> tuple[str, ...]:
+        """The PF-candidate fields these inputs are computed from (what a reader must read):
+        pt, eta, phi always; mass for energy features; charge for the charge feature."""
+        energy = any(f in ("log_e", "log_e_rel") for f in self.features)
+        return ("pt", "eta", "phi") + (("mass",) if energy else ()) + (
+            ("charge",) if "charge" in self.features else ())
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["features"] = list(self.features)
