@@ -143,11 +143,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_options(args: argparse.Namespace) -> Any:
+    from jetclr_coffea.processors.memory import parse_size
     from jetclr_coffea.processors.run import RunOptions
 
     return RunOptions(
         executor=args.executor, workers=args.workers, scheduler=args.scheduler,
         chunksize=args.chunksize, maxchunks=args.maxchunks, skipbadfiles=args.skipbadfiles,
+        memory_budget=parse_size(args.memory_budget),
         batch_size=args.batch_size,
     )
 
@@ -177,6 +179,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{ds}: {c['events']:.0f} events, {c['selected']:.0f} selected fat jets, "
               f"{c['scored']:.0f} scored on {', '.join(sorted(res['providers'])) or '-'}"
               + (f", {aside:.0f} not scored (see cutflow.json)" if aside else ""))
+    print(f"chunks of {result.chunksize} events (memory budget {args.memory_budget} a worker)")
     for skipped in result.skipped_files:
         print(f"skipped {skipped['file']} ({skipped['dataset']}): {skipped['reason']}")
     print("wrote " + ", ".join(str(p) for p in written))
@@ -199,7 +202,10 @@ def _add_runner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="worker processes (futures, dask; the iterative executor runs one)")
     p.add_argument("--scheduler", default=None, help="dask scheduler address (default: a LocalCluster)")
-    p.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
+    p.add_argument("--chunksize", type=_positive_int, default=None,
+                   help="events per chunk (default: the largest that fits --memory-budget, from the "
+                        "files' PF-candidate density)")
+    p.add_argument("--memory-budget", default="2GB", help="memory a worker may use, e.g. 2GB, 500MB")
     p.add_argument("--maxchunks", type=_positive_int, default=None, help="chunks per dataset (default: all)")
     p.add_argument("--skipbadfiles", action="store_true",
                    help="leave out unreadable files (listed in cutflow.json and the summary)")

@@ -27,6 +27,7 @@ from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 
 from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record
 from .hists import to_root
+from .memory import DEFAULT_BUDGET, Density, choose_chunksize, file_density
 from .schema import QuietPFNanoAODSchema
 from .tagging import FatJetSelection, LearnedJetTagProcessor
 
@@ -51,12 +52,20 @@ SCHEDULER_TIMEOUT = 10
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run the Runner."""
+    """How to run the Runner.
+
+    Attributes:
+        chunksize: events per chunk; None: the largest that fits ``memory_budget``, from
+            the files' PF-candidate density (:func:`~jetclr_coffea.processors.memory.choose_chunksize`).
+        memory_budget: bytes a worker may use; a given ``chunksize`` that needs more is an
+            error before the first chunk is read.
+    """
 
     executor: str = "iterative"
     workers: int = 1
     scheduler: str | None = None
-    chunksize: int = 100_000
+    chunksize: int | None = None
+    memory_budget: int = DEFAULT_BUDGET
     maxchunks: int | None = None
     skipbadfiles: bool = False
     batch_size: int | None = None
@@ -79,9 +88,12 @@ class RunOptions:
             raise ParameterError("scheduler", "is for the dask executor, not futures")
         if self.executor not in EXECUTORS:
             raise ParameterError("executor", f"must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
-        if self.workers <= 0 or self.chunksize <= 0:
-            raise ParameterError("workers" if self.workers <= 0 else "chunksize",
-                                 f"must be positive, got {min(self.workers, self.chunksize)}")
+        if self.workers <= 0:
+            raise ParameterError("workers", f"must be positive, got {self.workers}")
+        if self.chunksize is not None and self.chunksize <= 0:
+            raise ParameterError("chunksize", f"must be positive, got {self.chunksize}")
+        if self.memory_budget <= 0:
+            raise ParameterError("memory_budget", f"must be positive, got {self.memory_budget}")
 
 
 def load_fileset(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -151,12 +163,14 @@ class RunResult:
         provenance: what ran (models and their SHA-256, selection, DDT map).
         metrics: coffea's run metrics (bytes read, chunks, ...).
         skipped_files: files left out with ``skipbadfiles``: ``{"dataset", "file", "reason"}``.
+        chunksize: the events per chunk it ran with (given, or chosen from the memory budget).
     """
 
     datasets: dict[str, dict[str, Any]]
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     skipped_files: list[dict[str, str]] = field(default_factory=list)
+    chunksize: int = 0
 
 
 def _file_problem(path: str) -> str | None:
@@ -178,9 +192,10 @@ def _file_problem(path: str) -> str | None:
     return None
 
 
-def _preflight(fileset: dict[str, Any], skip: bool) -> tuple[dict[str, Any], list[dict[str, str]]]:
+def _preflight(fileset: dict[str, Any], skip: bool,
+               densities: dict[str, Density]) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Open every file before the first chunk: a bad one is an error naming it, or (``skip``)
-    left out and recorded."""
+    left out and recorded; the good ones' densities go into ``densities``."""
     kept: dict[str, Any] = {}
     skipped: list[dict[str, str]] = []
     for ds, entry in fileset.items():
@@ -190,6 +205,9 @@ def _preflight(fileset: dict[str, Any], skip: bool) -> tuple[dict[str, Any], lis
             problem = _file_problem(str(f))
             if problem is None:
                 good.append(f)
+                density = file_density(str(f))
+                if density is not None:
+                    densities[str(f)] = density
             elif skip:
                 skipped.append({"dataset": ds, "file": str(f), "reason": problem})
             else:
@@ -232,17 +250,23 @@ def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
     """Run ``processor_instance`` over ``fileset``.
 
     Every file is opened before the first chunk: a bad one is a one-line error naming it,
-    or with ``opts.skipbadfiles`` left out and listed in :attr:`RunResult.skipped_files`.
+    or with ``opts.skipbadfiles`` left out and listed in :attr:`RunResult.skipped_files`;
+    its PF-candidate density (from its first entries' counters) sets the chunk size that
+    fits ``opts.memory_budget``, unless ``opts.chunksize`` is given (and fits).
     """
     from coffea import processor
 
-    fileset, skipped = _preflight(fileset, opts.skipbadfiles)
+    densities: dict[str, Density] = {}
+    fileset, skipped = _preflight(fileset, opts.skipbadfiles, densities)
     if not fileset:
         raise JetCLRError("no readable file in the fileset: " + "; ".join(
             f"{s['file']}: {s['reason']}" for s in skipped))
+    models = getattr(processor_instance, "models", {})
+    n_max = max((m.spec.n_max for m in models.values()), default=50)
+    chunksize = choose_chunksize(densities, opts.memory_budget, n_max, opts.chunksize)
     with ExitStack() as stack:
         runner = processor.Runner(
-            executor=_executor(opts, stack), schema=QuietPFNanoAODSchema, chunksize=opts.chunksize,
+            executor=_executor(opts, stack), schema=QuietPFNanoAODSchema, chunksize=chunksize,
             maxchunks=opts.maxchunks, skipbadfiles=opts.skipbadfiles, savemetrics=True,
         )
         try:
@@ -255,6 +279,7 @@ def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
         provenance=describe() if callable(describe) else {},
         metrics={k: v for k, v in metrics.items() if isinstance(v, int | float | str)},
         skipped_files=skipped,
+        chunksize=chunksize,
     )
 
 

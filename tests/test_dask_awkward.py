@@ -79,6 +79,26 @@ def test_lazy_reader_real_cms_files(real_files: dict[str, Path], open_nano: Any)
         np.testing.assert_allclose(score, OnnxJetModel(MODEL)(jc.constituents)[SCORE], atol=1e-6)
 
 
+@pytest.mark.network
+def test_lazy_reader_rntuple_virtual(real_files: dict[str, Path], open_nano: Any) -> None:
+    """The RNTuple copy of pfnano.root through the awkward-only reader (virtual mode): the
+    same constituents as the eager reader of the TTree."""
+    lazy = fatjet_constituents(open_nano(real_files["pfnano_rntuple.root"], "PFNanoAODSchema", "virtual"))
+    _assert_same_constituents(lazy, read_constituents(open_nano(real_files["pfnano.root"])).constituents)
+
+
+@pytest.mark.network
+@pytest.mark.xfail(raises=AttributeError, strict=True,
+                   reason="uproot 5.7.7 cannot build dask forms of RNTuple fields ('RField' object has no "
+                          "attribute 'title', uproot/models/RNTuple.py field_form); passes once uproot does")
+def test_lazy_reader_rntuple_dask(real_files: dict[str, Path], open_nano: Any) -> None:
+    import dask
+
+    lazy = fatjet_constituents(open_nano(real_files["pfnano_rntuple.root"], "PFNanoAODSchema", "dask"))
+    (constituents,) = dask.compute(lazy)
+    _assert_same_constituents(constituents, read_constituents(open_nano(real_files["pfnano.root"])).constituents)
+
+
 def test_dask_reader_reads_only_what_it_needs(samples: dict[str, Path], open_nano: Any) -> None:
     events = open_nano(samples["top"], mode="dask", steps_per_file=3)
     lazy = fatjet_constituents(events)

@@ -1,0 +1,142 @@
+"""A memory budget per worker, and the chunk size that keeps a chunk within it.
+
+A chunk's memory grows with its events: the reader holds, per event, the fat jets' links
+and constituents (a slice of the full-length candidate columns at a time, see
+``jetclr_coffea.reader.ChunkColumns``), and the preprocessing holds padded (jets, n_max)
+arrays.  :func:`bytes_per_event` is a deliberately generous model of that (about twice
+the growth measured on real CMS PFNano, docs/performance.md); :func:`file_density` reads
+a file's candidates, links and fat jets per event from its first entries' counters,
+cheaply; :func:`choose_chunksize` gives the largest chunk that fits the budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from jetclr_coffea.errors import JetCLRError, ParameterError
+
+__all__ = [
+    "BASE_BYTES",
+    "DEFAULT_BUDGET",
+    "Density",
+    "bytes_per_event",
+    "choose_chunksize",
+    "file_density",
+    "parse_size",
+]
+
+#: Default memory budget per worker: what batch-system slots give a core.
+DEFAULT_BUDGET = 2_000_000_000
+#: What a worker holds before its first chunk: Python, coffea, ONNX Runtime and its
+#: sessions (~290 MB measured, with room for larger models).
+BASE_BYTES = 450_000_000
+#: Entries whose counters give a file's density.
+SAMPLE_ENTRIES = 2000
+#: Chunk sizes are rounded down to a multiple of this (and never below it).
+CHUNK_STEP = 1000
+
+
+@dataclass(frozen=True)
+class Density:
+    """Mean PF candidates, fat-jet-to-candidate links and fat jets per event of a file."""
+
+    candidates: float
+    links: float
+    fatjets: float
+
+
+def bytes_per_event(d: Density, n_max: int) -> float:
+    """Generous estimate of a chunk's memory per event (bytes).
+
+    Per link (a fat-jet constituent): its two int32 indices, their int64 forms, the
+    gathered candidate fields and the awkward lists, ~80 bytes; per fat jet and padded
+    constituent slot, ~12 float64 arrays of the preprocessing (~100 bytes); per stored
+    candidate, the chunk's counts and a share of the sliced column reads (~4 bytes); and
+    1 KB of per-event columns (event ids, weights, fat-jet fields, histograms' inputs).
+    """
+    return 80.0 * d.links + 100.0 * n_max * d.fatjets + 4.0 * d.candidates + 1000.0
+
+
+def _counts(tree: Any, collection: str, stop: int) -> float | None:
+    counter = f"n{collection}"
+    keys = set(tree.keys())
+    if counter in keys:
+        return float(np.mean(tree[counter].array(library="np", entry_stop=stop)))
+    for field in ("pt", "jetIdx"):
+        if f"{collection}_{field}" in keys:
+            arr = tree.arrays([f"{collection}_{field}"], entry_stop=min(stop, 200))[f"{collection}_{field}"]
+            return float(ak.mean(ak.num(arr, axis=1)))
+    return None
+
+
+def file_density(path: str) -> Density | None:
+    """The density of a NanoAOD file from its first entries (None if it has no PF candidates)."""
+    import uproot
+
+    from jetclr_coffea.reader import CONVENTIONS
+
+    with uproot.open(path, array_cache=None, object_cache=None) as f:
+        tree = f["Events"]
+        stop = min(int(tree.num_entries), SAMPLE_ENTRIES)
+        if stop == 0:
+            return Density(0.0, 0.0, 0.0)
+        for conv in CONVENTIONS:
+            cands = _counts(tree, conv.candidates, stop)
+            if cands is not None:
+                links = _counts(tree, conv.link, stop) or 0.0
+                return Density(cands, links, _counts(tree, "FatJet", stop) or 0.0)
+    return None
+
+
+def parse_size(text: str) -> int:
+    """``"2GB"``, ``"1.5 GB"``, ``"500MB"``, ``"2e9"`` -> bytes.
+
+    Raises:
+        ParameterError: not a positive size.
+    """
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    t = text.strip().upper().replace(" ", "")
+    number = t.rstrip("KMGTIB")
+    unit = t[len(number):]
+    try:
+        value = float(number) * units[unit]
+    except (ValueError, KeyError):
+        raise ParameterError("memory_budget", f"must be a size such as 2GB or 500MB, got {text!r}") from None
+    if not value > 0:
+        raise ParameterError("memory_budget", f"must be positive, got {text!r}")
+    return int(value)
+
+
+def choose_chunksize(densities: dict[str, Density], budget: int, n_max: int,
+                     chunksize: int | None = None) -> int:
+    """The chunk size for ``densities`` (file -> density) within ``budget`` bytes a worker.
+
+    With ``chunksize`` given, check it instead.
+
+    Raises:
+        JetCLRError: the budget does not hold the worker's base memory, or the given
+            ``chunksize`` needs more than the budget (reported before any chunk is read).
+    """
+    if budget <= BASE_BYTES:
+        raise ParameterError("memory_budget", f"must exceed the {BASE_BYTES / 1e9:.2f} GB a worker needs "
+                                              f"before its first chunk, got {budget / 1e9:.2f} GB")
+    if not densities:
+        return chunksize or 100_000
+    densest = max(densities, key=lambda f: bytes_per_event(densities[f], n_max))
+    per_event = bytes_per_event(densities[densest], n_max)
+    fits = int((budget - BASE_BYTES) // per_event)
+    if chunksize is not None:
+        if chunksize > fits:
+            raise JetCLRError(
+                f"chunks of {chunksize} events need about "
+                f"{(BASE_BYTES + chunksize * per_event) / 1e9:.1f} GB "
+                f"a worker for {densest} ({densities[densest].candidates:.0f} PF candidates an event), "
+                f"over the memory budget of {budget / 1e9:.1f} GB: use a chunk size of at most {fits}, "
+                "or a larger budget")
+        return chunksize
+    return max(CHUNK_STEP, fits // CHUNK_STEP * CHUNK_STEP)

@@ -1,0 +1,138 @@
+"""Memory per chunk: a budget per worker, the chunk size chosen from it, sliced column reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pytest
+from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, RunOptions, load_fileset, run
+from jetclr_coffea.processors.memory import (
+    BASE_BYTES,
+    CHUNK_STEP,
+    Density,
+    bytes_per_event,
+    choose_chunksize,
+    file_density,
+    parse_size,
+)
+
+from jetclr_coffea.cli import main
+from jetclr_coffea.errors import JetCLRError
+
+MODEL = Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx"
+PFNANO = Density(candidates=1820.0, links=108.0, fatjets=2.4)  # coffea's real pfnano.root
+
+
+def test_parse_size() -> None:
+    assert parse_size("2GB") == 2_000_000_000 and parse_size("500 MB") == 500_000_000
+    assert parse_size("1GiB") == 2**30 and parse_size("3e9") == 3_000_000_000
+    for bad in ("lots", "-1GB", "0"):
+        with pytest.raises(JetCLRError, match="memory_budget"):
+            parse_size(bad)
+
+
+def test_chunk_size_fits_the_budget_and_scales_with_density() -> None:
+    sparse = Density(candidates=120.0, links=110.0, fatjets=2.0)
+    dense_chunk = choose_chunksize({"real.root": PFNANO}, 2_000_000_000, 40)
+    sparse_chunk = choose_chunksize({"ours.root": sparse}, 2_000_000_000, 40)
+    assert dense_chunk % CHUNK_STEP == 0 and sparse_chunk > dense_chunk >= CHUNK_STEP
+    assert BASE_BYTES + dense_chunk * bytes_per_event(PFNANO, 40) <= 2_000_000_000
+    # the densest file decides
+    assert choose_chunksize({"ours.root": sparse, "real.root": PFNANO}, 2_000_000_000, 40) == dense_chunk
+    # twice the budget above the base: about twice the chunk
+    double = choose_chunksize({"real.root": PFNANO}, 2 * 2_000_000_000 - BASE_BYTES, 40)
+    assert abs(double - 2 * dense_chunk) <= 2 * CHUNK_STEP
+    with pytest.raises(JetCLRError, match="memory_budget must exceed"):
+        choose_chunksize({"real.root": PFNANO}, 100_000_000, 40)
+    # a given chunk size is checked, not changed
+    assert choose_chunksize({"real.root": PFNANO}, 2_000_000_000, 40, chunksize=5000) == 5000
+    with pytest.raises(JetCLRError, match=r"chunks of 1000000 events need about .* at most \d+"):
+        choose_chunksize({"real.root": PFNANO}, 2_000_000_000, 40, chunksize=1_000_000)
+
+
+def test_file_density_reads_the_counters(samples: dict[str, Path]) -> None:
+    import uproot
+
+    d = file_density(str(samples["top"]))
+    assert d is not None
+    arrays = uproot.open(samples["top"])["Events"].arrays(["nPFCands", "nFatJet"])
+    assert d.candidates == pytest.approx(float(np.mean(arrays["nPFCands"])))
+    assert d.fatjets == pytest.approx(float(np.mean(arrays["nFatJet"])))
+
+
+def test_run_chooses_and_records_the_chunk_size(fileset: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(load_fileset(fileset), LearnedJetTagProcessor([MODEL]), RunOptions())
+    assert result.chunksize >= CHUNK_STEP
+    out = tmp_path / "o"
+    assert main(["run", str(fileset), "--model", str(MODEL), "-o", str(out), "--chunksize", "10_000_000"]) == 2
+    err = capsys.readouterr().err
+    assert "chunks of 10000000 events need about" in err and "over the memory budget of 2.0 GB" in err
+    assert not out.exists()  # refused before anything was read or written
+    assert main(["run", str(fileset), "--model", str(MODEL), "-o", str(out), "--memory-budget", "1TB"]) == 0
+    assert "memory budget 1TB" in capsys.readouterr().out
+
+
+def test_sliced_direct_reads_equal_the_events_path(fileset: Path, samples: dict[str, Path],
+                                                   monkeypatch: pytest.MonkeyPatch, open_nano: Any) -> None:
+    """Through the Runner the candidate columns are read from the file in slices of events;
+    the constituents (and so every histogram) are the same as read through NanoEvents."""
+    from jetclr_coffea import reader
+
+    monkeypatch.setattr(reader.ChunkColumns, "SLICE", 7)  # many slices, ragged last one
+    calls = {"n": 0}
+    real_get = reader.ChunkColumns.get
+
+    def counting(self: Any, *args: Any) -> Any:
+        calls["n"] += 1
+        return real_get(self, *args)
+
+    monkeypatch.setattr(reader.ChunkColumns, "get", counting)
+    proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=250.0))
+    sliced = run(load_fileset(fileset), proc, RunOptions(chunksize=45)).datasets
+    assert calls["n"] > 20
+    events = open_nano(samples["top"], mode="virtual")
+    whole = proc.process(events)[events.metadata.get("dataset", "unknown")]  # no file metadata: NanoEvents
+    for name, h in whole["hists"].items():
+        np.testing.assert_array_equal(sliced["top"]["hists"][name].values(flow=True), h.values(flow=True), name)
+    # and column for column, with the file metadata a Runner chunk carries
+    events.metadata.update(filename=str(samples["top"]), treename="Events", entrystart=0,
+                           entrystop=len(events))
+    direct = reader.read_constituents(events, columns=("mass", "charge"))
+    plain = reader.read_constituents(events, columns=("mass", "charge"), direct=False)
+    for field in ("pt", "eta", "phi", "mass", "charge", "puppiWeight"):
+        assert ak.all(ak.flatten(direct.constituents[field]) == ak.flatten(plain.constituents[field])), field
+    assert set(direct.constituents.fields) == {"pt", "eta", "phi", "mass", "charge", "puppiWeight"}
+
+
+def test_columns_read_follow_the_models_inputs() -> None:
+    proc = LearnedJetTagProcessor([MODEL])
+    assert set(proc.columns) == {"pt", "eta", "phi"} | set(
+        proc.models["jetclr_top"].spec.candidate_fields)
+    assert "pdgId" not in proc.columns and "d0" not in proc.columns
+
+
+@pytest.mark.network
+def test_rntuple_reads_and_scores_as_the_ttree(real_files: dict[str, Path], open_nano: Any,
+                                               tmp_path: Path) -> None:
+    """coffea's pfnano_rntuple.root holds the events of pfnano.root as an RNTuple, the format CMS
+    NanoAOD moves to: the same constituents, and through the Runner the same scores, bit for bit."""
+    from jetclr_coffea.reader import read_constituents
+
+    ttree, rntuple = real_files["pfnano.root"], real_files["pfnano_rntuple.root"]
+    a = read_constituents(open_nano(ttree, mode="virtual"))
+    b = read_constituents(open_nano(rntuple, mode="virtual"))
+    for field in ("pt", "eta", "phi", "mass"):
+        assert ak.all(ak.flatten(a.constituents[field]) == ak.flatten(b.constituents[field])), field
+    fs = tmp_path / "fs.json"
+    fs.write_text(json.dumps({"ttree": [str(ttree)], "rntuple": [str(rntuple)]}))
+    proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=0.0, eta_max=5.0, require_jet_id=False),
+                                  keep_jets=True)
+    out = run(load_fileset(fs), proc, RunOptions()).datasets
+    scores = {ds: np.concatenate([j["jetclr_top_tagger_score"] for j in out[ds]["jets"]]) for ds in out}
+    assert len(scores["ttree"]) == 24 and np.isfinite(scores["ttree"]).all()
+    np.testing.assert_array_equal(scores["ttree"], scores["rntuple"])
