@@ -96,7 +96,8 @@ def test_lazy_reader_rntuple_dask(real_files: dict[str, Path], open_nano: Any) -
 
     lazy = fatjet_constituents(open_nano(real_files["pfnano_rntuple.root"], "PFNanoAODSchema", "dask"))
     (constituents,) = dask.compute(lazy)
-    _assert_same_constituents(constituents, read_constituents(open_nano(real_files["pfnano.root"])).constituents)
+    eager = read_constituents(open_nano(real_files["pfnano.root"])).constituents
+    _assert_same_constituents(constituents, eager)
 
 
 def test_dask_reader_reads_only_what_it_needs(samples: dict[str, Path], open_nano: Any) -> None:

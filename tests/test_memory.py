@@ -69,7 +69,8 @@ def test_run_chooses_and_records_the_chunk_size(fileset: Path, tmp_path: Path,
     result = run(load_fileset(fileset), LearnedJetTagProcessor([MODEL]), RunOptions())
     assert result.chunksize >= CHUNK_STEP
     out = tmp_path / "o"
-    assert main(["run", str(fileset), "--model", str(MODEL), "-o", str(out), "--chunksize", "10_000_000"]) == 2
+    assert main(["run", str(fileset), "--model", str(MODEL), "-o", str(out),
+                 "--chunksize", "10_000_000"]) == 2
     err = capsys.readouterr().err
     assert "chunks of 10000000 events need about" in err and "over the memory budget of 2.0 GB" in err
     assert not out.exists()  # refused before anything was read or written
@@ -98,7 +99,8 @@ def test_sliced_direct_reads_equal_the_events_path(fileset: Path, samples: dict[
     events = open_nano(samples["top"], mode="virtual")
     whole = proc.process(events)[events.metadata.get("dataset", "unknown")]  # no file metadata: NanoEvents
     for name, h in whole["hists"].items():
-        np.testing.assert_array_equal(sliced["top"]["hists"][name].values(flow=True), h.values(flow=True), name)
+        np.testing.assert_array_equal(sliced["top"]["hists"][name].values(flow=True), h.values(flow=True),
+                                      err_msg=name)
     # and column for column, with the file metadata a Runner chunk carries
     events.metadata.update(filename=str(samples["top"]), treename="Events", entrystart=0,
                            entrystop=len(events))
