@@ -343,7 +343,7 @@ def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: b
     * ``hists.pkl``: ``{"hists": {dataset: {name: hist.Hist}}, "provenance": {...}}``;
     * ``hists.root``: ``<dataset>/<name>`` TH2/TH3 with titles and ROOT-notation axis titles;
     * ``cutflow.json``: ``{"datasets": {dataset: {"cutflow": ..., "providers": [...]}},
-      "skipped_files": [...], "provenance": ..., "metrics": ...}``;
+      "skipped_files": [...], "chunksize": ..., "provenance": ..., "metrics": ...}``;
     * ``skim.root``: one tree ``<dataset>_jets`` per dataset with the selected jets.
     """
     import uproot
@@ -362,6 +362,7 @@ def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: b
             "datasets": {ds: {"cutflow": res["cutflow"], "providers": sorted(res["providers"])}
                          for ds, res in result.datasets.items()},
             "skipped_files": result.skipped_files,
+            "chunksize": result.chunksize,
             "provenance": result.provenance,
             "metrics": result.metrics,
         }

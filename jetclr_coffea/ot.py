@@ -1,0 +1,157 @@
+"""Optimal transport between jets: exact EMD (POT) and a batched log-domain Sinkhorn (torch).
+
+A jet is a weighted point cloud: its constituents' (Delta eta, Delta phi) in the jet frame
+(centred; rotated, as ``PreprocessSpec``) with weights the pT fractions (summing to one).
+The ground distance between two constituents is Delta R / R (R = 0.8, the jet radius) raised
+to the power p, and the distance between jets is the optimal-transport cost
+
+    W_p(a, b) = min over couplings pi of  sum_ij pi_ij (Delta R_ij / R)^p,
+
+p = 1 (the energy mover's distance of normalised jets) or p = 1/2 (which weighs small
+displacements more; the OT anomaly-detection talk, arXiv:2110.06948).  We report the cost
+itself, not its p-th root: the root is monotonic, so scores and ROC curves are the same.
+
+:func:`emd_exact` solves the linear program exactly (POT's network simplex, the ``[ot]``
+extra).  :func:`sinkhorn` solves the entropy-regularised problem for batches of jet pairs in
+the log domain, with the regularisation eps annealed geometrically from ``eps_start`` to
+``eps_end`` (eps-scaling), and returns the transport cost of its plan, differentiable in the
+positions and the weights (the potentials are iterated without gradient, then one last
+differentiable update at the final eps gives the gradient of the converged problem, as
+geomloss does).  It runs on a GPU, and, with fixed iterations, inside an ONNX graph.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from jetclr_coffea.errors import MissingExtraError
+
+__all__ = ["JET_RADIUS", "SinkhornConfig", "emd_exact", "emd_matrix", "sinkhorn"]
+
+F64 = npt.NDArray[np.float64]
+
+#: The jet radius that scales Delta R in the ground distance.
+JET_RADIUS = 0.8
+
+
+def _pot() -> Any:
+    try:
+        import ot
+    except ImportError as err:
+        raise MissingExtraError("pot", "ot") from err
+    return ot
+
+
+def _ground(xa: F64, xb: F64, p: float, radius: float) -> F64:
+    d = np.sqrt(((xa[:, None, :] - xb[None, :, :]) ** 2).sum(-1)) / radius
+    return np.asarray(d**p, dtype=np.float64)
+
+
+def emd_exact(xa: F64, wa: F64, xb: F64, wb: F64, p: float = 1.0, radius: float = JET_RADIUS) -> float:
+    """The exact W_p cost between two jets.
+
+    Args:
+        xa, xb: (Ca, 2), (Cb, 2) constituent positions (Delta eta, Delta phi).
+        wa, wb: (Ca,), (Cb,) weights (pT fractions; padding with weight 0 is ignored).
+        p: the power of the ground distance.
+        radius: Delta R is divided by it.
+    """
+    ot = _pot()
+    ka, kb = wa > 0, wb > 0
+    a, b = wa[ka] / wa[ka].sum(), wb[kb] / wb[kb].sum()
+    return float(ot.emd2(a, b, _ground(xa[ka], xb[kb], p, radius), numItermax=1_000_000))
+
+
+def emd_matrix(x: F64, w: F64, p: float = 1.0, radius: float = JET_RADIUS,
+               others: tuple[F64, F64] | None = None) -> F64:
+    """Exact W_p costs: between all pairs of jets ``(x, w)`` (N, C, 2), (N, C) -> (N, N),
+    symmetric with a zero diagonal; or, with ``others`` (M, C', 2), (M, C'), from each jet
+    to each of them -> (N, M)."""
+    n = len(x)
+    if others is None:
+        out = np.zeros((n, n))
+        for i in range(n):
+            for j in range(i + 1, n):
+                out[i, j] = out[j, i] = emd_exact(x[i], w[i], x[j], w[j], p, radius)
+        return out
+    xo, wo = others
+    return np.array([[emd_exact(x[i], w[i], xo[j], wo[j], p, radius) for j in range(len(xo))]
+                     for i in range(n)])
+
+
+class SinkhornConfig:
+    """Settings of :func:`sinkhorn`: eps annealed from ``eps_start`` to ``eps_end`` (in units
+    of the ground cost) over ``stages`` stages of ``iterations`` updates each.
+
+    The error against the exact cost is the entropic blur of the final eps (more iterations
+    at a larger eps do not remove it).  The defaults give the exact W_1 of generated QCD jets
+    (50 constituents) to 0.2 % on average, 0.5 % for 95 % of pairs and 1.3 % at worst, W_1/2
+    to 0.05 % (tests/test_ot.py, docs/performance.md); eps_end = 0.005 with 10 stages of 20
+    is 5x faster at 1.2 % (W_1) and 0.3 % (W_1/2) on average.
+    """
+
+    def __init__(self, eps_start: float = 1.0, eps_end: float = 0.001, stages: int = 15,
+                 iterations: int = 40) -> None:
+        if not 0 < eps_end <= eps_start:
+            raise ValueError(f"need 0 < eps_end <= eps_start, got {eps_end}, {eps_start}")
+        if stages < 1 or iterations < 1:
+            raise ValueError("stages and iterations must be positive")
+        self.eps_start, self.eps_end, self.stages, self.iterations = eps_start, eps_end, stages, iterations
+
+    @property
+    def schedule(self) -> list[float]:
+        """The eps of each stage, geometric from ``eps_start`` to ``eps_end``."""
+        if self.stages == 1:
+            return [self.eps_end]
+        ratio = math.log(self.eps_end / self.eps_start) / (self.stages - 1)
+        return [self.eps_start * math.exp(ratio * k) for k in range(self.stages)]
+
+
+def sinkhorn(xa: Any, wa: Any, xb: Any, wb: Any, p: float = 1.0, radius: float = JET_RADIUS,
+             cfg: SinkhornConfig | None = None, grad: bool = True) -> Any:
+    """Entropic W_p costs for a batch of jet pairs (torch; broadcasts over leading axes).
+
+    Args:
+        xa, xb: (..., Ca, 2), (..., Cb, 2) positions.
+        wa, wb: (..., Ca), (..., Cb) weights, each summing to one (zeros for padding).
+        p, radius: the ground distance (Delta R / radius)^p.
+        cfg: the eps schedule (default :class:`SinkhornConfig`).
+        grad: make the result differentiable in positions and weights (one last
+            differentiable update of the converged potentials); False: all without gradient.
+
+    Returns:
+        (...,) the transport cost of the entropic plan, sum_ij pi_ij C_ij.
+    """
+    import torch
+
+    cfg = cfg or SinkhornConfig()
+    diff = xa[..., :, None, :] - xb[..., None, :, :]
+    cost = (torch.sqrt((diff**2).sum(-1) + 1e-12) / radius) ** p  # (..., Ca, Cb)
+    tiny = torch.finfo(cost.dtype).tiny
+    log_a = torch.log(torch.clamp(wa, min=tiny))  # padding: log(tiny), no mass
+    log_b = torch.log(torch.clamp(wb, min=tiny))
+
+    def update_f(g: Any, c: Any, eps: float) -> Any:
+        return -eps * torch.logsumexp((g[..., None, :] - c) / eps + log_b[..., None, :], dim=-1)
+
+    def update_g(f: Any, c: Any, eps: float) -> Any:
+        return -eps * torch.logsumexp((f[..., :, None] - c) / eps + log_a[..., :, None], dim=-2)
+
+    with torch.no_grad():
+        c0 = cost.detach()
+        f = torch.zeros_like(log_a)
+        g = torch.zeros_like(log_b)
+        for eps in cfg.schedule:
+            for _ in range(cfg.iterations):
+                f = update_f(g, c0, eps)
+                g = update_g(f, c0, eps)
+    eps = cfg.eps_end
+    if grad:  # one differentiable update at the converged potentials
+        f = update_f(g.detach(), cost, eps)
+        g = update_g(f, cost, eps)
+    plan_log = (f[..., :, None] + g[..., None, :] - cost) / eps + log_a[..., :, None] + log_b[..., None, :]
+    return (torch.exp(plan_log) * cost).sum((-2, -1))

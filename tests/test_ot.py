@@ -1,0 +1,81 @@
+"""Optimal transport between jets: Sinkhorn against POT's exact EMD, and its invariants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ot", reason="needs the [ot] extra (POT)")
+torch = pytest.importorskip("torch", reason="needs the [train] extra")
+
+from jetclr_coffea.ot import emd_exact, emd_matrix, sinkhorn  # noqa: E402
+
+
+def _generated_jets(samples: dict[str, Path], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 50, 2) positions and (n, 50) pT fractions of generated top and QCD jets."""
+    import uproot
+
+    from jetclr_coffea.preprocessing import PreprocessSpec, kinematics, pt_fraction
+    from jetclr_coffea.reader import read_constituents
+
+    xs, ws = [], []
+    for process in ("top", "qcd"):
+        jc = read_constituents(uproot.open(samples[process])["Events"].arrays())
+        arrays = kinematics(jc.constituents[jc.has_constituents], PreprocessSpec(features=("deta", "dphi")))
+        xs.append(np.stack([arrays.deta, arrays.dphi], -1))
+        ws.append(pt_fraction(arrays.pt, arrays.mask))
+    x, w = np.concatenate(xs), np.concatenate(ws)
+    pick = np.random.default_rng(3).permutation(len(x))[:n]
+    return x[pick], w[pick]
+
+
+def _t(a: np.ndarray) -> Any:
+    return torch.tensor(a, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("p", [1.0, 0.5])
+def test_sinkhorn_matches_exact_emd_on_generated_jets(samples: dict[str, Path], p: float) -> None:
+    x, w = _generated_jets(samples, 80)
+    a, b = slice(0, 40), slice(40, 80)
+    exact = np.array([emd_exact(x[i], w[i], x[i + 40], w[i + 40], p) for i in range(40)])
+    approx = sinkhorn(_t(x[a]), _t(w[a]), _t(x[b]), _t(w[b]), p, grad=False).numpy()
+    rel = np.abs(approx / exact - 1)
+    assert rel.mean() <= 0.01 and np.quantile(rel, 0.95) <= 0.02, (rel.mean(), rel.max())
+
+
+def test_invariants(samples: dict[str, Path]) -> None:
+    x, w = _generated_jets(samples, 6)
+    # symmetric, zero on identical jets, exactly and with Sinkhorn
+    m = emd_matrix(x, w)
+    np.testing.assert_allclose(m, m.T)
+    assert np.all(np.diag(m) == 0) and np.all(m[~np.eye(6, dtype=bool)] > 0)
+    ab = sinkhorn(_t(x[:3]), _t(w[:3]), _t(x[3:]), _t(w[3:]), grad=False)
+    ba = sinkhorn(_t(x[3:]), _t(w[3:]), _t(x[:3]), _t(w[:3]), grad=False)
+    np.testing.assert_allclose(ab.numpy(), ba.numpy(), rtol=2e-3)
+    same = sinkhorn(_t(x[:3]), _t(w[:3]), _t(x[:3]), _t(w[:3]), grad=False).numpy()
+    assert np.all(same < 0.02 * ab.numpy().mean())
+    # the order of the constituents does not matter
+    perm = np.random.default_rng(1).permutation(x.shape[1])
+    assert emd_exact(x[0][perm], w[0][perm], x[1], w[1]) == pytest.approx(m[0, 1], rel=1e-9)
+    shuffled = sinkhorn(_t(x[:3][:, perm]), _t(w[:3][:, perm]), _t(x[3:]), _t(w[3:]), grad=False)
+    np.testing.assert_allclose(shuffled.numpy(), ab.numpy(), rtol=1e-6)
+    # a matrix to other jets is the pairwise one
+    np.testing.assert_allclose(emd_matrix(x[:2], w[:2], others=(x[2:], w[2:])), m[:2, 2:])
+
+
+def test_gradients_are_finite_and_point_downhill(samples: dict[str, Path]) -> None:
+    x, w = _generated_jets(samples, 8)
+    xa = _t(x[:4]).requires_grad_(True)
+    logits = torch.log(_t(w[:4]) + 1e-9).requires_grad_(True)
+    wa = torch.softmax(logits, dim=-1)
+    cost = sinkhorn(xa, wa, _t(x[4:]), _t(w[4:]))
+    cost.sum().backward()
+    assert torch.isfinite(xa.grad).all() and torch.isfinite(logits.grad).all()
+    assert xa.grad.abs().sum() > 0 and logits.grad.abs().sum() > 0
+    # a small step against the gradient lowers the distance
+    with torch.no_grad():
+        moved = sinkhorn(xa - 1e-3 * xa.grad / xa.grad.norm(), wa, _t(x[4:]), _t(w[4:]), grad=False)
+    assert moved.sum() < cost.sum()
