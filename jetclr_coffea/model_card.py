@@ -40,9 +40,10 @@ KNOWN_FORMATS = (1, 2)
 #: How the model's ``mask`` input is made: 0/1 for real constituents, or their pT fractions
 #: (IRC-safe models).
 MASK_KINDS = ("binary", "pt_fraction")
-#: Architectures: ``jetclr``: the transformer encoder of :mod:`jetclr_coffea.model`
-#: (its outputs do not depend on trailing padding).
-MODEL_KINDS = ("jetclr",)
+#: Architectures: ``jetclr``: the transformer encoder of :mod:`jetclr_coffea.model` (its
+#: outputs do not depend on trailing padding); ``ot_medoids``: optimal-transport distances
+#: to QCD medoid jets computed in the graph (``jetclr_coffea.training.ot_medoids``).
+MODEL_KINDS = ("jetclr", "ot_medoids")
 #: The inputs every model takes: constituents (jets, constituents, features) and mask.
 INPUTS = ("constituents", "mask")
 

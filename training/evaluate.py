@@ -20,7 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.metrics import bootstrap
 from jetclr_coffea.sculpting import mass_matching_weights, mass_sculpting
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS
 
@@ -77,6 +78,8 @@ class LCTResult:
     bias: float
     mean: F64
     scale: F64
+    test_scores: F64 = field(default_factory=lambda: np.zeros(0))
+    test_labels: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def decision(self, features: F64) -> F64:
         """The classifier's logit for ``features`` (monotonic in its probability)."""
@@ -116,7 +119,7 @@ def linear_classifier_test(
     return LCTResult(
         auc=float(roc_auc_score(y_test, score)), r50=r_at(fpr, tpr), fpr=fpr, tpr=tpr,
         weight=clf.coef_[0].astype(np.float64), bias=float(clf.intercept_[0]),
-        mean=mean, scale=scale,
+        mean=mean, scale=scale, test_scores=np.asarray(score, np.float64), test_labels=np.asarray(y_test),
     )
 
 
@@ -136,9 +139,9 @@ def _single_observables(obs: F64, labels: npt.NDArray[np.int64]) -> dict[str, di
     for i, name in enumerate(HANDCRAFTED):
         ok = np.isfinite(obs[:, i])
         x, y = obs[ok, i], labels[ok]
-        high = score_roc(x[y == 1], x[y == 0])
-        best, side = (high, "high") if high.auc >= 0.5 else (score_roc(-x[y == 1], -x[y == 0]), "low")
-        out[name] = {"auc": best.auc, "r20": best.r20, "r50": best.r50, "signal_is": side}
+        side = "high" if score_roc(x[y == 1], x[y == 0]).auc >= 0.5 else "low"
+        sign = 1.0 if side == "high" else -1.0
+        out[name] = {**bootstrap(sign * x[y == 1], sign * x[y == 0], BOOTSTRAP), "signal_is": side}
     return out
 
 
@@ -201,14 +204,26 @@ def _labelled_jets(model: OnnxJetModel, signal: list[str], background: list[str]
     )
 
 
+#: Bootstrap resamples behind every uncertainty.
+BOOTSTRAP = 200
+
+
+def _lct_metrics(res: LCTResult, other: LCTResult | None = None) -> dict[str, float]:
+    """AUC, R50, R20 of an LCT on its test jets with bootstrap errors; with ``other`` (fitted
+    on the same split) also the differences ``d_*`` and their errors, from the same resamples."""
+    y, s = res.test_labels, res.test_scores
+    paired = None if other is None else (other.test_scores[other.test_labels == 1],
+                                          other.test_scores[other.test_labels == 0])
+    return bootstrap(s[y == 1], s[y == 0], BOOTSTRAP, paired=paired)
+
+
 def _anomaly_score(outputs: dict[str, F64], y: npt.NDArray[np.int64]) -> tuple[F64, dict[str, Any]]:
-    """DarkCLR's anomaly score, ||embedding||: the model's ``anomaly_score`` output where it has
-    one, else computed here (to compare encoders trained without the AnomalyCLR term), and
-    its ROC with no fit."""
+    """The anomaly score: the model's ``anomaly_score`` output where it has one, else DarkCLR's
+    ||embedding|| computed here (to compare encoders trained without the AnomalyCLR term);
+    its ROC with no fit, with bootstrap errors."""
     has_score = "anomaly_score" in outputs
     score = outputs["anomaly_score"] if has_score else np.linalg.norm(outputs["embedding"], axis=1)
-    roc = score_roc(score[y == 1], score[y == 0])
-    return score, {"auc": roc.auc, "r50": roc.r50, "r20": roc.r20, "jets": "all selected (no fit)",
+    return score, {**bootstrap(score[y == 1], score[y == 0], BOOTSTRAP), "jets": "all selected (no fit)",
                    "score": "anomaly_score output" if has_score else "norm of the embedding"}
 
 
@@ -281,19 +296,24 @@ def evaluate(
         weights = np.ones(len(y))
         weights[y == 1] = mass_matching_weights(msd[y == 1], msd[y == 0])
     say("fitting the linear classifier tests")
-    rep = linear_classifier_test(outputs["embedding"], y, test_fraction=test_fraction, seed=seed,
-                                 sample_weight=weights)
+    has_rep = "embedding" in outputs
+    rep = (linear_classifier_test(outputs["embedding"], y, test_fraction=test_fraction, seed=seed,
+                                  sample_weight=weights) if has_rep else None)
     base = linear_classifier_test(obs, y, test_fraction=test_fraction, seed=seed, sample_weight=weights)
+    say(f"bootstrapping the metrics ({BOOTSTRAP} resamples)")
     metrics: dict[str, Any] = {
         "model": str(model_path),
         "selection": {"pt_min": lo, "pt_max": hi, "eta_max": eta, "signal_label": signal_label},
         "n_signal": int((y == 1).sum()), "n_background": int((y == 0).sum()),
         "test_fraction": test_fraction, "seed": seed, "mass_matched": mass_matched,
-        "lct": {"auc": rep.auc, "r50": rep.r50},
-        "baseline": {"features": list(HANDCRAFTED), "auc": base.auc, "r50": base.r50},
+        "uncertainties": f"standard deviation over {BOOTSTRAP} bootstrap resamples of the (test) jets",
+        "lct": _lct_metrics(rep, base) if rep is not None else None,
+        "baseline": {"features": list(HANDCRAFTED), **_lct_metrics(base)},
         "signal_files": [str(s) for s in signal], "background_files": [str(b) for b in background],
     }
-    curves: dict[str, LCTResult | RocCurve] = {"JetCLR LCT": rep, "hand-engineered LCT": base}
+    curves: dict[str, LCTResult | RocCurve] = {"hand-engineered LCT": base}
+    if rep is not None:
+        curves = {"JetCLR LCT": rep, **curves}
     anomaly_score, anomaly_section = _anomaly_score(outputs, y)
     metrics["anomaly_score"] = anomaly_section
     if "anomaly_score" in outputs:
@@ -301,10 +321,11 @@ def evaluate(
     metrics["single_observables"] = _single_observables(obs, y)
     # QCD mass sculpting of a cut at 50 % signal efficiency (JSD of the QCD msoftdrop
     # spectra passing and failing; all jets, the classifiers applied as fitted)
-    emb, msd_b = outputs["embedding"], msd[y == 0]
+    msd_b = msd[y == 0]
     metrics["mass_sculpting"] = {
         "measure": "JSD of QCD msoftdrop passing vs failing, cut at 50% signal efficiency",
-        "lct": mass_sculpting(rep.decision(emb[y == 1]), rep.decision(emb[y == 0]), msd_b),
+        "lct": None if rep is None else mass_sculpting(
+            rep.decision(outputs["embedding"][y == 1]), rep.decision(outputs["embedding"][y == 0]), msd_b),
         "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
         "anomaly_score": mass_sculpting(anomaly_score[y == 1], anomaly_score[y == 0], msd_b),
     }
