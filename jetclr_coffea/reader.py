@@ -115,6 +115,7 @@ class ChunkColumns:
     def __init__(self, filename: str, treename: str, start: int, stop: int) -> None:
         self.filename, self.treename, self.start, self.stop = filename, treename, start, stop
         self._file: Any = None
+        self._tree: Any = None
 
     @classmethod
     def for_events(cls, events: Any) -> ChunkColumns | None:
@@ -133,13 +134,16 @@ class ChunkColumns:
 
     def __exit__(self, *exc: object) -> None:
         self._file.close()
-        self._file = None
+        self._file = self._tree = None
 
     def get(self, collection: str, field: str, first: int, last: int) -> ak.Array:
         """``collection_field`` of the chunk's events ``first`` to ``last`` (chunk-relative)."""
-        name = f"{collection}_{field}"
-        tree = self._file[self.treename]
-        return tree.arrays([name], entry_start=self.start + first, entry_stop=self.start + last)[name]
+        # one branch (TTree) or field (RNTuple) at a time: the tree's ``arrays`` would build the
+        # form of every field (slow for RNTuple's 1 800)
+        if self._tree is None:
+            self._tree = self._file[self.treename]
+        branch = self._tree[f"{collection}_{field}"]
+        return branch.array(entry_start=self.start + first, entry_stop=self.start + last)
 
 
 def _gather_sliced(source: ChunkColumns, collection: str, name: str, n_cand_ev: npt.NDArray[np.int64],

@@ -61,15 +61,23 @@ def bytes_per_event(d: Density, n_max: int) -> float:
     return 80.0 * d.links + 100.0 * n_max * d.fatjets + 4.0 * d.candidates + 1000.0
 
 
+def _branch(tree: Any, name: str) -> Any:
+    """The branch (TTree) or field (RNTuple) ``name``, or None (no listing of every key:
+    slow for an RNTuple of 1 800 fields)."""
+    try:
+        return tree[name]
+    except (KeyError, ValueError):
+        return None
+
+
 def _counts(tree: Any, collection: str, stop: int) -> float | None:
-    counter = f"n{collection}"
-    keys = set(tree.keys())
-    if counter in keys:
-        return float(np.mean(tree[counter].array(library="np", entry_stop=stop)))
+    counter = _branch(tree, f"n{collection}")
+    if counter is not None:
+        return float(np.mean(np.asarray(counter.array(library="np", entry_stop=stop))))
     for field in ("pt", "jetIdx"):
-        if f"{collection}_{field}" in keys:
-            arr = tree.arrays([f"{collection}_{field}"], entry_stop=min(stop, 200))[f"{collection}_{field}"]
-            return float(ak.mean(ak.num(arr, axis=1)))
+        branch = _branch(tree, f"{collection}_{field}")
+        if branch is not None:
+            return float(ak.mean(ak.num(branch.array(entry_stop=min(stop, 200)), axis=1)))
     return None
 
 

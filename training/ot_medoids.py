@@ -33,7 +33,7 @@ from jetclr_coffea.preprocessing import PreprocessSpec, pt_fraction
 
 from .data import load_jets
 
-__all__ = ["GRAPH_SINKHORN", "OTMedoidConfig", "build_ot_medoids", "jet_clouds"]
+__all__ = ["GRAPH_SINKHORN", "OTMedoidConfig", "build_ot_medoids", "choose_medoids", "jet_clouds"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -104,7 +104,8 @@ class _Graph(torch.nn.Module):
         return d.min(dim=1).values, d
 
 
-def _kmedoids(dist: F64, k: int, seed: int) -> npt.NDArray[np.int64]:
+def choose_medoids(dist: F64, k: int, seed: int) -> npt.NDArray[np.int64]:
+    """Indices of ``k`` medoids of a distance matrix (FasterPAM, seeded)."""
     try:
         import kmedoids
     except ImportError as err:
@@ -128,7 +129,7 @@ def build_ot_medoids(cfg: OTMedoidConfig, output: str | os.PathLike[str],
     if progress:
         print(f"  exact W_{cfg.p:g} matrix of {cfg.n_jets} QCD jets", flush=True)
     dist = emd_matrix(xt, wt, cfg.p)
-    medoids = _kmedoids(dist, cfg.k, cfg.seed)
+    medoids = choose_medoids(dist, cfg.k, cfg.seed)
     train_scores = dist[:, medoids].min(axis=1)
     # the graph's score against the exact one on held-out QCD jets
     xc, wc = x[pick[cfg.n_jets:]], w[pick[cfg.n_jets:]]
