@@ -217,6 +217,20 @@ def _lct_metrics(res: LCTResult, other: LCTResult | None = None) -> dict[str, fl
     return bootstrap(s[y == 1], s[y == 0], BOOTSTRAP, paired=paired)
 
 
+#: Other train/test splits an LCT is refitted on, for the spread the split adds.
+SPLITS = 4
+
+
+def _split_spread(features: F64, y: npt.NDArray[np.int64], test_fraction: float, seed: int,
+                  weights: F64 | None) -> dict[str, float]:
+    """``auc_split_err`` and ``r50_split_err``: the standard deviation of the LCT's metrics over
+    the fit on the default split and on :data:`SPLITS` other seeded splits."""
+    fits = [linear_classifier_test(features, y, test_fraction=test_fraction, seed=seed + k,
+                                   sample_weight=weights) for k in range(SPLITS + 1)]
+    return {"auc_split_err": float(np.std([f.auc for f in fits], ddof=1)),
+            "r50_split_err": float(np.std([f.r50 for f in fits if np.isfinite(f.r50)], ddof=1))}
+
+
 def _anomaly_score(outputs: dict[str, F64], y: npt.NDArray[np.int64]) -> tuple[F64, dict[str, Any]]:
     """The anomaly score: the model's ``anomaly_score`` output where it has one, else DarkCLR's
     ||embedding|| computed here (to compare encoders trained without the AnomalyCLR term);
@@ -306,9 +320,13 @@ def evaluate(
         "selection": {"pt_min": lo, "pt_max": hi, "eta_max": eta, "signal_label": signal_label},
         "n_signal": int((y == 1).sum()), "n_background": int((y == 0).sum()),
         "test_fraction": test_fraction, "seed": seed, "mass_matched": mass_matched,
-        "uncertainties": f"standard deviation over {BOOTSTRAP} bootstrap resamples of the (test) jets",
-        "lct": _lct_metrics(rep, base) if rep is not None else None,
-        "baseline": {"features": list(HANDCRAFTED), **_lct_metrics(base)},
+        "uncertainties": f"*_err: standard deviation over {BOOTSTRAP} bootstrap resamples of the (test) "
+                         f"jets; *_split_err: over the LCT refitted on {SPLITS + 1} train/test splits",
+        "lct": (None if rep is None else {
+            **_lct_metrics(rep, base),
+            **_split_spread(outputs["embedding"], y, test_fraction, seed, weights)}),
+        "baseline": {"features": list(HANDCRAFTED), **_lct_metrics(base),
+                     **_split_spread(obs, y, test_fraction, seed, weights)},
         "signal_files": [str(s) for s in signal], "background_files": [str(b) for b in background],
     }
     curves: dict[str, LCTResult | RocCurve] = {"hand-engineered LCT": base}
