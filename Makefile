@@ -93,7 +93,7 @@ model-darkclr: data/qcd_train.root data/qcd_test.root data/svj_test.root
 # samples (exact W_p), the model built from QCD training jets only, evaluated on the
 # held-out samples.  OT_P and OT_K are the settings the selection chose (its last line).
 OT_P ?= 1.0
-OT_K ?= 16
+OT_K ?= 8
 model-ot: data/qcd_train.root data/qcd_val.root data/top_val.root data/qcd_heldout.root data/top_heldout.root
 	$(BIN)/python benchmarks/ot_select.py --train data/qcd_train.root \
 	    --val-signal data/top_val.root --val-background data/qcd_val.root

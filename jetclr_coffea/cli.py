@@ -333,7 +333,7 @@ def _add_training(sub: Any) -> None:
                         "Sinkhorn W_p to the nearest medoid (anomaly_score); needs the [ot] extra.")
     om.add_argument("files", nargs="+", help="QCD ROOT file(s) (labels are not read)")
     om.add_argument("--output", "-o", required=True, help="output .onnx file")
-    om.add_argument("--k", type=_positive_int, default=16, help="number of medoids")
+    om.add_argument("--k", type=_positive_int, default=8, help="number of medoids")
     om.add_argument("--p", type=float, default=1.0, choices=(1.0, 0.5), help="power of the ground distance")
     om.add_argument("--jets", type=_positive_int, default=1000, help="QCD jets the medoids are chosen among")
     om.add_argument("--n-max", type=_positive_int, default=40, help="hardest constituents kept per jet")

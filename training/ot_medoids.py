@@ -63,7 +63,7 @@ class OTMedoidConfig:
     pt_max: float = 650.0
     eta_max: float = 2.0
     n_jets: int = 1000
-    k: int = 16
+    k: int = 8
     p: float = 1.0
     n_max: int = 40
     seed: int = 1
