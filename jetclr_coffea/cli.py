@@ -155,7 +155,8 @@ def _cmd_ot_medoids(args: argparse.Namespace) -> int:
 
     cfg = OTMedoidConfig(files=tuple(args.files), pt_min=args.pt_min, pt_max=args.pt_max,
                          eta_max=args.eta_max,
-                         n_jets=args.jets, k=args.k, p=args.p, n_max=args.n_max, seed=args.seed)
+                         n_jets=args.jets, k=args.k, p=args.p, n_max=args.n_max, seed=args.seed,
+                         check_jets=args.check_jets)
     measured = build_ot_medoids(cfg, args.output, progress=not args.quiet)
     err = measured["graph_vs_exact_relative_error"]
     print(f"wrote {args.output}: W_{args.p:g} to the nearest of {args.k} QCD medoids of {args.jets} jets "
@@ -337,6 +338,8 @@ def _add_training(sub: Any) -> None:
     om.add_argument("--p", type=float, default=1.0, choices=(1.0, 0.5), help="power of the ground distance")
     om.add_argument("--jets", type=_positive_int, default=1000, help="QCD jets the medoids are chosen among")
     om.add_argument("--n-max", type=_positive_int, default=40, help="hardest constituents kept per jet")
+    om.add_argument("--check-jets", type=_positive_int, default=200,
+                    help="further QCD jets on which the graph's score is compared with the exact one")
     om.add_argument("--pt-min", type=float, default=550.0, help="fat-jet pT window, GeV")
     om.add_argument("--pt-max", type=float, default=650.0, help="fat-jet pT window, GeV")
     om.add_argument("--eta-max", type=float, default=2.0, help="fat-jet |eta| cut")

@@ -20,7 +20,7 @@ from jetclr_coffea.inference import OnnxJetModel
 def ot_model(samples: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ot") / "ot_medoids_test.onnx"
     assert main(["ot-medoids", str(samples["qcd"]), "-o", str(out), "--k", "3", "--jets", "24",
-                 "--pt-min", "250", "--pt-max", "2000", "--n-max", "30", "-q"]) == 0
+                 "--pt-min", "250", "--pt-max", "2000", "--n-max", "30", "--check-jets", "40", "-q"]) == 0
     return out
 
 
