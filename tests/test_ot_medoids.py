@@ -64,3 +64,26 @@ def test_processor_and_evaluate_take_it(ot_model: Path, samples: dict[str, Path]
     an = metrics["anomaly_score"]
     assert an["score"] == "anomaly_score output" and 0 <= an["auc"] <= 1 and an["auc_err"] > 0
     assert "LCT on the representation" not in capsys.readouterr().out
+
+
+def test_ddt_map_takes_the_ot_score(ot_model: Path, samples: dict[str, Path], tmp_path: Path) -> None:
+    from jetclr_coffea.processors import (
+        FatJetSelection,
+        LearnedJetTagProcessor,
+        RunOptions,
+        hist_name,
+        load_fileset,
+        make_ddt_map,
+        run,
+    )
+
+    fs = tmp_path / "qcd.json"
+    fs.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
+    ddt = make_ddt_map(load_fileset(fs), str(ot_model), tmp_path / "ddt.json", score=None, efficiency=0.2,
+                       opts=RunOptions())
+    assert json.loads(ddt.read_text())["corrections"][0]["name"] == "ddt_ot_medoids_test_anomaly_score"
+    out = run(load_fileset(fs), LearnedJetTagProcessor([ot_model], FatJetSelection(), ddt), RunOptions())
+    passed = out.datasets["qcd"]["hists"][hist_name("ot_medoids_test_anomaly_score", "ddt_msd_pt")]
+    values = passed.values(flow=True)
+    assert values.sum() == out.datasets["qcd"]["cutflow"]["scored"]
+    assert 0.05 < values[1].sum() / values.sum() < 0.4
