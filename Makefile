@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-benchmark: $(STAMP) data/qcd_test.root data/top_test.root data/qcd_val.root data/qcd_train.root
+benchmark: $(STAMP) data/qcd_test.root data/top_test.root data/qcd_val.root data/qcd_train.root data/qcd_heldout.root
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_processor.py --files data/qcd_test.root data/top_test.root

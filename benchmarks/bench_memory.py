@@ -148,6 +148,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "data" / "memory")
     parser.add_argument("--events-default", type=int, default=100_000)
     args = parser.parse_args()
+    if not args.source.is_file():
+        sys.exit(f"{args.source}: no such file; `make test` downloads coffea's real samples into "
+                 "~/.cache/jetclr-coffea (or give --source)")
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"source": str(args.source)}
