@@ -40,6 +40,7 @@ __all__ = [
     "default_threads",
     "fingerprint",
     "get_session",
+    "read_card",
 ]
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,27 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def read_card(path: str | os.PathLike[str]) -> ModelCard:
+    """The model card of ``path``, checked against its graph, through ONNX Runtime alone.
+
+    A throwaway one-thread CPU session reads it (not the cached one a worker runs, whose
+    provider and threads are chosen there), so a driver that only builds a processor holds
+    no session, and no GPU memory.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as err:
+        reason = str(err).splitlines()[0]
+        raise JetCLRError(f"{path}: not an ONNX model ONNX Runtime can load ({reason})") from err
+    return card_from_session(session, str(path))
+
+
 class OnnxJetModel:
     """An exported jet encoder: metadata-driven preprocessing plus batched inference.
 
@@ -221,9 +243,7 @@ class OnnxJetModel:
             raise JetCLRError(f"{path}: no such model file")
         if batch_size is not None and batch_size <= 0:
             raise JetCLRError(f"batch_size must be positive, got {batch_size}")
-        # the card is read through a CPU session (cached): checked against the graph at load
-        self.card: ModelCard = card_from_session(get_session(self.path, ["CPUExecutionProvider"], 1),
-                                                 self.path)
+        self.card: ModelCard = read_card(self.path)
         self.spec = self.card.preprocessing
         self.mask_kind = self.card.mask
         self.batch_size = batch_size

@@ -75,6 +75,7 @@ def test_executors_and_chunk_sizes_agree(fileset: Path) -> None:
 def test_one_session_per_process(samples: dict[str, Path], fileset: Path) -> None:
     inference._SESSIONS.clear()
     proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=250.0))
+    assert len(inference._SESSIONS) == 0  # building it (the driver) reads the card, keeps no session
     run(load_fileset(fileset), proc, RunOptions(chunksize=20))  # many chunks, one process
     assert len(inference._SESSIONS) == 1
     restored = pickle.loads(pickle.dumps(proc))
