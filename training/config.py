@@ -11,6 +11,7 @@ from jetclr_coffea.config import from_mapping, load_yaml
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
 from jetclr_coffea.preprocessing import PreprocessSpec
+from jetclr_coffea.vae import VAEConfig
 
 from .objectives import OBJECTIVES as _REGISTRY
 
@@ -115,6 +116,7 @@ class TrainConfig:
         objective: one of :data:`OBJECTIVES`.
         anomaly: the anomaly augmentation (``objective: anomalyclr`` only).
         pairs: positive pairs and loss weights (``vicreg`` and ``barlow_twins`` only).
+        vae: the VAE and its EMD resolution (``vae_emd`` only).
     """
 
     name: str
@@ -126,11 +128,13 @@ class TrainConfig:
     objective: str = "jetclr"
     anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
     pairs: PairConfig = field(default_factory=PairConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
     output: str = ""
 
     def __post_init__(self) -> None:
         if self.objective not in _REGISTRY:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        _REGISTRY[self.objective].check(self)
         accepted = _REGISTRY[self.objective].pairings
         if self.pairs.pairing not in accepted:
             others = [o.name for o in _REGISTRY.values() if self.pairs.pairing in o.pairings]

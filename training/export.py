@@ -20,12 +20,11 @@ import torch
 from jetclr_coffea import __version__
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.model import EncoderConfig, JetEncoder
 from jetclr_coffea.model_card import ModelCard, OutputSpec
 from jetclr_coffea.onnx_io import load_onnx, write_card
 from jetclr_coffea.preprocessing import PreprocessSpec
 
-from .objectives import ExtraOutput, get_objective
+from .objectives import get_objective
 
 __all__ = ["OPSET", "card_for", "export", "load_checkpoint", "load_encoder"]
 
@@ -50,10 +49,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def load_encoder(ckpt: dict[str, Any]) -> JetEncoder:
-    """The encoder of a checkpoint, in eval mode, on the CPU."""
-    cfg = EncoderConfig(**ckpt["config"]["model"])
-    model = JetEncoder(cfg)
+def load_encoder(ckpt: dict[str, Any]) -> torch.nn.Module:
+    """The model of a checkpoint (built by its objective), in eval mode, on the CPU."""
+    model = get_objective(ckpt["config"].get("objective", "jetclr")).rebuild(ckpt["config"])
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as err:
@@ -62,24 +60,22 @@ def load_encoder(ckpt: dict[str, Any]) -> JetEncoder:
     return model.eval()
 
 
-def card_for(ckpt: dict[str, Any], extra: list[ExtraOutput] | None = None) -> ModelCard:
-    """The model card of a model exported from ``ckpt``."""
+def card_for(ckpt: dict[str, Any], outputs: list[OutputSpec],
+             score_ranges: dict[str, tuple[float, float]], scores_info: dict[str, Any]) -> ModelCard:
+    """The model card of a model exported from ``ckpt`` with these outputs."""
     cfg = ckpt["config"]
     history = ckpt.get("history", [])
     objective = get_objective(cfg.get("objective", "jetclr"))
-    extra = objective.extra_outputs(ckpt) if extra is None else extra
-    outputs = (OutputSpec("embedding", (cfg["model"]["d_model"],)),
-               OutputSpec("head", (cfg["model"]["d_out"],)),
-               *(OutputSpec(e.name) for e in extra))
+    irc_safe = objective.model_kind != "jetclr" or bool(cfg["model"]["irc_safe"])
     return ModelCard(
         preprocessing=PreprocessSpec.from_dict(cfg["preprocessing"]),
-        outputs=outputs,
-        mask="pt_fraction" if cfg["model"]["irc_safe"] else "binary",
-        model_kind="jetclr",
+        outputs=tuple(outputs),
+        mask="pt_fraction" if irc_safe else "binary",
+        model_kind=objective.model_kind,
         code_version=__version__,
-        score_ranges={e.name: e.score_range for e in extra},
-        scores_info={e.name: e.info for e in extra},
-        encoder=cfg["model"],
+        score_ranges=score_ranges,
+        scores_info=scores_info,
+        encoder=objective.model_config(cfg),
         training={
             "name": cfg["name"],
             "objective": objective.name,
@@ -95,34 +91,24 @@ def card_for(ckpt: dict[str, Any], extra: list[ExtraOutput] | None = None) -> Mo
     )
 
 
-class _Export(torch.nn.Module):
-    def __init__(self, encoder: JetEncoder, extra: list[ExtraOutput]) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.extra = [e.compute for e in extra]
-
-    def forward(self, constituents: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        embedding, head = self.encoder(constituents, mask)  # (N, D), (N, D_out)
-        return embedding, head, *(f(embedding, head) for f in self.extra)  # ..., (N,) each
-
-
 def export(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
     """Export the encoder of ``checkpoint`` to ONNX at ``output`` (written atomically)."""
     import onnx
 
     ckpt = load_checkpoint(checkpoint)
-    encoder = load_encoder(ckpt)
-    extra = get_objective(ckpt["config"].get("objective", "jetclr")).extra_outputs(ckpt)
-    card = card_for(ckpt, extra)
+    model = load_encoder(ckpt)
+    objective = get_objective(ckpt["config"].get("objective", "jetclr"))
+    graph, outputs, ranges, info = objective.export(model, ckpt)
+    card = card_for(ckpt, outputs, ranges, info)
     names = list(card.output_names)
-    n_features = encoder.cfg.n_features
+    n_features = card.n_features
     x = torch.randn(3, 7, n_features)
     mask = torch.ones(3, 7)
     mask[0, 5:] = 0
     with atomic_path(output) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            _Export(encoder, extra), (x, mask), str(tmp),
+            graph, (x, mask), str(tmp),
             input_names=["constituents", "mask"],
             output_names=names,
             dynamic_axes={

@@ -23,12 +23,11 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from jetclr_coffea.augment import JetBatch, augment
+from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError, ParameterError
-from jetclr_coffea.model import JetEncoder
 
 from .config import TrainConfig
-from .data import batch_inputs, load_jets, to_batch
+from .data import load_jets, to_batch
 from .objectives import Objective, get_objective
 
 __all__ = ["TrainResult", "pick_device", "train"]
@@ -136,14 +135,14 @@ class _Run:
     jets: JetBatch
     partners: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
     objective: Objective
-    model: JetEncoder
+    model: torch.nn.Module
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LambdaLR
     batch: int
     steps: int
     first_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
-    extras: Callable[[JetEncoder], dict[str, Any]] | None = None
+    extras: Callable[[torch.nn.Module], dict[str, Any]] | None = None
 
     @property
     def n_jets(self) -> int:
@@ -164,7 +163,7 @@ class _Run:
             raise JetCLRError(f"only {n} jets: fewer than one batch of {cfg.optim.batch_size}")
         objective = get_objective(cfg.objective)
         torch.manual_seed(cfg.optim.seed)
-        model = JetEncoder(cfg.model).to(device)
+        model = objective.build_model(cfg).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         sched = _scheduler(opt, cfg.optim.epochs * (n // bs))
         run = cls(cfg=cfg, out=out, device=device, jets=jets, partners=partners, objective=objective,
@@ -206,11 +205,7 @@ class _Run:
             # the other member of each positive pair: the jet itself, or (CoDec) another jet
             # of the same truth class
             b2 = b if self.partners is None else jets.index(self.partners(rows, g))
-            x1, m1 = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
-            x2, m2 = batch_inputs(augment(b2, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
-            _, z1 = model(x1, m1)  # (N, D_out)
-            _, z2 = model(x2, m2)
-            loss = self.objective.loss(cfg, model, b, g, z1, z2)
+            loss = self.objective.step(cfg, model, b, b2, g)
             if not torch.isfinite(loss):
                 raise JetCLRError(f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
                                   f"stopped, the last good checkpoint is kept in {self.out}")

@@ -13,12 +13,14 @@ from .anomalyclr import AnomalyCLR
 from .barlow_twins import BarlowTwins
 from .base import ExtraOutput, Objective
 from .jetclr import JetCLR
+from .vae_emd import VAEEMD
 from .vicreg import VICReg
 
 __all__ = ["OBJECTIVES", "ExtraOutput", "Objective", "get_objective"]
 
 #: ``objective:`` name -> the objective.
-OBJECTIVES: dict[str, Objective] = {o.name: o for o in (JetCLR(), AnomalyCLR(), VICReg(), BarlowTwins())}
+OBJECTIVES: dict[str, Objective] = {
+    o.name: o for o in (JetCLR(), AnomalyCLR(), VICReg(), BarlowTwins(), VAEEMD())}
 
 
 def get_objective(name: str) -> Objective:

@@ -83,13 +83,14 @@ class AnomalyCLR(Objective):
         return anomaly_clr(z1, z2, z3, cfg.optim.temperature)
 
     def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch,
-                          device: torch.device) -> Callable[[JetEncoder], dict[str, Any]] | None:
+                          device: torch.device) -> Callable[[torch.nn.Module], dict[str, Any]] | None:
         norm_jets = jets.index(torch.arange(min(len(jets.mask), NORM_JETS), device=device))
         g = torch.Generator(device=device).manual_seed(cfg.optim.seed)
         batches = {"embedding_norm": norm_jets,
                    "embedding_norm_anomalous": anomaly_augment(norm_jets, g, cfg.anomaly)}
 
-        def extras(model: JetEncoder) -> dict[str, Any]:
+        def extras(model: torch.nn.Module) -> dict[str, Any]:
+            assert isinstance(model, JetEncoder)
             return {key: norm_summary(embedding_norms(model, b, cfg)) for key, b in batches.items()}
 
         return extras

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from jetclr_coffea.augment import JetBatch
-from jetclr_coffea.model import JetEncoder
+from jetclr_coffea.augment import JetBatch, augment
+from jetclr_coffea.model import EncoderConfig, JetEncoder
+from jetclr_coffea.model_card import OutputSpec
+
+from ..data import batch_inputs
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -34,10 +37,27 @@ class ExtraOutput:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Objective:
-    """A training objective: its loss, what it records in checkpoints, what it exports.
+class _Export(torch.nn.Module):
+    """An encoder's graph: embedding, head and the objective's extra outputs."""
 
-    Subclasses set :attr:`name` and implement :meth:`loss`; the rest has defaults.
+    def __init__(self, encoder: JetEncoder, extra: list[ExtraOutput]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.extra = [e.compute for e in extra]
+
+    def forward(self, constituents: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        embedding, head = self.encoder(constituents, mask)  # (N, D), (N, D_out)
+        return embedding, head, *(f(embedding, head) for f in self.extra)  # ..., (N,) each
+
+
+class Objective:
+    """A training objective: its model, its loss on a batch, what it records in checkpoints,
+    what it exports.
+
+    The defaults are those of the contrastive objectives on :class:`JetEncoder`: two
+    augmented views of every positive pair, :meth:`loss` on their head outputs, a graph
+    with ``embedding``, ``head`` and :meth:`extra_outputs`.  Subclasses set :attr:`name`
+    and implement :meth:`loss` (or override :meth:`step` and the export for another model).
     """
 
     #: the ``objective:`` value of a config.
@@ -47,18 +67,57 @@ class Objective:
     config_sections: ClassVar[tuple[str, ...]] = ()
     #: ``pairs.pairing`` values it accepts.
     pairings: ClassVar[tuple[str, ...]] = ("augmented",)
+    #: the model card's ``model_kind``.
+    model_kind: ClassVar[str] = "jetclr"
+
+    def check(self, cfg: TrainConfig) -> None:
+        """Refuse a config this objective cannot train (ValueError naming the key)."""
+
+    def build_model(self, cfg: TrainConfig) -> torch.nn.Module:
+        """The model this objective trains (seeded by the caller)."""
+        return JetEncoder(cfg.model)
+
+    def model_config(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The architecture section of a checkpoint's config (the model card's ``encoder``)."""
+        return dict(cfg["model"])
+
+    def rebuild(self, cfg: dict[str, Any]) -> torch.nn.Module:
+        """The model of a checkpoint's config, untrained."""
+        return JetEncoder(EncoderConfig(**cfg["model"]))
+
+    def step(self, cfg: TrainConfig, model: torch.nn.Module, b: JetBatch, b2: JetBatch,
+             g: torch.Generator) -> torch.Tensor:
+        """The loss of one batch: ``b`` and ``b2`` are the two members of N positive pairs (the
+        same jets, or other jets of the same class); ``g`` seeds the augmentations."""
+        x1, m1 = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
+        x2, m2 = batch_inputs(augment(b2, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
+        _, z1 = model(x1, m1)  # (N, D_out)
+        _, z2 = model(x2, m2)
+        assert isinstance(model, JetEncoder)
+        return self.loss(cfg, model, b, g, z1, z2)
 
     def loss(self, cfg: TrainConfig, model: JetEncoder, b: JetBatch, g: torch.Generator,
              z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        """The loss of a batch: z1, z2 (N, D_out) are the heads of N positive pairs made from
+        """The contrastive loss: z1, z2 (N, D_out) are the heads of N positive pairs made from
         the jets ``b``; ``g`` seeds any further augmentation."""
         raise NotImplementedError
 
     def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch,
-                          device: torch.device) -> Callable[[JetEncoder], dict[str, Any]] | None:
+                          device: torch.device) -> Callable[[torch.nn.Module], dict[str, Any]] | None:
         """A function giving what each checkpoint records besides the weights (None: nothing)."""
         return None
 
     def extra_outputs(self, ckpt: dict[str, Any]) -> list[ExtraOutput]:
-        """Outputs added to the exported model, from the checkpoint."""
+        """Scores added to an encoder's exported graph, from the checkpoint."""
         return []
+
+    def export(self, model: torch.nn.Module, ckpt: dict[str, Any]) -> tuple[
+            torch.nn.Module, list[OutputSpec], dict[str, tuple[float, float]], dict[str, Any]]:
+        """(graph module, its outputs in order, declared score ranges, what each score is)."""
+        assert isinstance(model, JetEncoder)
+        extra = self.extra_outputs(ckpt)
+        m = ckpt["config"]["model"]
+        outputs = [OutputSpec("embedding", (m["d_model"],)), OutputSpec("head", (m["d_out"],)),
+                   *(OutputSpec(e.name) for e in extra)]
+        return (_Export(model, extra), outputs, {e.name: e.score_range for e in extra},
+                {e.name: e.info for e in extra})
