@@ -155,13 +155,29 @@ def default_threads() -> int:
     return 1 if multiprocessing.parent_process() is not None else 0
 
 
+def _new_session(path: str, providers: list[str], threads: int, shown: str | os.PathLike[str]) -> Any:
+    """A new (uncached) ``InferenceSession``; ``threads`` 0: ONNX Runtime's default."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # no wall of provider warnings on fallback
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    with_options = [(p, CUDA_OPTIONS) if p == "CUDAExecutionProvider" else p for p in providers]
+    try:
+        return ort.InferenceSession(path, sess_options=opts, providers=with_options)
+    except Exception as err:
+        reason = str(err).splitlines()[0]
+        raise JetCLRError(f"{shown}: not an ONNX model ONNX Runtime can load ({reason})") from err
+
+
 def get_session(path: str | os.PathLike[str], providers: list[str] | None = None,
                 threads: int | None = None) -> Any:
     """The process-wide cached ``InferenceSession`` for ``path``.
 
     ``threads``: intra-op threads; 0: ONNX Runtime's default; None: :func:`default_threads`.
     """
-    import onnxruntime as ort
 
     providers = providers or choose_providers()
     threads = default_threads() if threads is None else threads
@@ -169,17 +185,7 @@ def get_session(path: str | os.PathLike[str], providers: list[str] | None = None
     with _LOCK:
         session = _SESSIONS.get(key)
         if session is None:
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3  # no wall of provider warnings on fallback
-            if threads > 0:
-                opts.intra_op_num_threads = threads
-                opts.inter_op_num_threads = 1
-            with_options = [(p, CUDA_OPTIONS) if p == "CUDAExecutionProvider" else p for p in providers]
-            try:
-                session = ort.InferenceSession(key[0], sess_options=opts, providers=with_options)
-            except Exception as err:
-                reason = str(err).splitlines()[0]
-                raise JetCLRError(f"{path}: not an ONNX model ONNX Runtime can load ({reason})") from err
+            session = _new_session(key[0], providers, threads, shown=path)
             _SESSIONS[key] = session
             used = session.get_providers()[0]
             if key[0] not in _LOGGED:
@@ -204,17 +210,7 @@ def read_card(path: str | os.PathLike[str]) -> ModelCard:
     provider and threads are chosen there), so a driver that only builds a processor holds
     no session, and no GPU memory.
     """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as err:
-        reason = str(err).splitlines()[0]
-        raise JetCLRError(f"{path}: not an ONNX model ONNX Runtime can load ({reason})") from err
+    session = _new_session(str(path), ["CPUExecutionProvider"], 1, shown=path)
     return card_from_session(session, str(path))
 
 

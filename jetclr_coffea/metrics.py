@@ -36,7 +36,7 @@ def auc(signal: F64, background: F64) -> float:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
-def r_at(fpr: F64, tpr: F64, efficiency: float) -> float:
+def r_at(fpr: F64, tpr: F64, efficiency: float = 0.5) -> float:
     """Inverse background efficiency at signal efficiency ``efficiency`` (interpolated)."""
     eps_b = float(np.interp(efficiency, tpr, fpr))
     return 1.0 / eps_b if eps_b > 0 else float("inf")

@@ -27,6 +27,7 @@ __all__ = [
     "choose_chunksize",
     "file_density",
     "parse_size",
+    "tree_density",
 ]
 
 #: Default memory budget per worker: what batch-system slots give a core.
@@ -81,23 +82,28 @@ def _counts(tree: Any, collection: str, stop: int) -> float | None:
     return None
 
 
-def file_density(path: str) -> Density | None:
-    """The density of a NanoAOD file from its first entries (None if it has no PF candidates)."""
-    import uproot
-
+def tree_density(tree: Any) -> Density | None:
+    """The density of an open ``Events`` tree (TTree or RNTuple) from its first entries'
+    counters (None if it has no PF candidates)."""
     from jetclr_coffea.reader import CONVENTIONS
 
-    with uproot.open(path, array_cache=None, object_cache=None) as f:
-        tree = f["Events"]
-        stop = min(int(tree.num_entries), SAMPLE_ENTRIES)
-        if stop == 0:
-            return Density(0.0, 0.0, 0.0)
-        for conv in CONVENTIONS:
-            cands = _counts(tree, conv.candidates, stop)
-            if cands is not None:
-                links = _counts(tree, conv.link, stop) or 0.0
-                return Density(cands, links, _counts(tree, "FatJet", stop) or 0.0)
+    stop = min(int(tree.num_entries), SAMPLE_ENTRIES)
+    if stop == 0:
+        return Density(0.0, 0.0, 0.0)
+    for conv in CONVENTIONS:
+        cands = _counts(tree, conv.candidates, stop)
+        if cands is not None:
+            links = _counts(tree, conv.link, stop) or 0.0
+            return Density(cands, links, _counts(tree, "FatJet", stop) or 0.0)
     return None
+
+
+def file_density(path: str) -> Density | None:
+    """:func:`tree_density` of a file's ``Events`` tree."""
+    import uproot
+
+    with uproot.open(path, array_cache=None, object_cache=None) as f:
+        return tree_density(f["Events"])
 
 
 def parse_size(text: str) -> int:

@@ -27,7 +27,7 @@ from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 
 from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record
 from .hists import to_root
-from .memory import DEFAULT_BUDGET, Density, choose_chunksize, file_density
+from .memory import DEFAULT_BUDGET, Density, choose_chunksize, tree_density
 from .schema import QuietPFNanoAODSchema
 from .tagging import FatJetSelection, LearnedJetTagProcessor
 
@@ -173,23 +173,24 @@ class RunResult:
     chunksize: int = 0
 
 
-def _file_problem(path: str) -> str | None:
-    """Why ``path`` cannot be read as NanoAOD (None if it can): opened, not read."""
+def _inspect_file(path: str) -> tuple[str | None, Density | None]:
+    """(why ``path`` cannot be read as NanoAOD, or None; its PF-candidate density), opening
+    it once and reading only its first entries' counters."""
     import uproot
 
     if "://" not in path and not os.path.isfile(path):
-        return "no such file"
+        return "no such file", None
     try:
-        with uproot.open(path) as f:
+        with uproot.open(path, array_cache=None, object_cache=None) as f:
             if "Events" not in f:
-                return f"no 'Events' tree (has: {', '.join(f.keys(cycle=False)) or 'nothing'})"
+                return f"no 'Events' tree (has: {', '.join(f.keys(cycle=False)) or 'nothing'})", None
             tree = f["Events"]
             if not hasattr(tree, "num_entries"):
-                return "'Events' is not a tree"
+                return "'Events' is not a tree", None
+            return None, tree_density(tree)
     except Exception as err:  # uproot raises several types for non-ROOT or truncated input
         reason = " ".join(str(err).split())[:160]
-        return f"cannot read the file ({type(err).__name__}: {reason})"
-    return None
+        return f"cannot read the file ({type(err).__name__}: {reason})", None
 
 
 def _preflight(fileset: dict[str, Any], skip: bool,
@@ -202,10 +203,9 @@ def _preflight(fileset: dict[str, Any], skip: bool,
         files = entry["files"] if isinstance(entry, dict) else entry
         good = []
         for f in files:
-            problem = _file_problem(str(f))
+            problem, density = _inspect_file(str(f))
             if problem is None:
                 good.append(f)
-                density = file_density(str(f))
                 if density is not None:
                     densities[str(f)] = density
             elif skip:

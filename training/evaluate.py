@@ -30,7 +30,7 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
-from jetclr_coffea.metrics import bootstrap
+from jetclr_coffea.metrics import bootstrap, r_at
 from jetclr_coffea.sculpting import mass_matching_weights, mass_sculpting
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS
 
@@ -84,12 +84,6 @@ class LCTResult:
     def decision(self, features: F64) -> F64:
         """The classifier's logit for ``features`` (monotonic in its probability)."""
         return np.asarray(((features - self.mean) / self.scale) @ self.weight + self.bias, dtype=np.float64)
-
-
-def r_at(fpr: F64, tpr: F64, efficiency: float = 0.5) -> float:
-    """Inverse background efficiency at the given signal efficiency (interpolated)."""
-    eps_b = float(np.interp(efficiency, tpr, fpr))
-    return 1.0 / eps_b if eps_b > 0 else float("inf")
 
 
 def linear_classifier_test(
