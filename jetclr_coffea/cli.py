@@ -126,7 +126,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         args.model, args.signal, args.background, args.output_dir,
         signal_label=args.signal_label, pt_range=pt_range, test_fraction=args.test_fraction,
         seed=args.seed, max_jets=args.max_jets, mass_matched=args.mass_matched,
-        progress=not args.quiet,
+        ddt_background=args.ddt_background, progress=not args.quiet,
     )
     lct, base, an = metrics["lct"], metrics["baseline"], metrics["anomaly_score"]
 
@@ -141,6 +141,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"representation - features:      dAUC {lct['d_auc']:+.4f} +- {lct['d_auc_err']:.4f}  "
               f"dR50 {lct['d_r50']:+.3g} +- {lct['d_r50_err']:.2g}")
     print(f"anomaly score, {an['score']} (no fit): {line(an, ('auc', 'r50', 'r20'))}")
+    if "landscape" in metrics:
+        print("decorrelation landscape (R50, 1/JSD at 50% signal efficiency):")
+        for name, p in metrics["landscape"]["points"].items():
+            print(f"  {name:22s} R50 {p['r50']:7.3g} +- {p['r50_err']:<7.2g} "
+                  f"1/JSD {p['inv_jsd']:7.3g} +- {p['inv_jsd_err']:.2g}")
     print(f"wrote {Path(args.output_dir) / 'metrics.json'} and roc.png")
     if args.fit_head:
         if metrics["lct"] is None:
@@ -323,6 +328,9 @@ def _add_training(sub: Any) -> None:
     ev.add_argument("--test-fraction", type=float, default=0.5, help="held-out fraction, 0 < f < 1")
     ev.add_argument("--seed", type=int, default=1, help="seed of the train/test split")
     ev.add_argument("--max-jets", type=int, default=0, help="jets per file (0: all)")
+    ev.add_argument("--ddt-background", nargs="+", default=None, metavar="QCD.root",
+                    help="two_prong: QCD files (not the test files) for the DDT maps of the "
+                         "decorrelation landscape (N2^DDT, tau21^DDT, the LCT's DDT)")
     ev.add_argument("--fit-head", metavar="OUT.onnx", default=None,
                     help="also write the model with the fitted linear tagger as output tagger_score")
     ev.add_argument("--quiet", "-q", action="store_true", help="no progress lines")

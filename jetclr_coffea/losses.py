@@ -1,12 +1,13 @@
 """Contrastive losses: NT-Xent (JetCLR), AnomalyCLR, and the regularised VICReg and Barlow
-Twins losses that CoDec uses."""
+Twins losses that CoDec uses; DisCo's distance correlation, the penalty that decorrelates a
+classifier from the jet mass by training."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["anomaly_clr", "barlow_twins", "nt_xent", "vicreg"]
+__all__ = ["anomaly_clr", "barlow_twins", "distance_correlation", "nt_xent", "vicreg"]
 
 
 def nt_xent(z: torch.Tensor, z_aug: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -115,3 +116,32 @@ def barlow_twins(z: torch.Tensor, z_pair: torch.Tensor, off_diagonal: float = 5.
 
     c = standardise(z).T @ standardise(z_pair) / (n - 1)  # (D, D)
     return (1.0 - torch.diagonal(c)).pow(2).sum() + off_diagonal * _off_diagonal(c).pow(2).sum()
+
+
+def distance_correlation(x: torch.Tensor, y: torch.Tensor,
+                         weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared distance correlation dCor^2(x, y) of two (N,) samples (Szekely et al. 2007).
+
+    DisCo's penalty (Kasieczka & Shih, arXiv:2001.05310): zero if and only if x and y are
+    independent (in the large-N limit), one for a linear relation; differentiable.  With
+    weights w normalised to sum one, a = |x_i - x_j| is double-centred with weighted means,
+    A = a - m_i - m_j + m, and dCov^2(x, y) = sum_ij w_i w_j A_ij B_ij; integer weights give
+    the same value as repeating the entries.
+
+    Args:
+        x, y: (N,) samples (e.g. a classifier's output and the jet mass, background jets).
+        weight: (N,) non-negative event weights (None: all one).
+    """
+    w = torch.ones_like(x) if weight is None else weight
+    w = w / w.sum()
+
+    def centred(v: torch.Tensor) -> torch.Tensor:
+        a = (v[:, None] - v[None, :]).abs()  # (N, N)
+        row = a @ w  # (N,) weighted mean over j
+        return a - row[:, None] - row[None, :] + (row * w).sum()
+
+    def dcov2(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return (w[:, None] * w[None, :] * p * q).sum()
+
+    a, b = centred(x), centred(y)
+    return dcov2(a, b) / torch.sqrt(dcov2(a, a) * dcov2(b, b) + 1e-12)

@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from jetclr_coffea.training.config import TrainConfig, load_config
+from jetclr_coffea.training.data import load_jets, training_targets
 from jetclr_coffea.training.evaluate import evaluate
 from jetclr_coffea.training.export import export, load_checkpoint, load_encoder
 from jetclr_coffea.training.objectives.anomalyclr import anomaly_score_range
@@ -20,7 +21,12 @@ from jetclr_coffea.training.train import train
 
 from jetclr_coffea.cli import main
 from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.metrics import auc
 from jetclr_coffea.onnx_io import read_card
+from jetclr_coffea.preprocessing import PreprocessSpec
+from jetclr_coffea.sculpting import MSD_EDGES
+from jetclr_coffea.truth import QCD, TWO_PRONG
 
 TINY = {
     "name": "tiny",
@@ -158,9 +164,14 @@ def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Pa
     assert training["objective"] == objective and training["pairs"]["pairing"] == "same_class"
     if objective == "vicreg":  # the mass-matched LCT of a two-prong tagger on it
         metrics = evaluate(onnx_path, [str(samples["wprime-flat"])], [str(samples["qcd"])],
-                           tmp_path / "eval", signal_label="two_prong", mass_matched=True)
+                           tmp_path / "eval", signal_label="two_prong", mass_matched=True,
+                           ddt_background=[str(samples["qcd"])])
         assert metrics["mass_matched"] and metrics["n_signal"] >= 10
         assert 0.0 <= metrics["mass_sculpting"]["baseline"] <= 1.0
+        points = metrics["landscape"]["points"]  # the decorrelation landscape, DDT maps included
+        assert {"n2", "n2_ddt", "tau21_ddt", "lct", "lct_ddt", "observables_lct"} <= set(points)
+        assert all(p["r50"] >= 1.0 and p["inv_jsd"] >= 1.0 for p in points.values())
+        assert (tmp_path / "eval" / "landscape.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("objective", ["jetclr", "anomalyclr"])
@@ -283,3 +294,60 @@ def test_onnx_parity_with_torch(tmp_path: Path, samples: dict[str, Path]) -> Non
                 t_emb, t_head = encoder(torch.from_numpy(x), torch.from_numpy(mask))
             assert np.abs(emb - t_emb.numpy()).max() < 1e-4
             assert np.abs(head - t_head.numpy()).max() < 1e-4
+
+
+# --- objective: supervised (the supervised ceiling, the DisCo tagger) and mass-matched pairs
+
+
+def test_targets_flatten_the_signal_mass_to_qcd(samples: dict[str, Path]) -> None:
+    files = [str(samples["qcd"]), str(samples["wprime-flat"])]
+    sample = load_jets(files, PreprocessSpec(), pt_min=200.0, pt_max=5000.0, eta_max=2.4)
+    keep, t = training_targets(sample, "two_prong", True)
+    assert set(np.unique(sample.labels[keep])) <= {QCD, TWO_PRONG}
+    y, msd, w = (a.numpy().astype(np.float64) for a in (t.label, t.msd, t.weight))
+    assert np.array_equal(y == 1, sample.labels[keep] == TWO_PRONG)
+    assert w[y == 1].sum() == pytest.approx((y == 0).sum(), rel=1e-5)  # classes balanced
+    hs = np.histogram(msd[y == 1], MSD_EDGES, weights=w[y == 1])[0]
+    hb = np.histogram(msd[y == 0], MSD_EDGES)[0].astype(np.float64)
+    both = (hs > 0) & (hb > 0)
+    # where both classes have jets, the weighted signal has QCD's msoftdrop shape
+    np.testing.assert_allclose(hs[both] / hs[both].sum(), hb[both] / hb[both].sum(), rtol=1e-4)
+    _, plain = training_targets(sample, "two_prong", False)
+    assert len(np.unique(plain.weight[plain.label == 1].numpy())) == 1
+
+
+def test_supervised_disco_trains_exports_and_separates(tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg = load_config(_config(
+        tmp_path, samples, name="disco", objective="supervised", model={"d_out": 1, "irc_safe": True},
+        preprocessing={"features": ["deta", "dphi", "dr"]},
+        supervised={"output": "decorrelated_score", "disco": 0.01}, optim={"epochs": 10, "batch_size": 32}))
+    files = (str(samples["qcd"]), str(samples["wprime-flat"]))
+    cfg = replace(cfg, data=replace(cfg.data, files=files))
+    result = train(cfg, progress=False)
+    onnx_path = export(result.checkpoint, tmp_path / "d.onnx")
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == ["embedding", "head", "decorrelated_score"]
+    model = OnnxJetModel(onnx_path)
+    assert model.card.score_range("decorrelated_score") == (0.0, 1.0)
+    assert model.card.training["supervised"]["disco"] == 0.01
+    sample = load_jets(list(files), model.spec, pt_min=200.0, pt_max=5000.0, eta_max=2.4)
+    x, mask = model.inputs_from_arrays(sample.arrays)
+    score = model.run_arrays(x, mask)["decorrelated_score"]
+    assert ((score >= 0) & (score <= 1)).all()
+    sig, bkg = score[sample.labels == TWO_PRONG], score[sample.labels == QCD]
+    assert auc(sig, bkg) > 0.6  # it learned from the labels (training jets)
+
+
+def test_supervised_needs_one_logit_and_labels(tmp_path: Path, samples: dict[str, Path]) -> None:
+    with pytest.raises(JetCLRError, match="d_out: 1"):
+        load_config(_config(tmp_path, samples, name="wide", objective="supervised"))
+    with pytest.raises(JetCLRError, match="output must be a name other than"):
+        load_config(_config(tmp_path, samples, name="o", objective="supervised", model={"d_out": 1},
+                            supervised={"output": "embedding"}))
+
+
+def test_mass_matched_pairs_train(tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg = load_config(_config(tmp_path, samples, name="mm", objective="vicreg",
+                              pairs={"pairing": "mass_matched"}, optim={"epochs": 1}))
+    cfg = replace(cfg, data=replace(cfg.data, files=(str(samples["qcd"]), str(samples["wprime-flat"]))))
+    assert np.isfinite(train(cfg, progress=False).final_loss)

@@ -11,11 +11,14 @@ from jetclr_coffea.config import from_mapping, load_yaml
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
 from jetclr_coffea.preprocessing import PreprocessSpec
+from jetclr_coffea.truth import SIGNAL_LABELS
 from jetclr_coffea.vae import VAEConfig
 
 from .objectives import OBJECTIVES as _REGISTRY
+from .objectives.supervised import SupervisedConfig
 
-__all__ = ["OBJECTIVES", "PAIRINGS", "DataConfig", "OptimConfig", "PairConfig", "TrainConfig", "load_config"]
+__all__ = ["OBJECTIVES", "PAIRINGS", "DataConfig", "OptimConfig", "PairConfig", "TrainConfig",
+           "TruthConfig", "load_config"]
 
 #: Training objectives (the registry of :mod:`jetclr_coffea.training.objectives`): JetCLR's
 #: NT-Xent; AnomalyCLR (NT-Xent that also pushes each jet away from its anomalous copy;
@@ -25,7 +28,7 @@ __all__ = ["OBJECTIVES", "PAIRINGS", "DataConfig", "OptimConfig", "PairConfig", 
 OBJECTIVES = tuple(_REGISTRY)
 
 #: How positive pairs are made (:class:`PairConfig`).
-PAIRINGS = ("augmented", "same_class")
+PAIRINGS = ("augmented", "same_class", "mass_matched")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class PairConfig:
             sample of broad ("flat") mass, such pairs join jets of different masses, so
             the representation cannot use the mass to make them alike.  Needs files with
             GenPart (truth labels).
+            "mass_matched": as "same_class", with the batches drawn so that the signal's
+            msoftdrop spectrum matches QCD's (CoDec's 1D flattening by sampling: each jet is
+            drawn with its :class:`TruthConfig` weight); only signal and QCD jets are kept.
         invariance, variance, covariance: VICReg's lambda, mu, nu.
         off_diagonal: Barlow Twins' lambda.
     """
@@ -55,8 +61,29 @@ class PairConfig:
 
 
 @dataclass(frozen=True)
+class TruthConfig:
+    """Which truth class is the signal, for ``objective: supervised`` and mass-matched pairs.
+
+    Attributes:
+        signal_label: a key of :data:`jetclr_coffea.truth.SIGNAL_LABELS` (not ``any``); only
+            jets of that class and QCD jets are trained on.
+        mass_flatten: weight the signal to the QCD msoftdrop spectrum (CoDec's 1D flattening).
+    """
+
+    signal_label: str = "two_prong"
+    mass_flatten: bool = True
+
+    def __post_init__(self) -> None:
+        if self.signal_label not in SIGNAL_LABELS or SIGNAL_LABELS[self.signal_label] is None:
+            raise ValueError(f"signal_label must be one of "
+                             f"{', '.join(k for k, v in SIGNAL_LABELS.items() if v is not None)}, "
+                             f"got {self.signal_label!r}")
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """Which jets to train on (labels are never read).
+    """Which jets to train on (labels are read only by ``supervised``, same-class and
+    mass-matched pairs).
 
     Attributes:
         files: NanoAOD/PFNano ROOT files (generated or real, any mix).
@@ -117,6 +144,8 @@ class TrainConfig:
         anomaly: the anomaly augmentation (``objective: anomalyclr`` only).
         pairs: positive pairs and loss weights (``vicreg`` and ``barlow_twins`` only).
         vae: the VAE and its EMD resolution (``vae_emd`` only).
+        truth: the signal class (``supervised`` and ``pairs.pairing: mass_matched`` only).
+        supervised: the classifier's output and its DisCo penalty (``supervised`` only).
     """
 
     name: str
@@ -129,6 +158,8 @@ class TrainConfig:
     anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
     pairs: PairConfig = field(default_factory=PairConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
+    truth: TruthConfig = field(default_factory=TruthConfig)
+    supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     output: str = ""
 
     def __post_init__(self) -> None:

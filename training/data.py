@@ -16,9 +16,10 @@ from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.files import read_events
 from jetclr_coffea.preprocessing import ConstituentArrays, PreprocessSpec, kinematics, model_inputs
 from jetclr_coffea.reader import read_constituents
-from jetclr_coffea.truth import label_fatjets
+from jetclr_coffea.sculpting import mass_matching_weights
+from jetclr_coffea.truth import QCD, SIGNAL_LABELS, label_fatjets
 
-__all__ = ["JetSample", "batch_inputs", "load_jets", "to_batch"]
+__all__ = ["JetSample", "Targets", "batch_inputs", "load_jets", "to_batch", "training_targets"]
 
 HANDCRAFTED = ("msoftdrop", "tau21", "tau32", "n2b1", "n3b1")
 
@@ -110,6 +111,63 @@ def load_jets(
         source=np.concatenate([p[3] for p in parts]).astype(np.int64),
         pt=np.asarray(ak.to_numpy(jets.pt), dtype=np.float64),
     )
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Per-jet truth for the objectives that read it (``supervised``; CoDec's mass-matched
+    sampling): tensors of (N,) on the training device.
+
+    Attributes:
+        label: 1 for signal, 0 for QCD.
+        msd: msoftdrop, GeV.
+        weight: QCD jets 1; signal jets weighted to the QCD msoftdrop spectrum (CoDec's 1D
+            flattening, :func:`~jetclr_coffea.sculpting.mass_matching_weights`) or, without
+            flattening, all alike; the signal's weights sum to the number of QCD jets.
+    """
+
+    label: torch.Tensor
+    msd: torch.Tensor
+    weight: torch.Tensor
+
+    def index(self, rows: torch.Tensor) -> Targets:
+        return Targets(self.label[rows], self.msd[rows], self.weight[rows])
+
+
+def training_targets(sample: JetSample, signal_label: str, mass_flatten: bool,
+                     device: torch.device | str = "cpu") -> tuple[npt.NDArray[np.int64], Targets]:
+    """The jets of ``sample`` that are signal (``signal_label``) or QCD, and their targets.
+
+    Returns:
+        (indices of the kept jets in ``sample``, their :class:`Targets`).
+
+    Raises:
+        JetCLRError: no truth labels, or no signal or no QCD jet.
+    """
+    if (sample.labels < 0).all():
+        raise JetCLRError("the training files have no GenPart collection: no truth labels to train on")
+    sig = sample.labels == SIGNAL_LABELS[signal_label]
+    keep = np.flatnonzero(sig | (sample.labels == QCD))
+    y = sig[keep].astype(np.float64)
+    if y.sum() == 0 or (1 - y).sum() == 0:
+        raise JetCLRError(f"the training files hold {int(y.sum())} {signal_label} and {int((1 - y).sum())} "
+                          f"QCD jets: both are needed")
+    msd = np.nan_to_num(sample.observables[keep, HANDCRAFTED.index("msoftdrop")])
+    w = np.ones(len(keep))
+    if mass_flatten:
+        w[y == 1] = mass_matching_weights(msd[y == 1], msd[y == 0])
+    w[y == 1] *= (1 - y).sum() / w[y == 1].sum()
+
+    def t(a: npt.NDArray[np.float64]) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
+
+    return keep, Targets(label=t(y), msd=t(msd), weight=t(w))
+
+
+def subset(arrays: ConstituentArrays, rows: npt.NDArray[np.int64]) -> ConstituentArrays:
+    """The jets ``rows`` of padded kinematics."""
+    return ConstituentArrays(deta=arrays.deta[rows], dphi=arrays.dphi[rows], pt=arrays.pt[rows],
+                             energy=arrays.energy[rows], charge=arrays.charge[rows], mask=arrays.mask[rows])
 
 
 def to_batch(arrays: ConstituentArrays, device: torch.device | str = "cpu") -> JetBatch:

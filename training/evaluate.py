@@ -80,6 +80,7 @@ class LCTResult:
     scale: F64
     test_scores: F64 = field(default_factory=lambda: np.zeros(0))
     test_labels: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    test_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def decision(self, features: F64) -> F64:
         """The classifier's logit for ``features`` (monotonic in its probability)."""
@@ -100,8 +101,9 @@ def linear_classifier_test(
     from sklearn.model_selection import train_test_split
 
     weights = np.ones(len(labels)) if sample_weight is None else sample_weight
-    x_train, x_test, y_train, y_test, w_train, _ = train_test_split(
-        features, labels, weights, test_size=test_fraction, random_state=seed, stratify=labels
+    x_train, x_test, y_train, y_test, w_train, _, _, i_test = train_test_split(
+        features, labels, weights, np.arange(len(labels)), test_size=test_fraction, random_state=seed,
+        stratify=labels,
     )
     mean = x_train.mean(axis=0)
     scale = x_train.std(axis=0)
@@ -114,6 +116,7 @@ def linear_classifier_test(
         auc=float(roc_auc_score(y_test, score)), r50=r_at(fpr, tpr), fpr=fpr, tpr=tpr,
         weight=clf.coef_[0].astype(np.float64), bias=float(clf.intercept_[0]),
         mean=mean, scale=scale, test_scores=np.asarray(score, np.float64), test_labels=np.asarray(y_test),
+        test_index=np.asarray(i_test, np.int64),
     )
 
 
@@ -169,6 +172,7 @@ class _Labelled:
     outputs: dict[str, F64]
     observables: F64
     labels: npt.NDArray[np.int64]
+    pt: F64
 
 
 def _labelled_jets(model: OnnxJetModel, signal: list[str], background: list[str],
@@ -195,6 +199,7 @@ def _labelled_jets(model: OnnxJetModel, signal: list[str], background: list[str]
         outputs={k: np.concatenate([s_out[k], b_out[k]]) for k in s_out},
         observables=np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]]),
         labels=np.concatenate([np.ones(s_sel.sum(), np.int64), np.zeros(b_sel.sum(), np.int64)]),
+        pt=np.concatenate([sig.pt[s_sel], bkg.pt[b_sel]]),
     )
 
 
@@ -235,6 +240,67 @@ def _anomaly_score(outputs: dict[str, F64], y: npt.NDArray[np.int64]) -> tuple[F
                    "score": "anomaly_score output" if has_score else "norm of the embedding"}
 
 
+#: Landscape names of the observables (N2 as ``n2``, so that N2^DDT reads ``n2_ddt``).
+_SHORT = {"msoftdrop": "msoftdrop", "tau21": "tau21", "tau32": "tau32", "n2b1": "n2", "n3b1": "n3"}
+#: Observables whose DDT enters the landscape.
+DDT_OBSERVABLES = ("n2b1", "tau21")
+
+
+def _landscape(model: OnnxJetModel, jets: _Labelled, rep: LCTResult | None, base: LCTResult,
+               ddt_background: list[str] | None, selection: tuple[float, float, float],
+               say: Callable[[str], None]) -> dict[str, Any]:
+    """The decorrelation landscape (:mod:`.landscape`) on the LCT's test jets: every
+    observable alone, N2^DDT and tau21^DDT, both LCTs, the model LCT's DDT and every score
+    the model exports; DDT maps fitted on ``ddt_background`` (QCD) at the QCD efficiency of
+    each score's own cut at 50 % signal efficiency."""
+    from .landscape import fit_ddt, landscape, working_point_efficiency
+
+    te = base.test_index
+    y, obs, msd = jets.labels[te], jets.observables[te], jets.observables[te, HANDCRAFTED.index("msoftdrop")]
+    pt = jets.pt[te]
+    raw: dict[str, F64] = {}  # larger = more signal-like, on the test jets
+    sign: dict[str, float] = {}
+    for i, name in enumerate(HANDCRAFTED):
+        x = np.nan_to_num(obs[:, i], nan=float(np.nanmedian(obs[:, i])))
+        sign[name] = 1.0 if score_roc(x[y == 1], x[y == 0]).auc >= 0.5 else -1.0
+        raw[_SHORT[name]] = sign[name] * x
+    raw["observables_lct"] = base.decision(obs)
+    if rep is not None:
+        raw["lct"] = rep.decision(jets.outputs["embedding"][te])
+    for name in model.card.scores:
+        raw[name] = jets.outputs[name][te]
+    section: dict[str, Any] = {"jets": "the LCT's test jets", "n_signal": int((y == 1).sum()),
+                               "n_background": int((y == 0).sum())}
+    if ddt_background:
+        lo, hi, eta = selection
+        say(f"reading QCD jets for the DDT maps from {len(ddt_background)} file(s)")
+        qcd = load_jets(ddt_background, model.spec, pt_min=lo, pt_max=hi, eta_max=eta)
+        keep = (qcd.labels == QCD) if (qcd.labels >= 0).any() else np.ones(len(qcd), dtype=bool)
+        q_obs, q_pt = qcd.observables[keep], qcd.pt[keep]
+        q_msd = q_obs[:, HANDCRAFTED.index("msoftdrop")]
+        sources: dict[str, F64] = {}
+        for name in DDT_OBSERVABLES:
+            i = HANDCRAFTED.index(name)
+            col = q_obs[:, i]
+            sources[_SHORT[name]] = sign[name] * np.nan_to_num(col, nan=float(np.nanmedian(col)))
+        if rep is not None:
+            xq, mq = model.inputs_from_arrays(qcd.arrays)
+            emb = np.asarray(model.run_arrays(xq[keep], mq[keep])["embedding"], np.float64)
+            sources["lct"] = rep.decision(emb)
+        maps = {}
+        for name, q_score in sources.items():
+            q = working_point_efficiency(raw[name][y == 1], raw[name][y == 0])
+            maps[name] = fit_ddt(q_score, q_msd, q_pt, q)
+            raw[f"{name}_ddt"] = maps[name](raw[name], msd, pt)
+        section["ddt"] = {"files": [str(f) for f in ddt_background], "qcd_jets": int(keep.sum()),
+                          "efficiency": {f"{k}_ddt": m.efficiency for k, m in maps.items()},
+                          "note": "each map at the QCD efficiency of its score's own cut at 50% "
+                                  "signal efficiency"}
+    say(f"bootstrapping the decorrelation landscape ({BOOTSTRAP} resamples)")
+    section["points"] = landscape({k: (v[y == 1], v[y == 0]) for k, v in raw.items()}, msd[y == 0], BOOTSTRAP)
+    return section
+
+
 def evaluate(
     model_path: str | os.PathLike[str],
     signal: list[str],
@@ -248,6 +314,7 @@ def evaluate(
     seed: int = 1,
     max_jets: int = 0,
     mass_matched: bool = False,
+    ddt_background: list[str] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Run the LCT of ``model_path`` and the hand-engineered baseline on the same jets.
@@ -267,6 +334,8 @@ def evaluate(
         mass_matched: fit both classifiers with the signal weighted to the background's
             msoftdrop spectrum (CoDec's mass flattening), so neither can prefer a jet for
             its mass alone.
+        ddt_background: QCD files for the DDT maps of the decorrelation landscape (two-prong
+            signal only; without them the landscape has no DDT entries).
         progress: print what it is doing to stderr, step by step.
 
     Returns:
@@ -341,6 +410,12 @@ def evaluate(
         "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
         "anomaly_score": mass_sculpting(anomaly_score[y == 1], anomaly_score[y == 0], msd_b),
     }
+    if signal_label == "two_prong":
+        metrics["landscape"] = _landscape(model, jets, rep, base, ddt_background, (lo, hi, eta), say)
+        from .landscape import plot_landscape
+
+        plot_landscape(metrics["landscape"]["points"], out / "landscape.png",
+                       f"{Path(model_path).name}: two-prong vs QCD, {lo:g} < pT < {hi:g} GeV")
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))

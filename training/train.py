@@ -27,7 +27,7 @@ from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError, ParameterError
 
 from .config import TrainConfig
-from .data import load_jets, to_batch
+from .data import Targets, load_jets, subset, to_batch, training_targets
 from .objectives import Objective, get_objective
 
 __all__ = ["TrainResult", "pick_device", "train"]
@@ -134,6 +134,7 @@ class _Run:
     device: torch.device
     jets: JetBatch
     partners: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
+    targets: Targets | None
     objective: Objective
     model: torch.nn.Module
     opt: torch.optim.Optimizer
@@ -155,18 +156,24 @@ class _Run:
             cfg.data.files, cfg.preprocessing, pt_min=cfg.data.pt_min, pt_max=cfg.data.pt_max,
             eta_max=cfg.data.eta_max, max_jets=cfg.data.max_jets,
         )
-        jets = to_batch(sample.arrays, device)
-        n = len(sample)
-        partners = _same_class_partners(sample.labels, device) if cfg.pairs.pairing == "same_class" else None
+        objective = get_objective(cfg.objective)
+        arrays, labels, targets = sample.arrays, sample.labels, None
+        if objective.needs_targets(cfg):  # signal and QCD jets only, with their truth
+            keep, targets = training_targets(sample, cfg.truth.signal_label, cfg.truth.mass_flatten, device)
+            arrays, labels = subset(sample.arrays, keep), sample.labels[keep]
+        jets = to_batch(arrays, device)
+        n = len(labels)
+        within_class = cfg.pairs.pairing in ("same_class", "mass_matched")
+        partners = _same_class_partners(labels, device) if within_class else None
         bs = min(cfg.optim.batch_size, n)
         if n // bs == 0 or bs < 2:
             raise JetCLRError(f"only {n} jets: fewer than one batch of {cfg.optim.batch_size}")
-        objective = get_objective(cfg.objective)
         torch.manual_seed(cfg.optim.seed)
         model = objective.build_model(cfg).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         sched = _scheduler(opt, cfg.optim.epochs * (n // bs))
-        run = cls(cfg=cfg, out=out, device=device, jets=jets, partners=partners, objective=objective,
+        run = cls(cfg=cfg, out=out, device=device, jets=jets, partners=partners, targets=targets,
+                  objective=objective,
                   model=model, opt=opt, sched=sched, batch=bs, steps=n // bs)
         if resume:
             ckpt = out / CHECKPOINT
@@ -197,7 +204,11 @@ class _Run:
         g = torch.Generator(device=self.device).manual_seed(cfg.optim.seed * 100_003 + epoch)
         torch.manual_seed(cfg.optim.seed * 7_919 + epoch)
         model.train()
-        perm = torch.randperm(self.n_jets, generator=g, device=self.device)
+        if cfg.pairs.pairing == "mass_matched" and self.targets is not None:
+            # CoDec's flattening by sampling: jets drawn with their mass-matching weights
+            perm = torch.multinomial(self.targets.weight, self.n_jets, replacement=True, generator=g)
+        else:
+            perm = torch.randperm(self.n_jets, generator=g, device=self.device)
         t0, total = time.perf_counter(), 0.0
         for step in range(self.steps):
             rows = perm[step * bs:(step + 1) * bs]
@@ -205,7 +216,8 @@ class _Run:
             # the other member of each positive pair: the jet itself, or (CoDec) another jet
             # of the same truth class
             b2 = b if self.partners is None else jets.index(self.partners(rows, g))
-            loss = self.objective.step(cfg, model, b, b2, g)
+            t = None if self.targets is None else self.targets.index(rows)
+            loss = self.objective.step(cfg, model, b, b2, g, t)
             if not torch.isfinite(loss):
                 raise JetCLRError(f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
                                   f"stopped, the last good checkpoint is kept in {self.out}")

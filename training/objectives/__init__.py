@@ -13,6 +13,7 @@ from .anomalyclr import AnomalyCLR
 from .barlow_twins import BarlowTwins
 from .base import ExtraOutput, Objective
 from .jetclr import JetCLR
+from .supervised import Supervised
 from .vae_emd import VAEEMD
 from .vicreg import VICReg
 
@@ -20,7 +21,7 @@ __all__ = ["OBJECTIVES", "ExtraOutput", "Objective", "get_objective"]
 
 #: ``objective:`` name -> the objective.
 OBJECTIVES: dict[str, Objective] = {
-    o.name: o for o in (JetCLR(), AnomalyCLR(), VICReg(), BarlowTwins(), VAEEMD())}
+    o.name: o for o in (JetCLR(), AnomalyCLR(), VICReg(), BarlowTwins(), VAEEMD(), Supervised())}
 
 
 def get_objective(name: str) -> Objective:

@@ -23,7 +23,7 @@ class BarlowTwins(Objective):
 
     name = "barlow_twins"
     config_sections = ("pairs",)
-    pairings = ("augmented", "same_class")
+    pairings = ("augmented", "same_class", "mass_matched")
 
     def loss(self, cfg: TrainConfig, model: JetEncoder, b: JetBatch, g: torch.Generator,
              z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from jetclr_coffea.augment import JetBatch, augment
 from jetclr_coffea.model import EncoderConfig, JetEncoder
 from jetclr_coffea.model_card import OutputSpec
 
-from ..data import batch_inputs
+from ..data import Targets, batch_inputs
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -85,10 +85,16 @@ class Objective:
         """The model of a checkpoint's config, untrained."""
         return JetEncoder(EncoderConfig(**cfg["model"]))
 
+    def needs_targets(self, cfg: TrainConfig) -> bool:
+        """Whether training reads the jets' truth (:class:`~jetclr_coffea.training.data.Targets`);
+        only signal and QCD jets are then kept."""
+        return cfg.pairs.pairing == "mass_matched"
+
     def step(self, cfg: TrainConfig, model: torch.nn.Module, b: JetBatch, b2: JetBatch,
-             g: torch.Generator) -> torch.Tensor:
+             g: torch.Generator, targets: Targets | None = None) -> torch.Tensor:
         """The loss of one batch: ``b`` and ``b2`` are the two members of N positive pairs (the
-        same jets, or other jets of the same class); ``g`` seeds the augmentations."""
+        same jets, or other jets of the same class); ``g`` seeds the augmentations; ``targets``
+        the jets' truth where :meth:`needs_targets`."""
         x1, m1 = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
         x2, m2 = batch_inputs(augment(b2, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
         _, z1 = model(x1, m1)  # (N, D_out)

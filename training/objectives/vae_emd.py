@@ -19,7 +19,7 @@ from jetclr_coffea.model_card import OutputSpec
 from jetclr_coffea.ot import SinkhornConfig, sinkhorn
 from jetclr_coffea.vae import EMDVAE, VAEConfig, kl_divergence
 
-from ..data import batch_inputs
+from ..data import Targets, batch_inputs
 from .base import Objective
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class VAEEMD(Objective):
         return EMDVAE(VAEConfig(**cfg["vae"]))
 
     def step(self, cfg: TrainConfig, model: torch.nn.Module, b: JetBatch, b2: JetBatch,
-             g: torch.Generator) -> torch.Tensor:
+             g: torch.Generator, targets: Targets | None = None) -> torch.Tensor:
         assert isinstance(model, EMDVAE)
         x, w = batch_inputs(b, cfg.preprocessing.features, True)  # pT fractions as weights
         x = _positions(x)

@@ -24,7 +24,7 @@ class VICReg(Objective):
 
     name = "vicreg"
     config_sections = ("pairs",)
-    pairings = ("augmented", "same_class")
+    pairings = ("augmented", "same_class", "mass_matched")
 
     def loss(self, cfg: TrainConfig, model: JetEncoder, b: JetBatch, g: torch.Generator,
              z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:

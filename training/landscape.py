@@ -1,0 +1,137 @@
+"""The decorrelation landscape: background rejection against QCD mass sculpting.
+
+As in the MoDe (arXiv:2010.09745) and DisCo (arXiv:2001.05310) papers, every score is one
+point: R50, the inverse QCD efficiency at 50 % signal efficiency, against 1/JSD, the inverse
+Jensen-Shannon divergence of the QCD msoftdrop spectra passing and failing the same cut
+(:func:`jetclr_coffea.sculpting.mass_sculpting`); up and right is better.  Uncertainties:
+the standard deviation over bootstrap resamples of the signal and QCD jets (the same
+resamples for every score).
+
+A designed decorrelated tagger (DDT, Dolen et al., arXiv:1603.00027) of a score subtracts
+the score's QCD quantile in bins of rho = ln(msd^2/pT^2) and pT: :func:`fit_ddt` builds that
+map from a separate QCD sample, as an analysis would, with the binning, pooling of thin bins
+and quantile of the processors' DDT maps (:mod:`jetclr_coffea.processors.ddt`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from jetclr_coffea.processors.ddt import pool_counts, quantile_map
+from jetclr_coffea.processors.hists import PT_EDGES, RHO_AXIS, jet_rho
+
+from jetclr_coffea._io import atomic_path
+from jetclr_coffea.metrics import roc_metrics
+from jetclr_coffea.sculpting import mass_sculpting
+
+__all__ = ["DDT", "fit_ddt", "landscape", "plot_landscape", "working_point_efficiency"]
+
+F64 = npt.NDArray[np.float64]
+
+#: score bins of the DDT sample's histogram (quantiles of its scores)
+SCORE_BINS = 400
+
+
+@dataclass(frozen=True)
+class DDT:
+    """A DDT map held in memory: ``score - threshold(rho, pT)`` (rho and pT clamped to the map)."""
+
+    rho_edges: F64
+    pt_edges: F64
+    threshold: F64  # (n_rho, n_pt)
+    efficiency: float
+
+    def __call__(self, score: F64, msd: F64, pt: F64) -> F64:
+        rho = np.nan_to_num(jet_rho(msd, pt), nan=-np.inf)
+        i = np.clip(np.searchsorted(self.rho_edges, rho, side="right") - 1, 0, len(self.rho_edges) - 2)
+        j = np.clip(np.searchsorted(self.pt_edges, pt, side="right") - 1, 0, len(self.pt_edges) - 2)
+        return np.asarray(score - self.threshold[i, j], dtype=np.float64)
+
+
+def fit_ddt(score: F64, msd: F64, pt: F64, efficiency: float, min_jets: float = 20.0) -> DDT:
+    """The DDT map of ``score`` (larger: more signal-like) on QCD jets: in every (rho, pT) bin
+    the value a fraction ``efficiency`` of them lies above.
+
+    Binning: the processors' rho axis and pT edges (jets outside counted in the edge bins);
+    bins with fewer than ``max(min_jets, 5 / efficiency)`` jets pool their neighbours' jets
+    (:func:`~jetclr_coffea.processors.ddt.pool_counts`).
+    """
+    n, lo, hi = RHO_AXIS
+    rho_edges = np.linspace(lo, hi, n + 1)
+    pt_edges = np.asarray(PT_EDGES, dtype=np.float64)
+    score_edges = np.unique(np.quantile(score, np.linspace(0.0, 1.0, SCORE_BINS + 1)))
+    rho = np.clip(np.nan_to_num(jet_rho(msd, pt), nan=-np.inf), lo, np.nextafter(hi, lo))
+    p = np.clip(pt, pt_edges[0], np.nextafter(pt_edges[-1], 0.0))
+    s = np.clip(score, score_edges[0], np.nextafter(score_edges[-1], score_edges[0]))
+    counts, _ = np.histogramdd(np.stack([rho, p, s], 1), bins=[rho_edges, pt_edges, score_edges])
+    needed = max(min_jets, 5.0 / efficiency)
+    threshold, _ = quantile_map(pool_counts(counts, needed), score_edges, efficiency)
+    return DDT(rho_edges, pt_edges, threshold, efficiency)
+
+
+def working_point_efficiency(signal: F64, background: F64, signal_efficiency: float = 0.5) -> float:
+    """The QCD fraction a cut keeping ``signal_efficiency`` of the signal keeps."""
+    cut = np.quantile(signal, 1.0 - signal_efficiency)
+    return float(np.mean(background > cut))
+
+
+def _point(sig: F64, bkg: F64, msd_bkg: F64) -> tuple[float, float]:
+    jsd = mass_sculpting(sig, bkg, msd_bkg)
+    return roc_metrics(sig, bkg)["r50"], (1.0 / jsd if jsd > 0 else float("inf"))
+
+
+def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 200,
+              seed: int = 0) -> dict[str, dict[str, float]]:
+    """R50 and 1/JSD of every score, with bootstrap errors.
+
+    Args:
+        scores: name -> (signal scores, background scores), larger = more signal-like, the
+            same jets in the same order for every score.
+        msd_bkg: the background jets' msoftdrop.
+        n_boot: bootstrap resamples.
+
+    Returns:
+        ``{name: {"r50", "r50_err", "inv_jsd", "inv_jsd_err", "jsd"}}``.
+    """
+    out: dict[str, dict[str, float]] = {}
+    boot: dict[str, list[tuple[float, float]]] = {k: [] for k in scores}
+    n_s = len(next(iter(scores.values()))[0])
+    rng = np.random.default_rng(seed)
+    draws = [(rng.integers(0, n_s, n_s), rng.integers(0, len(msd_bkg), len(msd_bkg))) for _ in range(n_boot)]
+    for name, (sig, bkg) in scores.items():
+        r50, inv = _point(sig, bkg, msd_bkg)
+        for i, j in draws:
+            boot[name].append(_point(sig[i], bkg[j], msd_bkg[j]))
+        b = np.array(boot[name])
+        finite = np.isfinite(b)
+        out[name] = {"r50": r50, "r50_err": float(np.std(b[finite[:, 0], 0])),
+                     "inv_jsd": inv, "inv_jsd_err": float(np.std(b[finite[:, 1], 1])),
+                     "jsd": 1.0 / inv if inv > 0 else float("inf")}
+    return out
+
+
+def plot_landscape(points: dict[str, dict[str, float]], path: str | Path, title: str) -> None:
+    """R50 against 1/JSD, log-log, one labelled point with error bars per score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    for name, p in points.items():
+        style: dict[str, Any] = {"marker": "*" if "decorrelated" in name else ("s" if "ddt" in name else "o"),
+                                 "ms": 11 if "decorrelated" in name else 7}
+        ax.errorbar(p["inv_jsd"], p["r50"], xerr=p["inv_jsd_err"], yerr=p["r50_err"], ls="none",
+                    capsize=2, label=name, **style)
+    ax.set(xscale="log", yscale="log", xlabel="1 / JSD (QCD msoftdrop, pass vs fail at 50% signal eff.)",
+           ylabel="R50 = 1 / QCD efficiency at 50% signal efficiency", title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
