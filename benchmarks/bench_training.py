@@ -4,6 +4,9 @@ Prints and records (benchmarks/results/training.json):
 
 * training throughput in jets/s (two augmented views per jet, forward + backward + step)
   on the CPU and, when present, on a CUDA GPU;
+* the Sinkhorn-EMD VAE's training throughput (``objective: vae_emd`` at the shipped
+  model's settings: one view, the annealed Sinkhorn of the loss, backward, step) and its
+  ratio to the JetCLR encoder's, measured in the same run;
 * inference of the same encoder (the shipped model's architecture and weights when a
   checkpoint is given, random weights otherwise) in eager torch and in ONNX Runtime (CPU
   provider) at batch sizes 1, 64 and 1024, and the ratio ORT/torch.
@@ -82,6 +85,34 @@ def training_throughput(cfg: EncoderConfig, n_max: int, features: tuple[str, ...
     return batch / _timeit(step, 5 if device == "cpu" else 20, sync)
 
 
+def vae_training_throughput(device: str, batch: int = 256, n_max: int = 40) -> float:
+    """jets/s of the VAE's training step at the settings of training/configs/vae_emd_qcd.yaml."""
+    from jetclr_coffea.training.config import DataConfig, TrainConfig
+    from jetclr_coffea.training.objectives import get_objective
+
+    from jetclr_coffea.preprocessing import PreprocessSpec
+    from jetclr_coffea.vae import VAEConfig
+
+    cfg = TrainConfig(name="bench", data=DataConfig(files=("none.root",)), objective="vae_emd",
+                      preprocessing=PreprocessSpec(features=("deta", "dphi"), n_max=n_max, rotate=True),
+                      vae=VAEConfig(hidden=128, latent=32, n_out=40, beta=0.005))
+    objective = get_objective("vae_emd")
+    torch.manual_seed(0)
+    model = objective.build_model(cfg).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    jets = _batch(batch, n_max, device)
+    g = torch.Generator(device=device).manual_seed(1)
+
+    def step() -> None:
+        loss = objective.step(cfg, model, jets, jets, g)
+        opt.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+
+    sync = torch.cuda.synchronize if device == "cuda" else None
+    return batch / _timeit(step, 5 if device == "cpu" else 20, sync)
+
+
 def inference(cfg: EncoderConfig, n_max: int, features: tuple[str, ...],
               state: dict[str, Any] | None) -> dict[str, Any]:
     import onnxruntime as ort
@@ -135,6 +166,10 @@ def main() -> None:
         rate = training_throughput(cfg, n_max, features, device)
         results["training_jets_per_s"][device] = rate
         print(f"training on {device}: {rate:,.0f} jets/s")
+        vae = vae_training_throughput(device)
+        results.setdefault("vae_training_jets_per_s", {})[device] = vae
+        results.setdefault("vae_over_jetclr", {})[device] = vae / rate
+        print(f"VAE training on {device}: {vae:,.0f} jets/s ({vae / rate:.2f} x the JetCLR encoder's)")
     print("inference (CPU):")
     results["inference"] = inference(cfg, n_max, features, state)
     print(f"recorded in {record('training', results)}")

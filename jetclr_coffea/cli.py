@@ -137,6 +137,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if lct is not None:
         print(f"LCT on the representation:      {line(lct)}")
     print(f"LCT on hand-engineered features: {line(base)}")
+    print(f"BDT on hand-engineered features: {line(metrics['observables_bdt'])}")
+    for name, m in metrics["scores"].items():
+        print(f"{name} (no fit, test jets): {line(m)}  dAUC vs features' LCT {m['d_auc']:+.4f} +- "
+              f"{m['d_auc_err']:.4f}")
     if lct is not None:
         print(f"representation - features:      dAUC {lct['d_auc']:+.4f} +- {lct['d_auc_err']:.4f}  "
               f"dR50 {lct['d_r50']:+.3g} +- {lct['d_r50_err']:.2g}")

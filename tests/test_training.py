@@ -336,6 +336,11 @@ def test_supervised_disco_trains_exports_and_separates(tmp_path: Path, samples: 
     assert ((score >= 0) & (score <= 1)).all()
     sig, bkg = score[sample.labels == TWO_PRONG], score[sample.labels == QCD]
     assert auc(sig, bkg) > 0.6  # it learned from the labels (training jets)
+    metrics = evaluate(onnx_path, [files[1]], [files[0]], tmp_path / "eval", signal_label="two_prong",
+                       pt_range=(200.0, 5000.0), eta_max=2.4)
+    assert set(metrics["scores"]) == {"decorrelated_score"}  # its score, no fit, on the test jets
+    assert 0.5 < metrics["observables_bdt"]["auc"] <= 1.0 and "d_auc_err" in metrics["observables_bdt"]
+    assert "decorrelated_score" in metrics["landscape"]["points"]
 
 
 def test_supervised_needs_one_logit_and_labels(tmp_path: Path, samples: dict[str, Path]) -> None:
