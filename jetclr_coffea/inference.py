@@ -52,9 +52,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH = {"CPUExecutionProvider": 128, "CUDAExecutionProvider": 1024}
 
 #: Model kinds whose outputs do not depend on trailing padding (JetEncoder: padded
-#: constituents get zero attention and pooling weight), so batches may be cut to their
-#: longest jet.
-PADDING_INVARIANT_KINDS = frozenset({"jetclr"})
+#: constituents get zero attention and pooling weight; the EFN: zero pooling weight), so
+#: batches may be cut to their longest jet.
+PADDING_INVARIANT_KINDS = frozenset({"jetclr", "efn"})
 
 #: Trimmed batches keep a multiple of this many constituent slots (see ``batches``).
 LENGTH_STEP = 8

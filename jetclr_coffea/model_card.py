@@ -43,8 +43,9 @@ MASK_KINDS = ("binary", "pt_fraction")
 #: Architectures: ``jetclr``: the transformer encoder of :mod:`jetclr_coffea.model` (its
 #: outputs do not depend on trailing padding); ``ot_medoids``: optimal-transport distances
 #: to QCD medoid jets computed in the graph (``jetclr_coffea.training.ot_medoids``);
-#: ``emd_vae``: the Sinkhorn-EMD VAE of :mod:`jetclr_coffea.vae`.
-MODEL_KINDS = ("jetclr", "ot_medoids", "emd_vae")
+#: ``emd_vae``: the Sinkhorn-EMD VAE of :mod:`jetclr_coffea.vae`; ``efn``: the Energy Flow
+#: Network of :mod:`jetclr_coffea.efn`.
+MODEL_KINDS = ("jetclr", "ot_medoids", "emd_vae", "efn")
 #: The inputs every model takes: constituents (jets, constituents, features) and mask.
 INPUTS = ("constituents", "mask")
 

@@ -356,3 +356,45 @@ def test_mass_matched_pairs_train(tmp_path: Path, samples: dict[str, Path]) -> N
                               pairs={"pairing": "mass_matched"}, optim={"epochs": 1}))
     cfg = replace(cfg, data=replace(cfg.data, files=(str(samples["qcd"]), str(samples["wprime-flat"]))))
     assert np.isfinite(train(cfg, progress=False).final_loss)
+
+
+def test_efn_is_irc_safe_and_permutation_invariant() -> None:
+    from jetclr_coffea.efn import EFNConfig, EnergyFlowNetwork
+
+    torch.manual_seed(0)
+    efn = EnergyFlowNetwork(EFNConfig(n_features=2, hidden=16, latent=8))
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 10, 2, generator=g)
+    w = torch.rand(5, 10, generator=g)
+    w = w / w.sum(1, keepdim=True)
+    emb, logit = efn(x, w)
+    perm = torch.randperm(10, generator=g)
+    torch.testing.assert_close(efn(x[:, perm], w[:, perm])[0], emb)  # order does not matter
+    split_x = torch.cat([x, x[:, :1]], 1)  # the first particle split collinearly in two halves
+    split_w = torch.cat([w, w[:, :1] / 2], 1)
+    split_w[:, 0] /= 2
+    torch.testing.assert_close(efn(split_x, split_w)[0], emb)
+    soft = torch.cat([x, torch.randn(5, 1, 2, generator=g)], 1)  # a zero-pT particle anywhere
+    torch.testing.assert_close(efn(soft, torch.cat([w, torch.zeros(5, 1)], 1))[1], logit)
+
+
+def test_supervised_efn_with_disco_warmup_trains_and_exports(tmp_path: Path,
+                                                             samples: dict[str, Path]) -> None:
+    cfg = load_config(_config(
+        tmp_path, samples, name="efn", objective="supervised",
+        preprocessing={"features": ["deta", "dphi"]},
+        supervised={"arch": "efn", "output": "decorrelated_score", "disco": 1.0, "disco_warmup": 1},
+        efn={"hidden": 16, "latent": 8}, optim={"epochs": 2, "batch_size": 32}))
+    cfg = replace(cfg, data=replace(cfg.data, files=(str(samples["qcd"]), str(samples["wprime-flat"]))))
+    onnx_path = export(train(cfg, progress=False).checkpoint, tmp_path / "efn.onnx")
+    model = OnnxJetModel(onnx_path)
+    assert model.card.model_kind == "efn" and model.card.encoder["latent"] == 8
+    assert model.card.encoder["n_features"] == 2 and model.card.mask == "pt_fraction"
+    sample = load_jets([str(samples["wprime-flat"])], model.spec, pt_min=200.0, pt_max=5000.0, eta_max=2.4)
+    x, mask = model.inputs_from_arrays(sample.arrays)
+    out = model.run_arrays(x, mask)
+    assert out["embedding"].shape == (len(sample), 8)
+    assert ((out["decorrelated_score"] >= 0) & (out["decorrelated_score"] <= 1)).all()
+    with pytest.raises(JetCLRError, match="efn is IRC safe"):
+        load_config(_config(tmp_path, samples, name="bad", objective="supervised",
+                            supervised={"arch": "efn"}))

@@ -8,6 +8,7 @@ from typing import Any
 
 from jetclr_coffea.augment import AnomalyConfig, AugmentConfig
 from jetclr_coffea.config import from_mapping, load_yaml
+from jetclr_coffea.efn import EFNConfig
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
 from jetclr_coffea.preprocessing import PreprocessSpec
@@ -146,6 +147,7 @@ class TrainConfig:
         vae: the VAE and its EMD resolution (``vae_emd`` only).
         truth: the signal class (``supervised`` and ``pairs.pairing: mass_matched`` only).
         supervised: the classifier's output and its DisCo penalty (``supervised`` only).
+        efn: the Energy Flow Network's sizes (``supervised.arch: efn`` only).
     """
 
     name: str
@@ -160,6 +162,7 @@ class TrainConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
     truth: TruthConfig = field(default_factory=TruthConfig)
     supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
+    efn: EFNConfig = field(default_factory=EFNConfig)
     output: str = ""
 
     def __post_init__(self) -> None:
@@ -190,16 +193,19 @@ class TrainConfig:
 
 
 def load_config(path: str | os.PathLike[str]) -> TrainConfig:
-    """Load and check a training config; ``model.n_features`` follows the feature list.
+    """Load and check a training config; ``model.n_features`` and ``efn.n_features`` follow the
+    feature list.
 
     Raises:
         JetCLRError: the file is missing or not YAML, a key is unknown, a type is wrong.
     """
     data = load_yaml(path)
-    if "n_features" in data.get("model", {}):
-        raise JetCLRError(f"{path}: model.n_features is set from preprocessing.features; remove it")
+    for section in ("model", "efn"):
+        if "n_features" in data.get(section, {}):
+            raise JetCLRError(f"{path}: {section}.n_features is set from preprocessing.features; remove it")
     try:
         cfg = from_mapping(TrainConfig, data)
     except JetCLRError as err:
         raise JetCLRError(f"{path}: {err}") from err
-    return replace(cfg, model=replace(cfg.model, n_features=len(cfg.preprocessing.features)))
+    n = len(cfg.preprocessing.features)
+    return replace(cfg, model=replace(cfg.model, n_features=n), efn=replace(cfg.efn, n_features=n))

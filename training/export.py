@@ -66,12 +66,13 @@ def card_for(ckpt: dict[str, Any], outputs: list[OutputSpec],
     cfg = ckpt["config"]
     history = ckpt.get("history", [])
     objective = get_objective(cfg.get("objective", "jetclr"))
-    irc_safe = objective.model_kind != "jetclr" or bool(cfg["model"]["irc_safe"])
+    kind = objective.kind(cfg)
+    irc_safe = kind != "jetclr" or bool(cfg["model"]["irc_safe"])
     return ModelCard(
         preprocessing=PreprocessSpec.from_dict(cfg["preprocessing"]),
         outputs=tuple(outputs),
         mask="pt_fraction" if irc_safe else "binary",
-        model_kind=objective.model_kind,
+        model_kind=kind,
         code_version=__version__,
         score_ranges=score_ranges,
         scores_info=scores_info,

@@ -217,7 +217,7 @@ class _Run:
             # of the same truth class
             b2 = b if self.partners is None else jets.index(self.partners(rows, g))
             t = None if self.targets is None else self.targets.index(rows)
-            loss = self.objective.step(cfg, model, b, b2, g, t)
+            loss = self.objective.step(cfg, model, b, b2, g, t, epoch)
             if not torch.isfinite(loss):
                 raise JetCLRError(f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
                                   f"stopped, the last good checkpoint is kept in {self.out}")

@@ -40,7 +40,7 @@ class ExtraOutput:
 class _Export(torch.nn.Module):
     """An encoder's graph: embedding, head and the objective's extra outputs."""
 
-    def __init__(self, encoder: JetEncoder, extra: list[ExtraOutput]) -> None:
+    def __init__(self, encoder: torch.nn.Module, extra: list[ExtraOutput]) -> None:
         super().__init__()
         self.encoder = encoder
         self.extra = [e.compute for e in extra]
@@ -70,6 +70,10 @@ class Objective:
     #: the model card's ``model_kind``.
     model_kind: ClassVar[str] = "jetclr"
 
+    def kind(self, cfg: dict[str, Any]) -> str:
+        """The model card's ``model_kind`` of a checkpoint's config."""
+        return self.model_kind
+
     def check(self, cfg: TrainConfig) -> None:
         """Refuse a config this objective cannot train (ValueError naming the key)."""
 
@@ -91,10 +95,10 @@ class Objective:
         return cfg.pairs.pairing == "mass_matched"
 
     def step(self, cfg: TrainConfig, model: torch.nn.Module, b: JetBatch, b2: JetBatch,
-             g: torch.Generator, targets: Targets | None = None) -> torch.Tensor:
+             g: torch.Generator, targets: Targets | None = None, epoch: int = 0) -> torch.Tensor:
         """The loss of one batch: ``b`` and ``b2`` are the two members of N positive pairs (the
         same jets, or other jets of the same class); ``g`` seeds the augmentations; ``targets``
-        the jets' truth where :meth:`needs_targets`."""
+        the jets' truth where :meth:`needs_targets`; ``epoch`` the (0-based) epoch."""
         x1, m1 = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
         x2, m2 = batch_inputs(augment(b2, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
         _, z1 = model(x1, m1)  # (N, D_out)

@@ -1,78 +1,120 @@
-"""``objective: supervised``: the encoder trained on the truth labels, optionally decorrelated
-from the jet mass by training (DisCo, Kasieczka & Shih, arXiv:2001.05310).
+"""``objective: supervised``: a jet classifier trained on the truth labels, optionally
+decorrelated from the jet mass by training (DisCo, Kasieczka & Shih, arXiv:2001.05310).
 
-The encoder's head has one output, the logit; the loss is the weighted binary cross-entropy
-(the signal weighted to the QCD msoftdrop spectrum with ``truth.mass_flatten``, CoDec's 1D
-flattening) plus ``disco`` times the squared distance correlation of the classifier's
-probability and msoftdrop over the batch's QCD jets.  Exported: ``embedding``, ``head`` (the
-logit) and ``supervised.output`` (the probability, larger = more signal-like).  The same
-objective gives #14's supervised ceiling (``disco: 0``) and the decorrelated tagger.
+The model is the transformer encoder (``supervised.arch: transformer``, its head one logit)
+or an Energy Flow Network (``efn``, :mod:`jetclr_coffea.efn`); the loss is the weighted
+binary cross-entropy (the signal weighted to the QCD msoftdrop spectrum with
+``truth.mass_flatten``, CoDec's 1D flattening; else the classes balanced) plus ``disco``
+times the squared distance correlation of the classifier's probability and msoftdrop over
+the batch's QCD jets, from epoch ``disco_warmup`` on (a classifier must first learn
+something the penalty can then take the mass out of).  Exported: ``embedding``, ``head``
+(the logit) and ``supervised.output`` (the probability, larger = more signal-like).  The
+same objective gives #14's supervised ceiling (``disco: 0``) and the decorrelated tagger.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from jetclr_coffea.augment import JetBatch, augment
+from jetclr_coffea.efn import EFNConfig, EnergyFlowNetwork
 from jetclr_coffea.losses import distance_correlation
+from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig, JetEncoder
+from jetclr_coffea.model_card import OutputSpec
 
 from ..data import Targets, batch_inputs
-from .base import ExtraOutput, Objective
+from .base import ExtraOutput, Objective, _Export
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
 
-__all__ = ["Supervised", "SupervisedConfig"]
+__all__ = ["ARCHS", "Supervised", "SupervisedConfig"]
 
 _RESERVED = ("embedding", "head", "anomaly_score")
+#: ``supervised.arch`` values.
+ARCHS = ("transformer", "efn")
 
 
 @dataclass(frozen=True)
 class SupervisedConfig:
-    """The classifier's exported output and its decorrelation penalty.
+    """The classifier: its architecture, exported output and decorrelation penalty.
 
     Attributes:
+        arch: "transformer" (the ``model`` section, ``d_out: 1``) or "efn" (the ``efn``
+            section; IRC safe, angular features only).
         output: the exported score's name (``tagger_score``; ``decorrelated_score`` for a
             mass-decorrelated tagger).
         disco: weight of the DisCo penalty dCor^2(probability, msoftdrop) on QCD jets; 0: off.
+        disco_warmup: epochs trained without the penalty first.
     """
 
+    arch: str = "transformer"
     output: str = "tagger_score"
     disco: float = 0.0
+    disco_warmup: int = 0
 
     def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
         if not self.output.isidentifier() or self.output in _RESERVED:
             raise ValueError(f"output must be a name other than {', '.join(_RESERVED)}, got {self.output!r}")
         if self.disco < 0:
             raise ValueError(f"disco must not be negative, got {self.disco}")
+        if self.disco_warmup < 0:
+            raise ValueError(f"disco_warmup must not be negative, got {self.disco_warmup}")
+
+
+def _efn(cfg: dict[str, Any]) -> EnergyFlowNetwork:
+    n = len(cfg["preprocessing"]["features"])
+    return EnergyFlowNetwork(replace(EFNConfig(**cfg["efn"]), n_features=n))
 
 
 class Supervised(Objective):
-    """The supervised twin of the contrastive encoders (same model, labels in the loss)."""
+    """The supervised twin of the contrastive encoders (labels in the loss)."""
 
     name = "supervised"
-    config_sections = ("truth", "supervised")
+    config_sections = ("truth", "supervised", "efn")
 
     def check(self, cfg: TrainConfig) -> None:
-        if cfg.model.d_out != 1:
+        if cfg.supervised.arch == "efn":
+            bad = set(cfg.preprocessing.features) - IRC_SAFE_FEATURES
+            if bad:
+                raise ValueError(f"supervised.arch efn is IRC safe: preprocessing.features may only hold "
+                                 f"{sorted(IRC_SAFE_FEATURES)}, not {sorted(bad)}")
+        elif cfg.model.d_out != 1:
             raise ValueError(f"objective supervised needs model.d_out: 1 (the logit), got {cfg.model.d_out}")
 
     def needs_targets(self, cfg: TrainConfig) -> bool:
         return True
 
+    def kind(self, cfg: dict[str, Any]) -> str:
+        return "efn" if cfg["supervised"]["arch"] == "efn" else "jetclr"
+
+    def build_model(self, cfg: TrainConfig) -> torch.nn.Module:
+        return self.rebuild(cfg.to_dict())
+
+    def model_config(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        if cfg["supervised"]["arch"] == "efn":
+            return {"arch": "efn", **_efn(cfg).cfg.to_dict()}
+        return dict(cfg["model"])
+
+    def rebuild(self, cfg: dict[str, Any]) -> torch.nn.Module:
+        return _efn(cfg) if cfg["supervised"]["arch"] == "efn" else JetEncoder(EncoderConfig(**cfg["model"]))
+
     def step(self, cfg: TrainConfig, model: torch.nn.Module, b: JetBatch, b2: JetBatch,
-             g: torch.Generator, targets: Targets | None = None) -> torch.Tensor:
+             g: torch.Generator, targets: Targets | None = None, epoch: int = 0) -> torch.Tensor:
         assert targets is not None
-        x, m = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, cfg.model.irc_safe)
+        irc_safe = cfg.supervised.arch == "efn" or cfg.model.irc_safe
+        x, m = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, irc_safe)
         _, head = model(x, m)  # (N, 1)
         logit = head[:, 0]
         w = targets.weight
         bce = (w * F.binary_cross_entropy_with_logits(logit, targets.label, reduction="none")).sum() / w.sum()
-        lam = cfg.supervised.disco
+        lam = cfg.supervised.disco if epoch >= cfg.supervised.disco_warmup else 0.0
         qcd = targets.label == 0
         if lam == 0 or int(qcd.sum()) < 2:
             return bce
@@ -84,5 +126,16 @@ class Supervised(Objective):
         sup, truth = cfg["supervised"], cfg["truth"]
         info = {"definition": f"probability of {truth['signal_label']} (sigmoid of the head), trained on "
                               f"labels against QCD",
-                "mass_flatten": truth["mass_flatten"], "disco": sup["disco"]}
+                "mass_flatten": truth["mass_flatten"], "disco": sup["disco"],
+                "disco_warmup": sup["disco_warmup"]}
         return [ExtraOutput(sup["output"], lambda _e, h: torch.sigmoid(h[:, 0]), (0.0, 1.0), info)]
+
+    def export(self, model: torch.nn.Module, ckpt: dict[str, Any]) -> tuple[
+            torch.nn.Module, list[OutputSpec], dict[str, tuple[float, float]], dict[str, Any]]:
+        extra = self.extra_outputs(ckpt)
+        efn = isinstance(model, EnergyFlowNetwork)
+        width = model.cfg.latent if efn else ckpt["config"]["model"]["d_model"]
+        outputs = [OutputSpec("embedding", (width,)), OutputSpec("head", (1,)),
+                   *(OutputSpec(e.name) for e in extra)]
+        return (_Export(model, extra), outputs, {e.name: e.score_range for e in extra},
+                {e.name: e.info for e in extra})

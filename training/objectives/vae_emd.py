@@ -98,7 +98,7 @@ class VAEEMD(Objective):
         return EMDVAE(VAEConfig(**cfg["vae"]))
 
     def step(self, cfg: TrainConfig, model: torch.nn.Module, b: JetBatch, b2: JetBatch,
-             g: torch.Generator, targets: Targets | None = None) -> torch.Tensor:
+             g: torch.Generator, targets: Targets | None = None, epoch: int = 0) -> torch.Tensor:
         assert isinstance(model, EMDVAE)
         x, w = batch_inputs(b, cfg.preprocessing.features, True)  # pT fractions as weights
         x = _positions(x)
