@@ -133,8 +133,8 @@ class Supervised(Objective):
     def export(self, model: torch.nn.Module, ckpt: dict[str, Any]) -> tuple[
             torch.nn.Module, list[OutputSpec], dict[str, tuple[float, float]], dict[str, Any]]:
         extra = self.extra_outputs(ckpt)
-        efn = isinstance(model, EnergyFlowNetwork)
-        width = model.cfg.latent if efn else ckpt["config"]["model"]["d_model"]
+        width = (model.cfg.latent if isinstance(model, EnergyFlowNetwork)
+                 else int(ckpt["config"]["model"]["d_model"]))
         outputs = [OutputSpec("embedding", (width,)), OutputSpec("head", (1,)),
                    *(OutputSpec(e.name) for e in extra)]
         return (_Export(model, extra), outputs, {e.name: e.score_range for e in extra},
