@@ -65,6 +65,15 @@ data/top_heldout.root: | $(STAMP)
 	mkdir -p data && $(J) generate top --events 20000 --seed 401 -o $@
 data/top_val.root: | $(STAMP)
 	mkdir -p data && $(J) generate top --events 5000 --seed 204 -o $@
+# broad-mass W' (two-prong) samples of the decorrelated tagger (docs/codec.md)
+data/wprime_train.root: | $(STAMP)
+	mkdir -p data && $(J) generate wprime-flat --events 24000 --seed 111 -o $@
+data/wprime_train2.root: | $(STAMP)
+	mkdir -p data && $(J) generate wprime-flat --events 24000 --seed 112 -o $@
+data/wprime_val.root: | $(STAMP)
+	mkdir -p data && $(J) generate wprime-flat --events 8000 --seed 213 -o $@
+data/wprime_heldout.root: | $(STAMP)
+	mkdir -p data && $(J) generate wprime-flat --events 20000 --seed 411 -o $@
 
 model: data/qcd_train.root data/top_train.root data/qcd_test.root data/top_test.root
 	$(J) train training/configs/jetclr_top_irc.yaml
@@ -102,11 +111,11 @@ model-ot: data/qcd_train.root data/qcd_val.root data/top_val.root data/qcd_heldo
 	    --background data/qcd_heldout.root --output-dir onnx_models/ot_medoids_qcd_eval
 
 # The shipped Sinkhorn-EMD VAE (docs/vae.md, onnx_models/README.md): trained on QCD only
-# for four resolutions beta, each evaluated on the validation samples; the best (VAE_BETA)
+# for eight resolutions beta, each evaluated on the validation samples; the best (VAE_BETA)
 # is copied to onnx_models/ and evaluated on the held-out samples.
 VAE_BETA ?= 0.005
 model-vae: data/qcd_train.root data/qcd_val.root data/top_val.root data/qcd_heldout.root data/top_heldout.root
-	mkdir -p runs && for b in 0.005 0.02 0.05 0.1; do \
+	mkdir -p runs && for b in 0.0005 0.001 0.002 0.005 0.01 0.02 0.05 0.1; do \
 	  sed "s/^name: vae_emd_qcd/name: vae_emd_qcd_beta$$b/; s/  beta: 0.05/  beta: $$b/" \
 	    training/configs/vae_emd_qcd.yaml > runs/vae_beta$$b.yaml && \
 	  $(J) train runs/vae_beta$$b.yaml && \
@@ -117,3 +126,4 @@ model-vae: data/qcd_train.root data/qcd_val.root data/top_val.root data/qcd_held
 	cp runs/vae_emd_qcd_beta$(VAE_BETA)/model.onnx onnx_models/vae_emd_qcd.onnx
 	$(J) evaluate onnx_models/vae_emd_qcd.onnx --signal data/top_heldout.root \
 	    --background data/qcd_heldout.root --output-dir onnx_models/vae_emd_qcd_eval
+	$(BIN)/python benchmarks/vae_latents.py --runs runs/vae_emd_qcd_beta* --jets data/qcd_val.root

@@ -169,7 +169,7 @@ def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Pa
         assert metrics["mass_matched"] and metrics["n_signal"] >= 10
         assert 0.0 <= metrics["mass_sculpting"]["baseline"] <= 1.0
         points = metrics["landscape"]["points"]  # the decorrelation landscape, DDT maps included
-        assert {"n2", "n2_ddt", "tau21_ddt", "lct", "lct_ddt", "observables_lct"} <= set(points)
+        assert {"n2", "n2_ddt", "n2_ddt_wp", "tau21_ddt", "lct", "lct_ddt", "observables_lct"} <= set(points)
         assert all(p["r50"] >= 1.0 and p["inv_jsd"] >= 1.0 for p in points.values())
         assert (tmp_path / "eval" / "landscape.png").stat().st_size > 0
 
