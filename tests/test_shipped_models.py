@@ -67,9 +67,10 @@ def test_irc_safety_through_onnx_runtime(path: Path) -> None:
 
 @pytest.mark.network
 @pytest.mark.parametrize("path", [p for p in SHIPPED if p.stem != "jetclr_top"], ids=lambda p: p.stem)
-def test_anomaly_models_on_real_cms_files(path: Path, real_files: dict[str, Path], tmp_path: Path) -> None:
-    """The processor attaches and histograms every shipped anomaly score on coffea's real CMS
-    files (PFNano and NanoAOD v15)."""
+def test_scores_on_real_cms_files(path: Path, real_files: dict[str, Path], tmp_path: Path) -> None:
+    """The processor attaches and histograms every score of every shipped model but the top
+    tagger (which the processor tests cover) on coffea's real CMS files (PFNano and NanoAOD v15):
+    anomaly scores (non-negative) and the decorrelated tagger (a probability)."""
     from jetclr_coffea.processors import (
         FatJetSelection,
         LearnedJetTagProcessor,
@@ -85,10 +86,17 @@ def test_anomaly_models_on_real_cms_files(path: Path, real_files: dict[str, Path
     proc = LearnedJetTagProcessor([path], FatJetSelection(pt_min=0.0, eta_max=5.0, require_jet_id=False),
                                   keep_jets=True)
     out = run(load_fileset(fs), proc, RunOptions()).datasets
-    score = f"{path.stem}_anomaly_score"
+    scores = OnnxJetModel(path, threads=1).card.scores
+    assert scores
     for name, res in out.items():
         c = res["cutflow"]
         assert c["scored"] == c["selected"] - c["no_constituents"] > 0, name
-        assert res["hists"][hist_name(score, "score_msd_pt")].sum(flow=True).value != 0  # genWeight-weighted
-        values = np.concatenate([j[score] for j in res["jets"]])
-        assert np.isfinite(values).sum() == c["scored"] and np.all(values[np.isfinite(values)] >= 0)
+        for output in scores:
+            score = f"{path.stem}_{output}"
+            filled = res["hists"][hist_name(score, "score_msd_pt")].sum(flow=True).value
+            assert filled != 0  # genWeight-weighted
+            values = np.concatenate([j[score] for j in res["jets"]])
+            ok = values[np.isfinite(values)]
+            assert len(ok) == c["scored"] and np.all(ok >= 0), score
+            if output == "decorrelated_score":
+                assert np.all(ok <= 1)

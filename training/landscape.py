@@ -121,16 +121,17 @@ def plot_landscape(points: dict[str, dict[str, float]], path: str | Path, title:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 6))
-    for name, p in points.items():
+    fig, ax = plt.subplots(figsize=(9.5, 6))
+    colours = plt.get_cmap("tab20")
+    for k, (name, p) in enumerate(points.items()):
         style: dict[str, Any] = {"marker": "*" if "decorrelated" in name else ("s" if "ddt" in name else "o"),
-                                 "ms": 11 if "decorrelated" in name else 7}
+                                 "ms": 13 if "decorrelated" in name else 7, "color": colours(k % 20)}
         ax.errorbar(p["inv_jsd"], p["r50"], xerr=p["inv_jsd_err"], yerr=p["r50_err"], ls="none",
                     capsize=2, label=name, **style)
     ax.set(xscale="log", yscale="log", xlabel="1 / JSD (QCD msoftdrop, pass vs fail at 50% signal eff.)",
            ylabel="R50 = 1 / QCD efficiency at 50% signal efficiency", title=title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
