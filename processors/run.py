@@ -421,13 +421,13 @@ def make_ddt_map(
     proc = LearnedJetTagProcessor([model], selection, batch_size=opts.batch_size)
     (tagger,) = proc.models.values()
     if score is None:
-        for candidate in ("tagger_score", "anomaly_score"):
+        for candidate in ("tagger_score", "decorrelated_score", "anomaly_score"):
             if candidate in tagger.card.scores:
                 score = candidate
                 break
         else:
-            raise ParameterError("score", f"not given, and {model} has no tagger_score or anomaly_score "
-                                          "output")
+            raise ParameterError("score", f"not given, and {model} has no tagger_score, decorrelated_score "
+                                          "or anomaly_score output")
     key = f"{tagger.name}_{score}"
     if key not in proc.scores:
         raise ParameterError("score", f"{score!r} is not a score of {model} (scores: "
