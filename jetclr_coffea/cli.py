@@ -381,7 +381,8 @@ def _add_processing(sub: Any) -> None:
                         "correctionlib JSON that records the model's SHA-256 and the jet selection.")
     dd.add_argument("fileset", help="JSON fileset of QCD")
     dd.add_argument("--model", required=True, help="ONNX model")
-    dd.add_argument("--score", default=None, help="output name (default tagger_score, else decorrelated_score, else anomaly_score)")
+    dd.add_argument("--score", default=None,
+                    help="output name (default tagger_score, else decorrelated_score, else anomaly_score)")
     dd.add_argument("--qcd-efficiency", type=float, default=0.05, help="QCD efficiency q")
     dd.add_argument("--output", "-o", required=True, help="output JSON")
     dd.add_argument("--min-jets-per-bin", type=float, default=20.0,
