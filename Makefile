@@ -129,23 +129,23 @@ model-vae: data/qcd_train.root data/qcd_val.root data/top_val.root data/qcd_held
 	$(BIN)/python benchmarks/vae_latents.py --runs runs/vae_emd_qcd_beta* --jets data/qcd_val.root
 
 # The shipped decorrelated two-prong tagger (docs/codec.md, onnx_models/README.md): the EFN
-# with a DisCo penalty, trained for two penalty weights and chosen on the validation
+# with a DisCo penalty, trained for three penalty weights and chosen on the validation
 # samples' decorrelation landscape (CODEC_DISCO); copied to onnx_models/ and evaluated on
 # the held-out samples, the DDT maps of the references built on qcd_train.root.
-CODEC_DISCO ?= 3
+CODEC_DISCO ?= 2
 CODEC_DATA := data/qcd_train.root data/wprime_train.root data/wprime_train2.root data/wprime_val.root \
 	data/qcd_val.root data/wprime_heldout.root data/qcd_heldout.root
 model-codec: $(CODEC_DATA)
-	mkdir -p runs && for l in 1 3; do \
-	  sed "s/^name: codec_disco/name: codec_disco_l$$l/; s/  disco: 3.0/  disco: $$l/" \
-	    training/configs/codec_disco.yaml > runs/codec_disco_l$$l.yaml && \
-	  $(J) train runs/codec_disco_l$$l.yaml && \
-	  $(J) export runs/codec_disco_l$$l/checkpoint.pt -o runs/codec_disco_l$$l/model.onnx && \
-	  $(J) evaluate runs/codec_disco_l$$l/model.onnx --signal data/wprime_val.root --signal-label two_prong \
+	mkdir -p runs && for l in 2 2.5 3; do \
+	  sed "s/^name: codec_disco/name: efn_all_l$$l/; s/  disco: 2.0/  disco: $$l/" \
+	    training/configs/codec_disco.yaml > runs/efn_all_l$$l.yaml && \
+	  $(J) train runs/efn_all_l$$l.yaml && \
+	  $(J) export runs/efn_all_l$$l/checkpoint.pt -o runs/efn_all_l$$l/model.onnx && \
+	  $(J) evaluate runs/efn_all_l$$l/model.onnx --signal data/wprime_val.root --signal-label two_prong \
 	    --background data/qcd_val.root --ddt-background data/qcd_train.root \
-	    --output-dir runs/codec_disco_l$$l/val || exit 1; \
+	    --output-dir runs/efn_all_l$$l/val || exit 1; \
 	done
-	cp runs/codec_disco_l$(CODEC_DISCO)/model.onnx onnx_models/codec_twoprong.onnx
+	cp runs/efn_all_l$(CODEC_DISCO)/model.onnx onnx_models/codec_twoprong.onnx
 	$(J) evaluate onnx_models/codec_twoprong.onnx --signal data/wprime_heldout.root --signal-label two_prong \
 	    --background data/qcd_heldout.root --ddt-background data/qcd_train.root \
 	    --output-dir onnx_models/codec_twoprong_eval
