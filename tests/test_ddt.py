@@ -163,3 +163,19 @@ def test_ddt_map_weights_datasets_by_cross_section(samples: dict[str, Path], tmp
         build("partial", {"qcd": {"files": [qcd], "metadata": {"xsec": 1.0}}, "other": [top]})
     with pytest.raises(JetCLRError, match="'qcd': metadata xsec must be a positive number, got '1 pb'"):
         build("text", {"qcd": {"files": [qcd], "metadata": {"xsec": "1 pb"}}})
+
+
+def test_ddt_map_of_the_decorrelated_tagger(samples: dict[str, Path], tmp_path: Path) -> None:
+    """ddt-map takes the shipped decorrelated tagger's score by default; its thresholds are cuts
+    on a probability."""
+    from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map
+
+    model = str(Path(__file__).resolve().parents[1] / "onnx_models" / "codec_twoprong.onnx")
+    fs = tmp_path / "qcd.json"
+    fs.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
+    path = make_ddt_map(load_fileset(fs), model, tmp_path / "codec_ddt.json", score=None, efficiency=0.3,
+                        opts=RunOptions())
+    doc = json.loads(Path(path).read_text())
+    assert doc["jetclr_coffea"]["score"] == "codec_twoprong_decorrelated_score"
+    thresholds = DDTMap(path).threshold(np.array([-6.0, -4.0, -2.5]), np.array([600.0, 600.0, 600.0]))
+    assert np.all((thresholds >= 0.0) & (thresholds <= 1.0))  # cuts on a probability
