@@ -36,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record
-from jetclr_coffea.training.data import batch_inputs, load_jets, to_batch
+from jetclr_coffea.training.data import batch_inputs, load_jets, subset, to_batch
 from jetclr_coffea.training.export import load_checkpoint, load_encoder
 from jetclr_coffea.training.ot_medoids import jet_clouds
 
@@ -136,7 +136,7 @@ def main() -> None:
     sel = {k: cfg["data"][k] for k in ("pt_min", "pt_max", "eta_max")}
     jets = load_jets(args.jets, spec, **sel)
     keep = np.flatnonzero(jets.labels == QCD)[:args.max_jets]
-    arrays = _subset(jets.arrays, keep)
+    arrays = subset(jets.arrays, keep)
     x, w = jet_clouds(arrays)
     rng = np.random.default_rng(7)
     a, b = rng.integers(0, len(keep), args.pairs), rng.integers(0, len(keep), args.pairs)
@@ -179,12 +179,6 @@ def main() -> None:
               f"W1/2 {c['w1/2']['pearson']:.3f} +- {c['w1/2']['pearson_err']:.3f}")
     _plots(rows, Path(args.plots))
     record("vae_latents", result)
-
-
-def _subset(arrays: Any, idx: npt.NDArray[np.int64]) -> Any:
-    from dataclasses import fields, replace
-
-    return replace(arrays, **{f.name: getattr(arrays, f.name)[idx] for f in fields(arrays)})
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from jetclr_coffea.reader import read_constituents
 from jetclr_coffea.sculpting import mass_matching_weights
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS, label_fatjets
 
-__all__ = ["JetSample", "Targets", "batch_inputs", "load_jets", "to_batch", "training_targets"]
+__all__ = ["JetSample", "Targets", "batch_inputs", "load_jets", "subset", "to_batch", "training_targets"]
 
 HANDCRAFTED = ("msoftdrop", "tau21", "tau32", "n2b1", "n3b1")
 
