@@ -1,4 +1,5 @@
-"""``jetclr-coffea train CONFIG.yaml``: contrastive training of the JetCLR encoder.
+"""``jetclr-coffea train CONFIG.yaml``: training of an encoder through its objective (contrastive,
+VAE or supervised).
 
 Reproducibility: shuffling, augmentations and dropout of epoch ``e`` are seeded from
 ``(seed, e)`` alone, and each epoch's checkpoint holds the model, optimiser and scheduler
