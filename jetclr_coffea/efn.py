@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from jetclr_coffea.mlp import mlp
+
 __all__ = ["EFNConfig", "EnergyFlowNetwork"]
 
 
@@ -46,14 +48,6 @@ class EFNConfig:
         return asdict(self)
 
 
-def _mlp(n_in: int, hidden: int, n_out: int, layers: int) -> nn.Sequential:
-    mods: list[nn.Module] = []
-    for i in range(layers):
-        mods += [nn.Linear(n_in if i == 0 else hidden, hidden), nn.ReLU()]
-    mods.append(nn.Linear(hidden, n_out))
-    return nn.Sequential(*mods)
-
-
 class EnergyFlowNetwork(nn.Module):
     """The EFN of the module docstring; ``forward`` returns ``(embedding, head)`` like
     :class:`~jetclr_coffea.model.JetEncoder`."""
@@ -61,8 +55,8 @@ class EnergyFlowNetwork(nn.Module):
     def __init__(self, cfg: EFNConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.phi = _mlp(cfg.n_features, cfg.hidden, cfg.latent, cfg.phi_layers)
-        self.f = _mlp(cfg.latent, cfg.hidden, 1, cfg.f_layers)
+        self.phi = mlp(cfg.n_features, cfg.hidden, cfg.latent, cfg.phi_layers)
+        self.f = mlp(cfg.latent, cfg.hidden, 1, cfg.f_layers)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, C, F) features, mask (N, C) pT fractions -> embedding (N, L), logit (N, 1)."""

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from jetclr_coffea.mlp import mlp
+
 __all__ = ["EMDVAE", "VAEConfig", "kl_divergence"]
 
 
@@ -50,14 +52,6 @@ class VAEConfig:
         return asdict(self)
 
 
-def _mlp(n_in: int, hidden: int, n_out: int, layers: int = 2) -> nn.Sequential:
-    mods: list[nn.Module] = []
-    for i in range(layers):
-        mods += [nn.Linear(n_in if i == 0 else hidden, hidden), nn.GELU()]
-    mods.append(nn.Linear(hidden, n_out))
-    return nn.Sequential(*mods)
-
-
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, 1)) per jet and latent dimension (N, L)."""
     return 0.5 * (mu**2 + torch.exp(logvar) - 1.0 - logvar)
@@ -70,9 +64,9 @@ class EMDVAE(nn.Module):
         super().__init__()
         self.cfg = cfg
         h = cfg.hidden
-        self.particle = _mlp(2, h, h)  # per particle: (Delta eta, Delta phi)
-        self.jet = _mlp(h, h, 2 * cfg.latent)  # pooled -> (mu, logvar)
-        self.decoder = _mlp(cfg.latent, h, 3 * cfg.n_out, layers=3)
+        self.particle = mlp(2, h, h, 2, nn.GELU)  # per particle: (Delta eta, Delta phi)
+        self.jet = mlp(h, h, 2 * cfg.latent, 2, nn.GELU)  # pooled -> (mu, logvar)
+        self.decoder = mlp(cfg.latent, h, 3 * cfg.n_out, 3, nn.GELU)
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) (N, L) of constituents x (N, C, 2) with pT fractions ``mask`` (N, C)."""
