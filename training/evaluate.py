@@ -297,7 +297,7 @@ def _landscape(model: OnnxJetModel, jets: _Labelled, rep: LCTResult | None, base
         x = np.nan_to_num(obs[:, i], nan=float(np.nanmedian(obs[:, i])))
         sign[name] = 1.0 if score_roc(x[y == 1], x[y == 0]).auc >= 0.5 else -1.0
         raw[_SHORT[name]] = sign[name] * x
-    raw["observables_lct"] = base.decision(obs)
+    raw["observables_lct"] = base.test_scores  # its decision on these jets
     if rep is not None:
         raw["lct"] = rep.decision(jets.outputs["embedding"][te])
     for name in model.card.scores:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from jetclr_coffea.augment import JetBatch, augment
+from jetclr_coffea.efn import EnergyFlowNetwork
 from jetclr_coffea.model import EncoderConfig, JetEncoder
 from jetclr_coffea.model_card import OutputSpec
 
@@ -38,7 +39,8 @@ class ExtraOutput:
 
 
 class _Export(torch.nn.Module):
-    """An encoder's graph: embedding, head and the objective's extra outputs."""
+    """An encoder's graph (:class:`JetEncoder` or :class:`EnergyFlowNetwork`): embedding, head
+    and the objective's extra outputs."""
 
     def __init__(self, encoder: torch.nn.Module, extra: list[ExtraOutput]) -> None:
         super().__init__()
@@ -124,10 +126,13 @@ class Objective:
     def export(self, model: torch.nn.Module, ckpt: dict[str, Any]) -> tuple[
             torch.nn.Module, list[OutputSpec], dict[str, tuple[float, float]], dict[str, Any]]:
         """(graph module, its outputs in order, declared score ranges, what each score is)."""
-        assert isinstance(model, JetEncoder)
+        if isinstance(model, EnergyFlowNetwork):
+            widths = (model.cfg.latent, 1)
+        else:
+            assert isinstance(model, JetEncoder)
+            widths = (model.cfg.d_model, model.cfg.d_out)
         extra = self.extra_outputs(ckpt)
-        m = ckpt["config"]["model"]
-        outputs = [OutputSpec("embedding", (m["d_model"],)), OutputSpec("head", (m["d_out"],)),
+        outputs = [OutputSpec("embedding", (widths[0],)), OutputSpec("head", (widths[1],)),
                    *(OutputSpec(e.name) for e in extra)]
         return (_Export(model, extra), outputs, {e.name: e.score_range for e in extra},
                 {e.name: e.info for e in extra})

@@ -14,7 +14,7 @@ same objective gives #14's supervised ceiling (``disco: 0``) and the decorrelate
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,10 +24,9 @@ from jetclr_coffea.augment import JetBatch, augment
 from jetclr_coffea.efn import EFNConfig, EnergyFlowNetwork
 from jetclr_coffea.losses import distance_correlation
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig, JetEncoder
-from jetclr_coffea.model_card import OutputSpec
 
 from ..data import Targets, batch_inputs
-from .base import ExtraOutput, Objective, _Export
+from .base import ExtraOutput, Objective
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -69,8 +68,7 @@ class SupervisedConfig:
 
 
 def _efn(cfg: dict[str, Any]) -> EnergyFlowNetwork:
-    n = len(cfg["preprocessing"]["features"])
-    return EnergyFlowNetwork(replace(EFNConfig(**cfg["efn"]), n_features=n))
+    return EnergyFlowNetwork(EFNConfig(**cfg["efn"]))  # n_features set by load_config
 
 
 class Supervised(Objective):
@@ -99,7 +97,7 @@ class Supervised(Objective):
 
     def model_config(self, cfg: dict[str, Any]) -> dict[str, Any]:
         if cfg["supervised"]["arch"] == "efn":
-            return {"arch": "efn", **_efn(cfg).cfg.to_dict()}
+            return {"arch": "efn", **cfg["efn"]}
         return dict(cfg["model"])
 
     def rebuild(self, cfg: dict[str, Any]) -> torch.nn.Module:
@@ -129,13 +127,3 @@ class Supervised(Objective):
                 "mass_flatten": truth["mass_flatten"], "disco": sup["disco"],
                 "disco_warmup": sup["disco_warmup"]}
         return [ExtraOutput(sup["output"], lambda _e, h: torch.sigmoid(h[:, 0]), (0.0, 1.0), info)]
-
-    def export(self, model: torch.nn.Module, ckpt: dict[str, Any]) -> tuple[
-            torch.nn.Module, list[OutputSpec], dict[str, tuple[float, float]], dict[str, Any]]:
-        extra = self.extra_outputs(ckpt)
-        width = (model.cfg.latent if isinstance(model, EnergyFlowNetwork)
-                 else int(ckpt["config"]["model"]["d_model"]))
-        outputs = [OutputSpec("embedding", (width,)), OutputSpec("head", (1,)),
-                   *(OutputSpec(e.name) for e in extra)]
-        return (_Export(model, extra), outputs, {e.name: e.score_range for e in extra},
-                {e.name: e.info for e in extra})
