@@ -148,8 +148,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if "landscape" in metrics:
         print("decorrelation landscape (R50, 1/JSD at 50% signal efficiency):")
         for name, p in metrics["landscape"]["points"].items():
+            vs = p.get("vs")
+            paired = (f"   vs {vs['score']}: dR50 {vs['d_r50']:+.3g} +- {vs['d_r50_err']:.2g}, d(1/JSD) "
+                      f"{vs['d_inv_jsd']:+.3g} +- {vs['d_inv_jsd_err']:.2g}") if vs else ""
             print(f"  {name:22s} R50 {p['r50']:7.3g} +- {p['r50_err']:<7.2g} "
-                  f"1/JSD {p['inv_jsd']:7.3g} +- {p['inv_jsd_err']:.2g}")
+                  f"1/JSD {p['inv_jsd']:7.3g} +- {p['inv_jsd_err']:<7.2g}{paired}")
     print(f"wrote {Path(args.output_dir) / 'metrics.json'} and roc.png")
     if args.fit_head:
         if metrics["lct"] is None:

@@ -3,10 +3,14 @@ classifier that is IRC safe by construction.
 
     x (N, C, F) angular features, w (N, C) pT fractions
       --Phi: per-particle MLP--> (N, C, L) --sum_i w_i Phi(x_i)--> embedding (N, L)
+      [ ++ jet (N, J): the fat jet's own observables, optional ]
       --F: MLP--> head (N, 1), the classifier's logit
 
 A zero-pT particle adds nothing to the sum and a collinear split adds its two halves at the
-same angles, so the embedding is IRC safe; the sum is permutation invariant.  Four times
+same angles, so the embedding is IRC safe; the sum is permutation invariant.  With
+``jet_features`` (:data:`~jetclr_coffea.preprocessing.jet_features.JET_FEATURES`, e.g. the
+groomed mass over pT) F also sees the jet's NanoAOD observables: a decorrelated tagger can
+then learn to move its cut with the mass, as a DDT map does after the fact.  Four times
 faster to train than the transformer encoder on a CPU core (docs/codec.md).
 """
 
@@ -19,6 +23,7 @@ import torch
 from torch import nn
 
 from jetclr_coffea.mlp import mlp
+from jetclr_coffea.preprocessing.jet_features import JET_FEATURES
 
 __all__ = ["EFNConfig", "EnergyFlowNetwork"]
 
@@ -32,6 +37,7 @@ class EFNConfig:
         hidden: width of the hidden layers of Phi and F.
         latent: the embedding's dimension L.
         phi_layers, f_layers: hidden layers of Phi and of F.
+        jet_features: per-jet inputs of F besides the embedding (the ONNX input ``jet``).
     """
 
     n_features: int = 3
@@ -39,10 +45,16 @@ class EFNConfig:
     latent: int = 64
     phi_layers: int = 2
     f_layers: int = 2
+    jet_features: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if min(self.n_features, self.hidden, self.latent, self.phi_layers, self.f_layers) < 1:
             raise ValueError("n_features, hidden, latent, phi_layers and f_layers must be positive")
+        object.__setattr__(self, "jet_features", tuple(self.jet_features))
+        unknown = set(self.jet_features) - set(JET_FEATURES)
+        if unknown or len(set(self.jet_features)) != len(self.jet_features):
+            raise ValueError(f"jet_features must be distinct names of {', '.join(JET_FEATURES)}, "
+                             f"got {list(self.jet_features)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,9 +68,15 @@ class EnergyFlowNetwork(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.phi = mlp(cfg.n_features, cfg.hidden, cfg.latent, cfg.phi_layers)
-        self.f = mlp(cfg.latent, cfg.hidden, 1, cfg.f_layers)
+        self.f = mlp(cfg.latent + len(cfg.jet_features), cfg.hidden, 1, cfg.f_layers)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (N, C, F) features, mask (N, C) pT fractions -> embedding (N, L), logit (N, 1)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor,
+                jet: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, C, F) features, mask (N, C) pT fractions, jet (N, J) the jet features of
+        ``cfg.jet_features`` (J = 0: None) -> embedding (N, L), logit (N, 1)."""
         embedding = (mask.to(x.dtype)[..., None] * self.phi(x)).sum(1)  # (N, L)
-        return embedding, self.f(embedding)
+        if not self.cfg.jet_features:
+            return embedding, self.f(embedding)
+        if jet is None or jet.shape[-1] != len(self.cfg.jet_features):
+            raise ValueError(f"this EFN takes the jet features {list(self.cfg.jet_features)} as `jet`")
+        return embedding, self.f(torch.cat([embedding, jet.to(embedding.dtype)], 1))  # F: (N, L + J)

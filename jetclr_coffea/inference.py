@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,14 @@ import numpy.typing as npt
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model_card import ModelCard
 from jetclr_coffea.onnx_io import card_from_session
-from jetclr_coffea.preprocessing import ConstituentArrays, bad_jets, kinematics, model_inputs
+from jetclr_coffea.preprocessing import (
+    ConstituentArrays,
+    bad_jets,
+    jet_feature_fields,
+    jet_features,
+    kinematics,
+    model_inputs,
+)
 
 __all__ = [
     "CUDA_OPTIONS",
@@ -276,15 +283,28 @@ class OnnxJetModel:
     def output_names(self) -> list[str]:
         return [o.name for o in self.session.get_outputs()]
 
-    def run_arrays(self, x: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) -> dict[str, Any]:
+    def run_arrays(self, x: npt.NDArray[np.float32], mask: npt.NDArray[np.float32],
+                   jet: npt.NDArray[np.float32] | None = None) -> dict[str, Any]:
         """Run on prepared inputs in batches of :attr:`batch`; outputs in input order.
+
+        ``jet``: the (jets, J) jet features of a model whose card declares some
+        (:meth:`jet_inputs`); refused for any other model.
 
         For padding-invariant models (:attr:`trim_padding`) jets are batched by length and
         each batch is cut to that length (see :meth:`batches`), so little time goes into
         padding; padded constituents carry zero weight in attention and pooling, so the
         outputs are those of full padding up to float rounding.  Each jet's outputs are
         the same, bit for bit, whatever the batch size and whichever jets come with it.
+
+        Raises:
+            JetCLRError: ``jet`` missing for a model with jet features (or given to one
+                without), or of the wrong shape.
         """
+        wanted = len(self.card.jet_features)
+        if (jet is None) != (wanted == 0) or (jet is not None and jet.shape != (len(x), wanted)):
+            got = "none" if jet is None else f"shape {list(jet.shape)}"
+            raise JetCLRError(f"{self.name}: takes {wanted} jet feature(s) {list(self.card.jet_features)} "
+                              f"per jet ({len(x)} jets), got {got}")
         session = self.session
         names = self.output_names
         if len(x) == 0:  # no batch runs: empty outputs of the declared shapes
@@ -296,9 +316,11 @@ class OnnxJetModel:
             # a lone jet goes in twice: ONNX Runtime's one-row kernels round differently,
             # and a jet's outputs must not depend on how many jets share its batch
             run_rows = np.repeat(rows, 2) if len(rows) == 1 else rows
-            xb = np.ascontiguousarray(x[run_rows, :c], dtype=np.float32)
-            mb = np.ascontiguousarray(mask[run_rows, :c], dtype=np.float32)
-            for n, v in zip(names, self._run_batch(session, names, xb, mb, device), strict=True):
+            feeds = {"constituents": np.ascontiguousarray(x[run_rows, :c], dtype=np.float32),
+                     "mask": np.ascontiguousarray(mask[run_rows, :c], dtype=np.float32)}
+            if jet is not None:
+                feeds["jet"] = np.ascontiguousarray(jet[run_rows], dtype=np.float32)
+            for n, v in zip(names, self._run_batch(session, names, feeds, device), strict=True):
                 if n not in results:
                     results[n] = np.empty((len(x), *v.shape[1:]), dtype=v.dtype)
                 results[n][rows] = v[:len(rows)]
@@ -326,16 +348,16 @@ class OnnxJetModel:
                 yield rows[start:start + batch], int(c)
 
     @staticmethod
-    def _run_batch(session: Any, names: list[str], xb: npt.NDArray[np.float32],
-                   mb: npt.NDArray[np.float32], device: str | None = None) -> list[npt.NDArray[np.float32]]:
+    def _run_batch(session: Any, names: list[str], feeds: dict[str, npt.NDArray[np.float32]],
+                   device: str | None = None) -> list[npt.NDArray[np.float32]]:
         """One ONNX Runtime call; with ``device`` ("cuda") through IOBinding."""
         if device is None:
-            return session.run(names, {"constituents": xb, "mask": mb})  # type: ignore[no-any-return]
+            return session.run(names, feeds)  # type: ignore[no-any-return]
         # IOBinding: one host->device copy per input; outputs stay on the device until the
         # single copy back
         binding = session.io_binding()
-        binding.bind_cpu_input("constituents", xb)
-        binding.bind_cpu_input("mask", mb)
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, value)
         for n in names:
             binding.bind_output(n, device)
         session.run_with_iobinding(binding)
@@ -353,16 +375,44 @@ class OnnxJetModel:
         x, mask = model_inputs(arrays, self.spec.features, self.mask_kind)
         return np.asarray(x, dtype=np.float32), np.asarray(mask, dtype=np.float32)
 
-    def __call__(self, constituents: ak.Array) -> dict[str, Any]:
+    def jet_inputs(self, fields: Mapping[str, npt.ArrayLike]) -> npt.NDArray[np.float32] | None:
+        """The ``jet`` input of a model with jet features (None for any other model), from the
+        fat jets' NanoAOD ``fields`` (``msoftdrop``, ``pt``, ``tau1``, ...): the same
+        :func:`~jetclr_coffea.preprocessing.jet_features` that training runs.
+
+        Raises:
+            JetCLRError: a field the model's jet features need is missing.
+        """
+        names = self.card.jet_features
+        if not names:
+            return None
+        missing = [f for f in jet_feature_fields(names) if f not in fields]
+        if missing:
+            raise JetCLRError(f"{self.name}: takes the jet features {list(names)}; pass the fat jets with "
+                              f"{', '.join(missing)}")
+        arrays = {f: np.asarray(fields[f], np.float64) for f in jet_feature_fields(names)}
+        return np.asarray(jet_features(arrays, names), dtype=np.float32)
+
+    def __call__(self, constituents: ak.Array, jets: ak.Array | None = None) -> dict[str, Any]:
         """Outputs for jets x var constituents, one row per jet.
+
+        ``jets``: the fat jets themselves (with the NanoAOD fields of
+        :func:`~jetclr_coffea.preprocessing.jet_feature_fields`), needed by a model whose
+        card declares jet features.
 
         Jets with no usable constituent, or with a constituent of unphysical kinematics
         (:func:`~jetclr_coffea.preprocessing.bad_jets`), get NaN in every output (never a
         shifted row, never a plausible score).
+
+        Raises:
+            JetCLRError: the model takes jet features and ``jets`` is missing or lacks a field.
         """
         x, mask = self.inputs(constituents)
+        needed = jet_feature_fields(self.card.jet_features)
+        have = [] if jets is None else [f for f in needed if f in ak.fields(jets)]
+        jet = self.jet_inputs({f: ak.to_numpy(jets[f]) for f in have} if jets is not None else {})
         empty = (mask.sum(axis=1) == 0) | bad_jets(constituents)
-        out = self.run_arrays(x, mask)
+        out = self.run_arrays(x, mask, jet)
         for v in out.values():
             if len(v):
                 v[empty] = np.nan

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.preprocessing import PreprocessSpec
+from jetclr_coffea.preprocessing import JET_FEATURES, PreprocessSpec
 
 __all__ = [
     "FORMAT_VERSION",
@@ -46,8 +46,10 @@ MASK_KINDS = ("binary", "pt_fraction")
 #: ``emd_vae``: the Sinkhorn-EMD VAE of :mod:`jetclr_coffea.vae`; ``efn``: the Energy Flow
 #: Network of :mod:`jetclr_coffea.efn`.
 MODEL_KINDS = ("jetclr", "ot_medoids", "emd_vae", "efn")
-#: The inputs every model takes: constituents (jets, constituents, features) and mask.
+#: The inputs every model takes: constituents (jets, constituents, features) and mask; a
+#: model with ``jet_features`` also takes ``jet`` (jets, len(jet_features)).
 INPUTS = ("constituents", "mask")
+JET_INPUT = "jet"
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,9 @@ class ModelCard:
         metrics: evaluation results recorded with the model.
         tagger: what a grafted ``tagger_score`` was fitted on.
         scores_info: what each score is (``{"anomaly_score": {"definition": ...}}``).
+        jet_features: per-jet inputs besides the constituents (the graph input ``jet``), from
+            :data:`~jetclr_coffea.preprocessing.jet_features.JET_FEATURES`; empty for most
+            models.
         format_version: the card format.
     """
 
@@ -123,9 +128,15 @@ class ModelCard:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     tagger: Mapping[str, Any] | None = None
     scores_info: Mapping[str, Any] = field(default_factory=dict)
+    jet_features: tuple[str, ...] = ()
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "jet_features", tuple(self.jet_features))
+        unknown = [f for f in self.jet_features if f not in JET_FEATURES]
+        if unknown or len(set(self.jet_features)) != len(self.jet_features):
+            raise JetCLRError(f"model card: jet_features must be distinct names of "
+                              f"{', '.join(JET_FEATURES)}, got {list(self.jet_features)}")
         if self.mask not in MASK_KINDS:
             raise JetCLRError(f"model card: unknown mask kind {self.mask!r} (known: {', '.join(MASK_KINDS)})")
         if self.model_kind not in MODEL_KINDS:
@@ -149,6 +160,11 @@ class ModelCard:
     def scores(self) -> tuple[str, ...]:
         """The outputs with one number per jet."""
         return tuple(o.name for o in self.outputs if o.is_score)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The graph's inputs, in order."""
+        return (*INPUTS, JET_INPUT) if self.jet_features else INPUTS
 
     @property
     def n_features(self) -> int:
@@ -192,8 +208,13 @@ class ModelCard:
             source: the file, for the message.
         """
         where = f"{_where(source)}model card does not match the graph: "
-        if tuple(inputs) != INPUTS:
-            raise JetCLRError(f"{where}inputs {list(inputs)}, expected {list(INPUTS)}")
+        if tuple(inputs) != self.input_names:
+            raise JetCLRError(f"{where}inputs {list(inputs)}, expected {list(self.input_names)}")
+        if self.jet_features:
+            jet = list(inputs[JET_INPUT])
+            if len(jet) != 2 or (isinstance(jet[1], int) and jet[1] != len(self.jet_features)):
+                raise JetCLRError(f"{where}jet input has shape {jet}, the card declares the jet features "
+                                  f"{list(self.jet_features)}")
         width = list(inputs["constituents"])[2:3]
         if len(inputs["constituents"]) != 3 or (isinstance(width[0], int) and width[0] != self.n_features):
             raise JetCLRError(f"{where}constituents input has shape {list(inputs['constituents'])}, the "
@@ -218,7 +239,9 @@ class ModelCard:
             "code_version": self.code_version,
             "preprocessing": self.preprocessing.to_dict(),
             "mask": self.mask,
-            "inputs": {"constituents": ["jets", "constituents", n], "mask": ["jets", "constituents"]},
+            "inputs": {"constituents": ["jets", "constituents", n], "mask": ["jets", "constituents"],
+                       **({JET_INPUT: ["jets", len(self.jet_features)]} if self.jet_features else {})},
+            **({"jet_features": list(self.jet_features)} if self.jet_features else {}),
             "outputs": {o.name: list(o.shape) for o in self.outputs},
             "score_ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in self.score_ranges.items()},
             "encoder": dict(self.encoder),
@@ -274,7 +297,8 @@ class ModelCard:
                 score_ranges={k: (float(lo), float(hi)) for k, (lo, hi) in ranges.items()},
                 encoder=values.get("encoder") or {}, training=values.get("training") or {},
                 metrics=values.get("metrics") or {}, tagger=values.get("tagger"),
-                scores_info=values.get("scores_info") or {}, format_version=version,
+                scores_info=values.get("scores_info") or {},
+                jet_features=tuple(values.get("jet_features") or ()), format_version=version,
             )
         except JetCLRError as err:
             raise JetCLRError(f"{where}{err}") from err

@@ -75,6 +75,10 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
         if output not in self.model.card.output_names:
             raise JetCLRError(f"{path}: the model has no output {output!r} "
                               f"(it has {', '.join(self.model.card.output_names)})")
+        if self.model.card.jet_features:
+            raise JetCLRError(f"{path}: the model also takes the jet features "
+                              f"{list(self.model.card.jet_features)}, which this constituents-only wrapper "
+                              f"cannot pass; use OnnxJetModel(path)(constituents, fatjets) or the processors")
         self.output = output
         self.n_max = self.model.spec.n_max
 

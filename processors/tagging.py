@@ -209,7 +209,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         scores: dict[str, F64] = {}
         extra: dict[str, Any] = {}
         for name, model in self.models.items():
-            outputs = model(jc.constituents)
+            outputs = model(jc.constituents, jc.jets)
             providers.add(model.session.get_providers()[0])
             for out, values in outputs.items():
                 if values.ndim == 1:

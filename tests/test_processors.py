@@ -291,8 +291,9 @@ def test_iobinding_path_matches_plain_run(samples: dict[str, Path]) -> None:
     model = inference.OnnxJetModel(MODEL)
     x, mask = model.inputs(jc.constituents)
     names = model.output_names
-    bound = model._run_batch(model.session, names, x[:50], mask[:50], device="cpu")
-    plain = model._run_batch(model.session, names, x[:50], mask[:50])
+    feeds = {"constituents": x[:50], "mask": mask[:50]}
+    bound = model._run_batch(model.session, names, feeds, device="cpu")
+    plain = model._run_batch(model.session, names, feeds)
     assert len(bound) == len(plain) == len(names)
     for name, a, b in zip(names, bound, plain, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)

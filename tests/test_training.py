@@ -398,3 +398,72 @@ def test_supervised_efn_with_disco_warmup_trains_and_exports(tmp_path: Path,
     with pytest.raises(JetCLRError, match="efn is IRC safe"):
         load_config(_config(tmp_path, samples, name="bad", objective="supervised",
                             supervised={"arch": "efn"}))
+
+
+def test_efn_with_jet_features_trains_exports_and_needs_the_jets(tmp_path: Path,
+                                                                 samples: dict[str, Path]) -> None:
+    """A tagger that also sees msoftdrop/pT: the ONNX graph takes it as input ``jet``, the
+    card declares it, ONNX Runtime agrees with torch, and the jets are required."""
+    from jetclr_coffea.files import read_events
+    from jetclr_coffea.preprocessing import jet_features
+    from jetclr_coffea.reader import read_constituents
+
+    cfg = load_config(_config(
+        tmp_path, samples, name="efn_jet", objective="supervised",
+        preprocessing={"features": ["deta", "dphi"]},
+        supervised={"arch": "efn", "output": "decorrelated_score", "disco": 1.0, "disco_warmup": 1},
+        efn={"hidden": 16, "latent": 8, "jet_features": ["msoftdrop_over_pt"]},
+        optim={"epochs": 2, "batch_size": 32}))
+    cfg = replace(cfg, data=replace(cfg.data, files=(str(samples["qcd"]), str(samples["wprime-flat"]))))
+    ckpt_path = train(cfg, progress=False).checkpoint
+    onnx_path = export(ckpt_path, tmp_path / "efn_jet.onnx")
+    model = OnnxJetModel(onnx_path)
+    assert model.card.jet_features == ("msoftdrop_over_pt",)
+    assert model.card.input_names == ("constituents", "mask", "jet")
+    sample = load_jets([str(samples["wprime-flat"])], model.spec, pt_min=200.0, pt_max=5000.0, eta_max=2.4)
+    x, mask = model.inputs_from_arrays(sample.arrays)
+    msd = sample.observables[:, 0]
+    jet = model.jet_inputs(sample.jet_fields)
+    assert jet is not None and jet.shape == (len(sample), 1)
+    np.testing.assert_allclose(jet[:, 0], np.where(np.nan_to_num(msd) > 0, np.nan_to_num(msd), 0) / sample.pt,
+                               rtol=1e-6)
+    out = model.run_arrays(x, mask, jet)
+    torch_model = load_encoder(load_checkpoint(ckpt_path))
+    with torch.no_grad():
+        _, logit = torch_model(torch.as_tensor(x), torch.as_tensor(mask), torch.as_tensor(jet))
+    np.testing.assert_allclose(out["decorrelated_score"], torch.sigmoid(logit[:, 0]).numpy(), atol=1e-5)
+    # the score moves with the jet feature alone (constituents fixed): the input is used
+    shifted = model.run_arrays(x, mask, jet + np.float32(0.2))["decorrelated_score"]
+    assert np.abs(shifted - out["decorrelated_score"]).max() > 1e-4
+    tensors = {"msoftdrop": torch.as_tensor(msd), "pt": torch.as_tensor(sample.pt)}
+    torch.testing.assert_close(jet_features(tensors, ("msoftdrop_over_pt",)), torch.as_tensor(jet))
+    with pytest.raises(JetCLRError, match="jet feature"):
+        model.run_arrays(x, mask)
+    events = read_events(samples["wprime-flat"])
+    jc = read_constituents(events)
+    with pytest.raises(JetCLRError, match="pass the fat jets with msoftdrop"):
+        model(jc.constituents)
+    scores = model(jc.constituents, jc.jets)["decorrelated_score"]
+    assert scores.shape == (len(jc),) and np.isfinite(scores[jc.has_constituents]).all()
+
+
+def test_jet_features_are_checked() -> None:
+    from jetclr_coffea.efn import EFNConfig
+    from jetclr_coffea.preprocessing import jet_features
+
+    with pytest.raises(ValueError, match="jet_features must be distinct names"):
+        EFNConfig(jet_features=("rho",))
+    with pytest.raises(ValueError, match="unknown jet feature"):
+        jet_features({"pt": np.ones(2)}, ("rho",))
+    with pytest.raises(ValueError, match=r"need the FatJet field\(s\) \['tau1'\]"):
+        jet_features({"tau2": np.ones(2)}, ("tau21",))
+    fields = {"msoftdrop": np.array([60.0, np.nan, -1.0]), "pt": np.array([600.0, 500.0, 400.0]),
+              "tau1": np.array([0.2, 0.0, 0.1]), "tau2": np.array([0.1, 0.1, 0.05]),
+              "tau3": np.array([0.05, 0.05, 0.0]), "n2b1": np.array([0.2, np.nan, 0.3])}
+    got = jet_features(fields, ("msoftdrop_over_pt", "log_pt", "tau21", "tau32", "n2b1"))
+    np.testing.assert_allclose(got, [[0.1, np.log(600), 0.5, 0.5, 0.2], [0.0, np.log(500), 0.0, 0.5, 0.0],
+                                     [0.0, np.log(400), 0.5, 0.0, 0.3]], rtol=1e-6)
+    # the torch path gives the same numbers (training computes them on tensors)
+    torch.testing.assert_close(jet_features({k: torch.as_tensor(v) for k, v in fields.items()},
+                                            ("msoftdrop_over_pt", "tau21", "n2b1")),
+                               torch.as_tensor(got[:, [0, 2, 4]]))

@@ -14,14 +14,25 @@ import torch
 from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.files import read_events
-from jetclr_coffea.preprocessing import ConstituentArrays, PreprocessSpec, kinematics, model_inputs
+from jetclr_coffea.preprocessing import (
+    JET_FEATURES,
+    ConstituentArrays,
+    PreprocessSpec,
+    jet_feature_fields,
+    jet_features,
+    kinematics,
+    model_inputs,
+)
 from jetclr_coffea.reader import read_constituents
 from jetclr_coffea.sculpting import mass_matching_weights
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS, label_fatjets
 
-__all__ = ["JetSample", "Targets", "batch_inputs", "load_jets", "subset", "to_batch", "training_targets"]
+__all__ = ["JET_FIELDS", "JetSample", "Targets", "batch_inputs", "load_jets", "subset", "to_batch",
+           "training_targets"]
 
 HANDCRAFTED = ("msoftdrop", "tau21", "tau32", "n2b1", "n3b1")
+#: FatJet fields kept per jet for the models' jet features (:data:`JET_FEATURES`).
+JET_FIELDS = jet_feature_fields(tuple(JET_FEATURES))
 
 
 @dataclass
@@ -34,6 +45,8 @@ class JetSample:
         labels: truth labels (-1 where the file has no GenPart).
         source: index of the file each jet came from.
         pt: jet pT.
+        jet_fields: the FatJet fields a model's jet features are computed from
+            (:data:`JET_FIELDS`; zeros where a file lacks one).
     """
 
     arrays: ConstituentArrays
@@ -41,16 +54,21 @@ class JetSample:
     labels: npt.NDArray[np.int64]
     source: npt.NDArray[np.int64]
     pt: npt.NDArray[np.float64]
+    jet_fields: dict[str, npt.NDArray[np.float64]]
 
     def __len__(self) -> int:
         return len(self.pt)
 
 
+def _field(jets: ak.Array, name: str) -> npt.NDArray[np.float64]:
+    if name not in ak.fields(jets):
+        return np.zeros(len(jets))
+    return np.asarray(ak.to_numpy(jets[name]), dtype=np.float64)
+
+
 def _observables(jets: ak.Array) -> npt.NDArray[np.float64]:
     def get(name: str) -> npt.NDArray[np.float64]:
-        if name not in ak.fields(jets):
-            return np.zeros(len(jets))
-        return np.asarray(ak.to_numpy(jets[name]), dtype=np.float64)
+        return _field(jets, name)
 
     tau1, tau2, tau3 = get("tau1"), get("tau2"), get("tau3")
     tau21 = np.where(tau1 > 0, tau2 / np.where(tau1 > 0, tau1, 1.0), 0.0)
@@ -110,6 +128,7 @@ def load_jets(
         labels=np.concatenate([p[2] for p in parts]),
         source=np.concatenate([p[3] for p in parts]).astype(np.int64),
         pt=np.asarray(ak.to_numpy(jets.pt), dtype=np.float64),
+        jet_fields={name: _field(jets, name) for name in JET_FIELDS},
     )
 
 
@@ -121,6 +140,7 @@ class Targets:
     Attributes:
         label: 1 for signal, 0 for QCD.
         msd: msoftdrop, GeV.
+        jet: (N, J) the model's jet features (J = 0 for a model without).
         weight: QCD jets 1; signal jets weighted to the QCD msoftdrop spectrum (CoDec's 1D
             flattening, :func:`~jetclr_coffea.sculpting.mass_matching_weights`) or, without
             flattening, all alike; the signal's weights sum to the number of QCD jets.
@@ -128,15 +148,18 @@ class Targets:
 
     label: torch.Tensor
     msd: torch.Tensor
+    jet: torch.Tensor
     weight: torch.Tensor
 
     def index(self, rows: torch.Tensor) -> Targets:
-        return Targets(self.label[rows], self.msd[rows], self.weight[rows])
+        return Targets(self.label[rows], self.msd[rows], self.jet[rows], self.weight[rows])
 
 
 def training_targets(sample: JetSample, signal_label: str, mass_flatten: bool,
-                     device: torch.device | str = "cpu") -> tuple[npt.NDArray[np.int64], Targets]:
-    """The jets of ``sample`` that are signal (``signal_label``) or QCD, and their targets.
+                     device: torch.device | str = "cpu",
+                     features: tuple[str, ...] = ()) -> tuple[npt.NDArray[np.int64], Targets]:
+    """The jets of ``sample`` that are signal (``signal_label``) or QCD, and their targets
+    (with the jet features ``features`` of the model, see :data:`JET_FEATURES`).
 
     Returns:
         (indices of the kept jets in ``sample``, their :class:`Targets`).
@@ -161,7 +184,9 @@ def training_targets(sample: JetSample, signal_label: str, mass_flatten: bool,
     def t(a: npt.NDArray[np.float64]) -> torch.Tensor:
         return torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
 
-    return keep, Targets(label=t(y), msd=t(msd), weight=t(w))
+    jet = jet_features({k: v[keep] for k, v in sample.jet_fields.items()}, features) if features else \
+        np.zeros((len(keep), 0))
+    return keep, Targets(label=t(y), msd=t(msd), jet=t(jet), weight=t(w))
 
 
 def subset(arrays: ConstituentArrays, rows: npt.NDArray[np.int64]) -> ConstituentArrays:

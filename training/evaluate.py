@@ -189,12 +189,8 @@ def _labelled_jets(model: OnnxJetModel, signal: list[str], background: list[str]
     if s_sel.sum() < 10 or b_sel.sum() < 10:
         raise JetCLRError(f"too few jets for the LCT: {s_sel.sum()} signal, {b_sel.sum()} background")
 
-    def run(sample: JetSample, sel: npt.NDArray[np.bool_]) -> dict[str, F64]:
-        x, mask = model.inputs_from_arrays(sample.arrays)
-        return {k: np.asarray(v, dtype=np.float64) for k, v in model.run_arrays(x[sel], mask[sel]).items()}
-
     say(f"running {Path(model.path).name} on {s_sel.sum()} signal and {b_sel.sum()} background jets")
-    s_out, b_out = run(sig, s_sel), run(bkg, b_sel)
+    s_out, b_out = _run(model, sig, s_sel), _run(model, bkg, b_sel)
     return _Labelled(
         outputs={k: np.concatenate([s_out[k], b_out[k]]) for k in s_out},
         observables=np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]]),
@@ -279,6 +275,14 @@ DDT_OBSERVABLES = ("n2b1", "tau21")
 DDT_EFFICIENCY = 0.26
 
 
+def _run(model: OnnxJetModel, sample: JetSample, sel: npt.NDArray[np.bool_]) -> dict[str, F64]:
+    """The model's outputs on the jets ``sel`` of ``sample`` (with their jet features, where
+    the model takes some)."""
+    x, mask = model.inputs_from_arrays(sample.arrays)
+    jet = model.jet_inputs({k: v[sel] for k, v in sample.jet_fields.items()})
+    return {k: np.asarray(v, dtype=np.float64) for k, v in model.run_arrays(x[sel], mask[sel], jet).items()}
+
+
 def _landscape(model: OnnxJetModel, jets: _Labelled, rep: LCTResult | None, base: LCTResult,
                ddt_background: list[str] | None, selection: tuple[float, float, float],
                say: Callable[[str], None]) -> dict[str, Any]:
@@ -317,9 +321,7 @@ def _landscape(model: OnnxJetModel, jets: _Labelled, rep: LCTResult | None, base
             col = q_obs[:, i]
             sources[_SHORT[name]] = sign[name] * np.nan_to_num(col, nan=float(np.nanmedian(col)))
         if rep is not None:
-            xq, mq = model.inputs_from_arrays(qcd.arrays)
-            emb = np.asarray(model.run_arrays(xq[keep], mq[keep])["embedding"], np.float64)
-            sources["lct"] = rep.decision(emb)
+            sources["lct"] = rep.decision(_run(model, qcd, keep)["embedding"])
         maps = {}
         for name, q_score in sources.items():
             q_wp = working_point_efficiency(raw[name][y == 1], raw[name][y == 0])
@@ -332,7 +334,8 @@ def _landscape(model: OnnxJetModel, jets: _Labelled, rep: LCTResult | None, base
                                   f"*_ddt_wp: at the QCD efficiency of the score's own cut at 50% signal "
                                   f"efficiency, where the landscape is measured (the flattest it can be)"}
     say(f"bootstrapping the decorrelation landscape ({BOOTSTRAP} resamples)")
-    section["points"] = landscape({k: (v[y == 1], v[y == 0]) for k, v in raw.items()}, msd[y == 0], BOOTSTRAP)
+    section["points"] = landscape({k: (v[y == 1], v[y == 0]) for k, v in raw.items()}, msd[y == 0], BOOTSTRAP,
+                                  reference="n2_ddt")
     return section
 
 

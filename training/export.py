@@ -1,10 +1,11 @@
 """``jetclr-coffea export CHECKPOINT --output MODEL.onnx``: checkpoint -> ONNX.
 
 The graph has dynamic batch and constituent axes, inputs ``constituents`` (N, C, F) and
-``mask`` (N, C), outputs ``embedding`` (N, D) and ``head`` (N, D_out), and the outputs the
-objective adds (:meth:`~jetclr_coffea.training.objectives.Objective.extra_outputs`; for
-``anomalyclr`` ``anomaly_score`` (N,): the norm of the embedding, DarkCLR's anomaly
-score).  Everything needed to prepare inputs is embedded as the model card (see
+``mask`` (N, C) (and ``jet`` (N, J) for a model with jet features), outputs ``embedding``
+(N, D) and ``head`` (N, D_out), and the outputs the objective adds
+(:meth:`~jetclr_coffea.training.objectives.Objective.extra_outputs`; for ``anomalyclr``
+``anomaly_score`` (N,): the norm of the embedding, DarkCLR's anomaly score).
+Everything needed to prepare inputs is embedded as the model card (see
 :mod:`jetclr_coffea.model_card`).
 """
 
@@ -76,6 +77,7 @@ def card_for(ckpt: dict[str, Any], outputs: list[OutputSpec],
         code_version=__version__,
         score_ranges=score_ranges,
         scores_info=scores_info,
+        jet_features=objective.jet_features(cfg),
         encoder=objective.model_config(cfg),
         training={
             "name": cfg["name"],
@@ -106,15 +108,19 @@ def export(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str]) -
     x = torch.randn(3, 7, n_features)
     mask = torch.ones(3, 7)
     mask[0, 5:] = 0
+    inputs: tuple[torch.Tensor, ...] = (x, mask)
+    if card.jet_features:
+        inputs = (x, mask, torch.rand(3, len(card.jet_features)))
     with atomic_path(output) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            graph, (x, mask), str(tmp),
-            input_names=["constituents", "mask"],
+            graph, inputs, str(tmp),
+            input_names=list(card.input_names),
             output_names=names,
             dynamic_axes={
                 "constituents": {0: "jets", 1: "constituents"},
                 "mask": {0: "jets", 1: "constituents"},
+                **({"jet": {0: "jets"}} if card.jet_features else {}),
                 **{name: {0: "jets"} for name in names},
             },
             opset_version=OPSET,

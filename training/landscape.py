@@ -85,7 +85,7 @@ def _point(sig: F64, bkg: F64, msd_bkg: F64) -> tuple[float, float]:
 
 
 def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 200,
-              seed: int = 0) -> dict[str, dict[str, float]]:
+              seed: int = 0, reference: str | None = None) -> dict[str, dict[str, Any]]:
     """R50 and 1/JSD of every score, with bootstrap errors.
 
     Args:
@@ -93,11 +93,15 @@ def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 20
             same jets in the same order for every score.
         msd_bkg: the background jets' msoftdrop.
         n_boot: bootstrap resamples.
+        reference: a score of ``scores``: every other score also gets its paired differences
+            to it (the same resamples, so the jets' common fluctuations cancel).
 
     Returns:
-        ``{name: {"r50", "r50_err", "inv_jsd", "inv_jsd_err", "jsd"}}``.
+        ``{name: {"r50", "r50_err", "inv_jsd", "inv_jsd_err", "jsd"}}``, plus, with a
+        reference, ``"vs": {"score": reference, "d_r50", "d_r50_err", "d_inv_jsd",
+        "d_inv_jsd_err"}``.
     """
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     boot: dict[str, list[tuple[float, float]]] = {k: [] for k in scores}
     n_s = len(next(iter(scores.values()))[0])
     rng = np.random.default_rng(seed)
@@ -111,6 +115,17 @@ def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 20
         out[name] = {"r50": r50, "r50_err": float(np.std(b[finite[:, 0], 0])),
                      "inv_jsd": inv, "inv_jsd_err": float(np.std(b[finite[:, 1], 1])),
                      "jsd": 1.0 / inv if inv > 0 else float("inf")}
+    if reference is not None and reference in scores:
+        ref, ref_boot = out[reference], np.array(boot[reference])
+        for name in scores:
+            if name == reference:
+                continue
+            d = np.array(boot[name]) - ref_boot  # (n_boot, 2)
+            ok = np.isfinite(d)
+            out[name]["vs"] = {"score": reference, "d_r50": out[name]["r50"] - ref["r50"],
+                               "d_r50_err": float(np.std(d[ok[:, 0], 0])),
+                               "d_inv_jsd": out[name]["inv_jsd"] - ref["inv_jsd"],
+                               "d_inv_jsd_err": float(np.std(d[ok[:, 1], 1]))}
     return out
 
 

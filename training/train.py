@@ -160,7 +160,8 @@ class _Run:
         objective = get_objective(cfg.objective)
         arrays, labels, targets = sample.arrays, sample.labels, None
         if objective.needs_targets(cfg):  # signal and QCD jets only, with their truth
-            keep, targets = training_targets(sample, cfg.truth.signal_label, cfg.truth.mass_flatten, device)
+            keep, targets = training_targets(sample, cfg.truth.signal_label, cfg.truth.mass_flatten, device,
+                                             objective.jet_features(cfg.to_dict()))
             arrays, labels = subset(sample.arrays, keep), sample.labels[keep]
         jets = to_batch(arrays, device)
         n = len(labels)

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from jetclr_coffea.preprocessing.centring import centre, shift_to_centroid, wrap_phi
 from jetclr_coffea.preprocessing.features import FEATURES, ConstituentArrays, compute_features
 from jetclr_coffea.preprocessing.inputs import MASK_KINDS, model_inputs
+from jetclr_coffea.preprocessing.jet_features import JET_FEATURES, jet_feature_fields, jet_features
 from jetclr_coffea.preprocessing.normalisation import pt_fraction
 from jetclr_coffea.preprocessing.padding import pad_fields, sort_by_pt
 from jetclr_coffea.preprocessing.rotation import principal_angle, rotate
@@ -28,12 +29,15 @@ from jetclr_coffea.preprocessing.validity import bad_jets, physical
 
 __all__ = [
     "FEATURES",
+    "JET_FEATURES",
     "MASK_KINDS",
     "ConstituentArrays",
     "PreprocessSpec",
     "bad_jets",
     "centre",
     "compute_features",
+    "jet_feature_fields",
+    "jet_features",
     "kinematics",
     "model_inputs",
     "pad_fields",

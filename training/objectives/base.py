@@ -47,8 +47,11 @@ class _Export(torch.nn.Module):
         self.encoder = encoder
         self.extra = [e.compute for e in extra]
 
-    def forward(self, constituents: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        embedding, head = self.encoder(constituents, mask)  # (N, D), (N, D_out)
+    def forward(self, constituents: torch.Tensor, mask: torch.Tensor,
+                jet: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """constituents (N, C, F), mask (N, C), jet (N, J) where the model takes jet features."""
+        inputs = (constituents, mask) if jet is None else (constituents, mask, jet)
+        embedding, head = self.encoder(*inputs)  # (N, D), (N, D_out)
         return embedding, head, *(f(embedding, head) for f in self.extra)  # ..., (N,) each
 
 
@@ -90,6 +93,10 @@ class Objective:
     def rebuild(self, cfg: dict[str, Any]) -> torch.nn.Module:
         """The model of a checkpoint's config, untrained."""
         return JetEncoder(EncoderConfig(**cfg["model"]))
+
+    def jet_features(self, cfg: dict[str, Any]) -> tuple[str, ...]:
+        """The per-jet inputs (the graph input ``jet``) of a checkpoint's model; none here."""
+        return ()
 
     def needs_targets(self, cfg: TrainConfig) -> bool:
         """Whether training reads the jets' truth (:class:`~jetclr_coffea.training.data.Targets`);

@@ -85,12 +85,19 @@ class Supervised(Objective):
                                  f"{sorted(IRC_SAFE_FEATURES)}, not {sorted(bad)}")
         elif cfg.model.d_out != 1:
             raise ValueError(f"objective supervised needs model.d_out: 1 (the logit), got {cfg.model.d_out}")
+        if cfg.supervised.arch != "efn" and cfg.efn.jet_features:
+            raise ValueError("efn.jet_features needs supervised.arch: efn")
 
     def needs_targets(self, cfg: TrainConfig) -> bool:
         return True
 
     def kind(self, cfg: dict[str, Any]) -> str:
         return "efn" if cfg["supervised"]["arch"] == "efn" else "jetclr"
+
+    def jet_features(self, cfg: dict[str, Any]) -> tuple[str, ...]:
+        if cfg["supervised"]["arch"] != "efn":
+            return ()
+        return tuple(cfg["efn"].get("jet_features") or ())
 
     def build_model(self, cfg: TrainConfig) -> torch.nn.Module:
         return self.rebuild(cfg.to_dict())
@@ -108,7 +115,10 @@ class Supervised(Objective):
         assert targets is not None
         irc_safe = cfg.supervised.arch == "efn" or cfg.model.irc_safe
         x, m = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, irc_safe)
-        _, head = model(x, m)  # (N, 1)
+        if targets.jet.shape[1]:  # the jet features of efn.jet_features
+            _, head = model(x, m, targets.jet)  # (N, 1)
+        else:
+            _, head = model(x, m)
         logit = head[:, 0]
         w = targets.weight
         bce = (w * F.binary_cross_entropy_with_logits(logit, targets.label, reduction="none")).sum() / w.sum()
