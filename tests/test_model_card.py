@@ -65,6 +65,9 @@ def test_a_head_of_width_one_is_a_vector_not_a_score() -> None:
         (lambda d: d["outputs"].update(head=[32]), "output 'head' has per-jet shape \\[64\\]"),
         (lambda d: d["outputs"].update(tagger_score=[1]), "output 'tagger_score' has per-jet shape \\[\\]"),
         (lambda d: d.update(mask="fuzzy"), "unknown mask kind 'fuzzy'"),
+        (lambda d: d.update(jet_features=["tau21"]),
+         r"inputs \['constituents', 'mask'\], expected \['constituents', 'mask', 'jet'\]"),
+        (lambda d: d.update(jet_features=["spin"]), "jet_features must be distinct names"),
     ],
 )
 def test_bad_cards_are_refused_at_load(tmp_path: Path, edit: Callable[[dict[str, Any]], Any],

@@ -59,8 +59,11 @@ def test_irc_safety_through_onnx_runtime(path: Path) -> None:
     split_x[:, -2] = x[:, 0]  # constituent 0 split collinearly 30/70
     split_w[:, 0], split_w[:, -2] = 0.3 * w[:, 0], 0.7 * w[:, 0]
     split_x[:, -1] = [0.3, -0.2, np.hypot(0.3, 0.2)]  # and a zero-pT emission
-    ref = model.run_arrays(x[..., :f].copy(), w)  # (deta, dphi, dR), or the first f of them
-    split = model.run_arrays(split_x[..., :f].copy(), split_w)
+    # a model's jet features (NanoAOD observables of the fat jet) are the same for both
+    n_jet = len(model.card.jet_features)
+    jet = rng.random((n, n_jet)).astype(np.float32) if n_jet else None
+    ref = model.run_arrays(x[..., :f].copy(), w, jet)  # (deta, dphi, dR), or the first f of them
+    split = model.run_arrays(split_x[..., :f].copy(), split_w, jet)
     for name, value in ref.items():
         np.testing.assert_allclose(split[name], value, atol=2e-5, rtol=1e-4, err_msg=name)
 
