@@ -38,6 +38,8 @@ class EFNConfig:
         latent: the embedding's dimension L.
         phi_layers, f_layers: hidden layers of Phi and of F.
         jet_features: per-jet inputs of F besides the embedding (the ONNX input ``jet``).
+        constituents: read the constituents; False (a control: how much do they add to the
+            jet features?): no Phi, the "embedding" is the jet features themselves.
     """
 
     n_features: int = 3
@@ -46,6 +48,7 @@ class EFNConfig:
     phi_layers: int = 2
     f_layers: int = 2
     jet_features: tuple[str, ...] = ()
+    constituents: bool = True
 
     def __post_init__(self) -> None:
         if min(self.n_features, self.hidden, self.latent, self.phi_layers, self.f_layers) < 1:
@@ -55,6 +58,13 @@ class EFNConfig:
         if unknown or len(set(self.jet_features)) != len(self.jet_features):
             raise ValueError(f"jet_features must be distinct names of {', '.join(JET_FEATURES)}, "
                              f"got {list(self.jet_features)}")
+        if not self.constituents and not self.jet_features:
+            raise ValueError("an EFN without constituents needs jet_features")
+
+    @property
+    def embedding_width(self) -> int:
+        """The embedding's width: ``latent``, or the number of jet features without constituents."""
+        return self.latent if self.constituents else len(self.jet_features)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,16 +77,22 @@ class EnergyFlowNetwork(nn.Module):
     def __init__(self, cfg: EFNConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.phi = mlp(cfg.n_features, cfg.hidden, cfg.latent, cfg.phi_layers)
-        self.f = mlp(cfg.latent + len(cfg.jet_features), cfg.hidden, 1, cfg.f_layers)
+        self.phi = mlp(cfg.n_features, cfg.hidden, cfg.latent, cfg.phi_layers) if cfg.constituents else None
+        width = cfg.latent if cfg.constituents else 0
+        self.f = mlp(width + len(cfg.jet_features), cfg.hidden, 1, cfg.f_layers)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor,
                 jet: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, C, F) features, mask (N, C) pT fractions, jet (N, J) the jet features of
         ``cfg.jet_features`` (J = 0: None) -> embedding (N, L), logit (N, 1)."""
-        embedding = (mask.to(x.dtype)[..., None] * self.phi(x)).sum(1)  # (N, L)
-        if not self.cfg.jet_features:
-            return embedding, self.f(embedding)
-        if jet is None or jet.shape[-1] != len(self.cfg.jet_features):
+        if self.cfg.jet_features and (jet is None or jet.shape[-1] != len(self.cfg.jet_features)):
             raise ValueError(f"this EFN takes the jet features {list(self.cfg.jet_features)} as `jet`")
+        if self.phi is None:  # the control without constituents: F of the jet features alone
+            assert jet is not None
+            # (N, J); the zero term keeps both constituent inputs in the exported graph
+            jet = jet.to(x.dtype) + 0.0 * (mask.sum(1, keepdim=True) + x.sum((1, 2))[:, None])
+            return jet, self.f(jet)
+        embedding = (mask.to(x.dtype)[..., None] * self.phi(x)).sum(1)  # (N, L)
+        if jet is None:
+            return embedding, self.f(embedding)
         return embedding, self.f(torch.cat([embedding, jet.to(embedding.dtype)], 1))  # F: (N, L + J)

@@ -467,3 +467,18 @@ def test_jet_features_are_checked() -> None:
     torch.testing.assert_close(jet_features({k: torch.as_tensor(v) for k, v in fields.items()},
                                             ("msoftdrop_over_pt", "tau21", "n2b1")),
                                torch.as_tensor(got[:, [0, 2, 4]]))
+
+
+def test_efn_control_without_constituents_reads_the_jet_features_only() -> None:
+    from jetclr_coffea.efn import EFNConfig, EnergyFlowNetwork
+
+    with pytest.raises(ValueError, match="without constituents needs jet_features"):
+        EFNConfig(constituents=False)
+    torch.manual_seed(0)
+    efn = EnergyFlowNetwork(EFNConfig(n_features=3, hidden=8, latent=4, jet_features=("tau21", "n2b1"),
+                                      constituents=False))
+    assert efn.cfg.embedding_width == 2 and efn.phi is None
+    jet = torch.rand(6, 2)
+    emb, logit = efn(torch.randn(6, 5, 3), torch.rand(6, 5), jet)
+    torch.testing.assert_close(emb, jet)
+    torch.testing.assert_close(efn(torch.randn(6, 9, 3), torch.rand(6, 9), jet)[1], logit)

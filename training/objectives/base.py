@@ -134,7 +134,7 @@ class Objective:
             torch.nn.Module, list[OutputSpec], dict[str, tuple[float, float]], dict[str, Any]]:
         """(graph module, its outputs in order, declared score ranges, what each score is)."""
         if isinstance(model, EnergyFlowNetwork):
-            widths = (model.cfg.latent, 1)
+            widths = (model.cfg.embedding_width, 1)
         else:
             assert isinstance(model, JetEncoder)
             widths = (model.cfg.d_model, model.cfg.d_out)
