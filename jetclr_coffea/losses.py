@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["anomaly_clr", "barlow_twins", "distance_correlation", "nt_xent", "vicreg"]
+__all__ = ["anomaly_clr", "barlow_twins", "distance_correlation", "flatness", "nt_xent", "vicreg"]
 
 
 def nt_xent(z: torch.Tensor, z_aug: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -145,3 +145,39 @@ def distance_correlation(x: torch.Tensor, y: torch.Tensor,
 
     a, b = centred(x), centred(y)
     return dcov2(a, b) / torch.sqrt(dcov2(a, a) * dcov2(b, b) + 1e-12)
+
+
+def flatness(score: torch.Tensor, mass: torch.Tensor, n_bins: int = 8) -> torch.Tensor:
+    """The flatness penalty of MoDe[0] (Kitouni et al., arXiv:2010.09745; the flatness loss of
+    Rogozhnikov et al., arXiv:1410.4140): how much the score's distribution in bins of the
+    mass differs from its distribution over all jets.
+
+    With F the empirical CDF of the (N,) scores and F_b that of the jets in mass bin b
+    (``n_bins`` quantile bins of ``mass``), the value is sum_b (n_b / N) mean_{i in b}
+    (F_b(s_i) - F(s_i))^2: zero when every bin's scores are distributed alike (a cut at any
+    threshold keeps the same fraction of every mass bin), so it aims at the QCD efficiency's
+    mass dependence directly, at every working point.  Its gradient is the flatness loss's,
+    d/ds_i sum_b (n_b / N) int (F_b - F)^2 dt = -(2 / N) (F_b(s_i) - F(s_i)): a jet whose
+    bin scores higher than all jets is pushed down, one whose bin scores lower is pushed up.
+    The CDFs are step functions (no gradient of their own); the value is returned with
+    that gradient attached.
+
+    Args:
+        score: (N,) classifier outputs of background jets.
+        mass: (N,) their masses.
+        n_bins: mass bins, quantiles of ``mass`` (bins with fewer than 2 jets are skipped).
+    """
+    n = score.shape[0]
+    with torch.no_grad():
+        below = (score[None, :] < score[:, None]).to(score.dtype)  # (N, N): s_j < s_i
+        cdf_all = below.mean(1)  # F(s_i)
+        m = mass.to(torch.float64)
+        edges = torch.quantile(m, torch.linspace(0, 1, n_bins + 1, dtype=torch.float64))
+        b = torch.bucketize(m, edges[1:-1].contiguous(), right=True)  # (N,) bin index, 0..n_bins-1
+        same = (b[None, :] == b[:, None]).to(score.dtype)  # (N, N)
+        n_b = same.sum(1)  # jets in each jet's bin
+        cdf_bin = (below * same).sum(1) / n_b  # F_b(s_i)
+        d = torch.where(n_b >= 2, cdf_bin - cdf_all, torch.zeros_like(cdf_all))
+        value = (d**2).sum() / n
+    surrogate = -(2.0 / n) * (d * score).sum()
+    return value + surrogate - surrogate.detach()

@@ -6,8 +6,9 @@ or an Energy Flow Network (``efn``, :mod:`jetclr_coffea.efn`); the loss is the w
 binary cross-entropy (the signal weighted to the QCD msoftdrop spectrum with
 ``truth.mass_flatten``, CoDec's 1D flattening; else the classes balanced) plus ``disco``
 times the squared distance correlation of the classifier's probability and msoftdrop over
-the batch's QCD jets, from epoch ``disco_warmup`` on (a classifier must first learn
-something the penalty can then take the mass out of).  Exported: ``embedding``, ``head``
+the batch's QCD jets, and/or ``flatness`` times MoDe[0]'s flatness penalty (arXiv:2010.09745),
+from epoch ``disco_warmup`` on (a classifier must first learn something the penalty can
+then take the mass out of).  Exported: ``embedding``, ``head``
 (the logit) and ``supervised.output`` (the probability, larger = more signal-like).  The
 same objective gives #14's supervised ceiling (``disco: 0``) and the decorrelated tagger.
 """
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 
 from jetclr_coffea.augment import JetBatch, augment
 from jetclr_coffea.efn import EFNConfig, EnergyFlowNetwork
-from jetclr_coffea.losses import distance_correlation
+from jetclr_coffea.losses import distance_correlation, flatness
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig, JetEncoder
 
 from ..data import Targets, batch_inputs
@@ -48,12 +49,15 @@ class SupervisedConfig:
         output: the exported score's name (``tagger_score``; ``decorrelated_score`` for a
             mass-decorrelated tagger).
         disco: weight of the DisCo penalty dCor^2(probability, msoftdrop) on QCD jets; 0: off.
-        disco_warmup: epochs trained without the penalty first.
+        flatness: weight of MoDe[0]'s flatness penalty (:func:`~jetclr_coffea.losses.flatness`)
+            of the probability in msoftdrop bins on QCD jets; 0: off.
+        disco_warmup: epochs trained without either penalty first.
     """
 
     arch: str = "transformer"
     output: str = "tagger_score"
     disco: float = 0.0
+    flatness: float = 0.0
     disco_warmup: int = 0
 
     def __post_init__(self) -> None:
@@ -61,8 +65,8 @@ class SupervisedConfig:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
         if not self.output.isidentifier() or self.output in _RESERVED:
             raise ValueError(f"output must be a name other than {', '.join(_RESERVED)}, got {self.output!r}")
-        if self.disco < 0:
-            raise ValueError(f"disco must not be negative, got {self.disco}")
+        if self.disco < 0 or self.flatness < 0:
+            raise ValueError(f"disco and flatness must not be negative, got {self.disco}, {self.flatness}")
         if self.disco_warmup < 0:
             raise ValueError(f"disco_warmup must not be negative, got {self.disco_warmup}")
 
@@ -122,12 +126,16 @@ class Supervised(Objective):
         logit = head[:, 0]
         w = targets.weight
         bce = (w * F.binary_cross_entropy_with_logits(logit, targets.label, reduction="none")).sum() / w.sum()
-        lam = cfg.supervised.disco if epoch >= cfg.supervised.disco_warmup else 0.0
-        qcd = targets.label == 0
-        if lam == 0 or int(qcd.sum()) < 2:
+        sup, qcd = cfg.supervised, targets.label == 0
+        if epoch < sup.disco_warmup or (sup.disco == 0 and sup.flatness == 0) or int(qcd.sum()) < 2:
             return bce
-        penalty = distance_correlation(torch.sigmoid(logit[qcd]), targets.msd[qcd], w[qcd])
-        return bce + lam * penalty
+        p_qcd = torch.sigmoid(logit[qcd])
+        loss = bce
+        if sup.disco:
+            loss = loss + sup.disco * distance_correlation(p_qcd, targets.msd[qcd], w[qcd])
+        if sup.flatness:
+            loss = loss + sup.flatness * flatness(p_qcd, targets.msd[qcd])
+        return loss
 
     def extra_outputs(self, ckpt: dict[str, Any]) -> list[ExtraOutput]:
         cfg = ckpt["config"]
@@ -135,5 +143,5 @@ class Supervised(Objective):
         info = {"definition": f"probability of {truth['signal_label']} (sigmoid of the head), trained on "
                               f"labels against QCD",
                 "mass_flatten": truth["mass_flatten"], "disco": sup["disco"],
-                "disco_warmup": sup["disco_warmup"]}
+                "flatness": sup.get("flatness", 0.0), "disco_warmup": sup["disco_warmup"]}
         return [ExtraOutput(sup["output"], lambda _e, h: torch.sigmoid(h[:, 0]), (0.0, 1.0), info)]
