@@ -50,7 +50,8 @@ class SupervisedConfig:
             mass-decorrelated tagger).
         disco: weight of the DisCo penalty dCor^2(probability, msoftdrop) on QCD jets; 0: off.
         flatness: weight of MoDe[0]'s flatness penalty (:func:`~jetclr_coffea.losses.flatness`)
-            of the probability in msoftdrop bins on QCD jets; 0: off.
+            of the logit in msoftdrop bins on QCD jets (the CDFs are those of the probability;
+            on the logit the sigmoid's saturation does not damp the gradient); 0: off.
         disco_warmup: epochs trained without either penalty first.
     """
 
@@ -133,8 +134,8 @@ class Supervised(Objective):
         loss = bce
         if sup.disco:
             loss = loss + sup.disco * distance_correlation(p_qcd, targets.msd[qcd], w[qcd])
-        if sup.flatness:
-            loss = loss + sup.flatness * flatness(p_qcd, targets.msd[qcd])
+        if sup.flatness:  # on the logit: the probability's saturation would damp the gradient
+            loss = loss + sup.flatness * flatness(logit[qcd], targets.msd[qcd])
         return loss
 
     def extra_outputs(self, ckpt: dict[str, Any]) -> list[ExtraOutput]:
