@@ -147,7 +147,8 @@ def distance_correlation(x: torch.Tensor, y: torch.Tensor,
     return dcov2(a, b) / torch.sqrt(dcov2(a, a) * dcov2(b, b) + 1e-12)
 
 
-def flatness(score: torch.Tensor, mass: torch.Tensor, n_bins: int = 8) -> torch.Tensor:
+def flatness(score: torch.Tensor, mass: torch.Tensor, n_bins: int = 8,
+             edges: torch.Tensor | None = None) -> torch.Tensor:
     """The flatness penalty of MoDe[0] (Kitouni et al., arXiv:2010.09745; the flatness loss of
     Rogozhnikov et al., arXiv:1410.4140): how much the score's distribution in bins of the
     mass differs from its distribution over all jets.
@@ -166,14 +167,20 @@ def flatness(score: torch.Tensor, mass: torch.Tensor, n_bins: int = 8) -> torch.
         score: (N,) classifier outputs of background jets.
         mass: (N,) their masses.
         n_bins: mass bins, quantiles of ``mass`` (bins with fewer than 2 jets are skipped).
+        edges: fixed inner bin edges instead (masses below the first and above the last
+            form the outer bins); quantile bins put most of a steeply falling spectrum's
+            tail into one bin, where a cut can still sculpt.
     """
     n = score.shape[0]
     with torch.no_grad():
         below = (score[None, :] < score[:, None]).to(score.dtype)  # (N, N): s_j < s_i
         cdf_all = below.mean(1)  # F(s_i)
         m = mass.to(torch.float64)
-        edges = torch.quantile(m, torch.linspace(0, 1, n_bins + 1, dtype=torch.float64))
-        b = torch.bucketize(m, edges[1:-1].contiguous(), right=True)  # (N,) bin index, 0..n_bins-1
+        if edges is None:
+            inner = torch.quantile(m, torch.linspace(0, 1, n_bins + 1, dtype=torch.float64))[1:-1]
+        else:
+            inner = edges.to(torch.float64)
+        b = torch.bucketize(m, inner.contiguous(), right=True)  # (N,) bin index
         same = (b[None, :] == b[:, None]).to(score.dtype)  # (N, N)
         n_b = same.sum(1)  # jets in each jet's bin
         cdf_bin = (below * same).sum(1) / n_b  # F_b(s_i)

@@ -52,6 +52,8 @@ class SupervisedConfig:
         flatness: weight of MoDe[0]'s flatness penalty (:func:`~jetclr_coffea.losses.flatness`)
             of the logit in msoftdrop bins on QCD jets (the CDFs are those of the probability;
             on the logit the sigmoid's saturation does not damp the gradient); 0: off.
+        flatness_bin: its msoftdrop bins: this width in GeV up to 300 GeV (and one bin above);
+            0: 8 quantile bins of each batch's QCD jets.
         disco_warmup: epochs trained without either penalty first.
     """
 
@@ -59,6 +61,7 @@ class SupervisedConfig:
     output: str = "tagger_score"
     disco: float = 0.0
     flatness: float = 0.0
+    flatness_bin: float = 0.0
     disco_warmup: int = 0
 
     def __post_init__(self) -> None:
@@ -135,7 +138,9 @@ class Supervised(Objective):
         if sup.disco:
             loss = loss + sup.disco * distance_correlation(p_qcd, targets.msd[qcd], w[qcd])
         if sup.flatness:  # on the logit: the probability's saturation would damp the gradient
-            loss = loss + sup.flatness * flatness(logit[qcd], targets.msd[qcd])
+            edges = None if sup.flatness_bin <= 0 else torch.arange(
+                sup.flatness_bin, 300.0, sup.flatness_bin, device=logit.device)
+            loss = loss + sup.flatness * flatness(logit[qcd], targets.msd[qcd], edges=edges)
         return loss
 
     def extra_outputs(self, ckpt: dict[str, Any]) -> list[ExtraOutput]:
@@ -144,5 +149,6 @@ class Supervised(Objective):
         info = {"definition": f"probability of {truth['signal_label']} (sigmoid of the head), trained on "
                               f"labels against QCD",
                 "mass_flatten": truth["mass_flatten"], "disco": sup["disco"],
-                "flatness": sup.get("flatness", 0.0), "disco_warmup": sup["disco_warmup"]}
+                "flatness": sup.get("flatness", 0.0), "flatness_bin": sup.get("flatness_bin", 0.0),
+                "disco_warmup": sup["disco_warmup"]}
         return [ExtraOutput(sup["output"], lambda _e, h: torch.sigmoid(h[:, 0]), (0.0, 1.0), info)]
