@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check benchmark model model-darkclr model-ot model-vae model-codec clean
+.PHONY: install run test lint typecheck check benchmark model model-darkclr model-ot model-vae model-codec ablation-jetclr clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -127,6 +127,19 @@ model-vae: data/qcd_train.root data/qcd_val.root data/top_val.root data/qcd_held
 	$(J) evaluate onnx_models/vae_emd_qcd.onnx --signal data/top_heldout.root \
 	    --background data/qcd_heldout.root --output-dir onnx_models/vae_emd_qcd_eval
 	$(BIN)/python benchmarks/vae_latents.py --runs runs/vae_emd_qcd_beta* --jets data/qcd_val.root
+
+# #14's ablation of the shipped JetCLR config (onnx_models/README.md): one change at a time,
+# 6 epochs each, on the validation samples; benchmarks/results/ablation_jetclr.json.
+ablation-jetclr: data/qcd_train.root data/top_train.root data/top_val.root data/qcd_val.root
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/ablation.py training/configs/jetclr_top_irc.yaml --epochs 6 \
+	    --signal data/top_val.root --background data/qcd_val.root \
+	    --variant "base:" --variant "tau0.2: optim.temperature=0.2" --variant "tau0.05: optim.temperature=0.05" \
+	    --variant "dout256: model.d_out=256" --variant "d128: model.d_model=128 model.d_ff=256" \
+	    --variant "b512: optim.batch_size=512" --variant "b128: optim.batch_size=128" \
+	    --variant "half_jets: data.max_jets=5500" --variant "n50: preprocessing.n_max=50" \
+	    --variant "L4: model.n_layers=4" --variant "no_collinear: augment.collinear_prob=0.0" \
+	    --variant "no_smear: augment.smear_scale=0.0" --variant "no_rotation: augment.rotation=false" \
+	    --variant "translate: augment.translation=0.1"
 
 # The shipped decorrelated two-prong tagger (docs/codec.md, onnx_models/README.md): the EFN
 # over the constituents plus the fat jet's NanoAOD observables, with a DisCo penalty, trained
