@@ -58,6 +58,11 @@ data/qcd_val.root: | $(STAMP)
 	mkdir -p data && $(J) generate qcd --events 5000 --seed 203 -o $@
 data/svj_test.root: | $(STAMP)
 	mkdir -p data && $(J) generate svj --events 20000 --seed 301 -o $@
+# #14's held-out semi-visible sample: two files of 20 000 events (seeds 302, 303), >= 2 000 dark jets
+data/svj_heldout.root: | $(STAMP)
+	mkdir -p data && $(J) generate svj --events 20000 --seed 302 -o $@
+data/svj_heldout2.root: | $(STAMP)
+	mkdir -p data && $(J) generate svj --events 20000 --seed 303 -o $@
 # held-out test samples (20 000 events each, seeds used nowhere else) and a top validation sample
 data/qcd_heldout.root: | $(STAMP)
 	mkdir -p data && $(J) generate qcd --events 20000 --seed 402 -o $@
