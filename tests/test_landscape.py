@@ -43,3 +43,20 @@ def test_landscape_orders_sculpting_and_rejection() -> None:
     assert strong["r50"] > ind["r50"] + 3 * max(strong["r50_err"], ind["r50_err"])
     assert all(p["r50_err"] > 0 and p["inv_jsd_err"] > 0 for p in points.values())
     assert abs(working_point_efficiency(sig_x, bkg_x) - 1 / ind["r50"]) < 0.01
+
+
+def test_paired_differences_to_a_reference_cancel_common_fluctuations() -> None:
+    """Two scores that share most of their fluctuations: the paired difference is the
+    difference of the points, with an error smaller than the errors added in quadrature."""
+    rng = np.random.default_rng(8)
+    n = 4000
+    msd_b = rng.uniform(20.0, 250.0, n)
+    sig, bkg = rng.normal(1.5, 1.0, n), rng.normal(0.0, 1.0, n)
+    points = landscape({
+        "ref": (sig, bkg),
+        "better": (sig + 0.2 + 0.05 * rng.normal(size=n), bkg + 0.05 * rng.normal(size=n)),
+    }, msd_b, n_boot=60, reference="ref")
+    ref, better = points["ref"], points["better"]
+    assert "vs" not in ref and better["vs"]["score"] == "ref"
+    assert better["vs"]["d_r50"] == better["r50"] - ref["r50"] > 0
+    assert better["vs"]["d_r50_err"] < 0.75 * np.hypot(better["r50_err"], ref["r50_err"])
