@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.preprocessing import jet_feature_fields
 
 __all__ = ["onnx_wrapper"]
 
@@ -60,8 +61,10 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
     """Run an exported encoder on jets x var constituent records.
 
     Call with a jets x var array of constituents (fields pt, eta, phi, mass; e.g. from
-    :func:`jetclr_coffea.reader.read_constituents`), awkward or dask-awkward.  Returns one
-    output per jet: ``output`` selects which ("embedding", "head", "tagger_score", ...).
+    :func:`jetclr_coffea.reader.read_constituents`), awkward or dask-awkward, and, for a
+    model whose card declares jet features (``codec_twoprong.onnx``), the same jets' FatJet
+    records as a second argument (``wrapper(cands, fatjets)``).  Returns one output per jet:
+    ``output`` selects which ("embedding", "head", "tagger_score", ...).
 
     Args:
         path: the ONNX file.
@@ -75,18 +78,19 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
         if output not in self.model.card.output_names:
             raise JetCLRError(f"{path}: the model has no output {output!r} "
                               f"(it has {', '.join(self.model.card.output_names)})")
-        if self.model.card.jet_features:
-            raise JetCLRError(f"{path}: the model also takes the jet features "
-                              f"{list(self.model.card.jet_features)}, which this constituents-only wrapper "
-                              f"cannot pass; use OnnxJetModel(path)(constituents, fatjets) or the processors")
+        #: the FatJet fields the model's jet features are computed from (none for most models)
+        self.jet_fields = jet_feature_fields(self.model.card.jet_features)
         self.output = output
         self.n_max = self.model.spec.n_max
 
-    def validate_numpy_input(self, stacked: npt.NDArray[Any]) -> None:
+    def validate_numpy_input(self, stacked: npt.NDArray[Any], *columns: npt.NDArray[Any]) -> None:
         if stacked.ndim != 3 or stacked.shape[2] != 4:
             raise ValueError(f"expected (jets, constituents, 4: pt eta phi mass), got {stacked.shape}")
+        if len(columns) != len(self.jet_fields) or any(c.shape != stacked.shape[:1] for c in columns):
+            raise ValueError(f"expected the jets' {list(self.jet_fields)}, one value per jet")
 
-    def prepare_awkward(self, constituents: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def prepare_awkward(self, constituents: Any,
+                        fatjets: Any = None) -> tuple[tuple[Any, ...], dict[str, Any]]:
         lib = self.get_awkward_lib(constituents)
         if lib is None or constituents.ndim != 2:
             raise JetCLRError("onnx_wrapper takes jets x constituents records; flatten events x jets "
@@ -99,9 +103,19 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
         padded = lib.pad_none(ordered, spec.n_max, axis=1, clip=True)
         fields = {n: lib.fill_none(padded[n], 0.0) for n in ("pt", "eta", "phi", "mass")}
         stacked = lib.concatenate([fields[n][:, :, np.newaxis] for n in fields], axis=2)
-        return (lib.values_astype(stacked, np.float64),), {}
+        columns = []
+        if self.jet_fields:  # the FatJet fields of the model's jet features, one column each
+            have = [] if fatjets is None else fatjets.fields
+            missing = [f for f in self.jet_fields if f not in have]
+            if missing:
+                raise JetCLRError(f"{self.model.path}: the model takes the jet features "
+                                  f"{list(self.model.card.jet_features)}: call it with (constituents, "
+                                  f"fatjets), the fat jets with {', '.join(missing)}")
+            columns = [lib.values_astype(fatjets[f], np.float64) for f in self.jet_fields]
+        return (lib.values_astype(stacked, np.float64), *columns), {}
 
-    def numpy_call(self, stacked: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    def numpy_call(self, stacked: npt.NDArray[np.float64], *columns: npt.NDArray[np.float64]
+                   ) -> npt.NDArray[np.float32]:
         # padding (and any constituent without positive pT) is dropped entry by entry;
         # the model's own preprocessing then sorts, pads and masks exactly as in training
         real = stacked[:, :, 0] > 0
@@ -110,5 +124,6 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
             ak.zip({"pt": flat[:, 0], "eta": flat[:, 1], "phi": flat[:, 2], "mass": flat[:, 3]}),
             real.sum(axis=1),
         )
-        out = self.model(constituents)[self.output]
+        jets = ak.zip(dict(zip(self.jet_fields, columns, strict=True))) if columns else None
+        out = self.model(constituents, jets)[self.output]
         return np.asarray(out, dtype=np.float32)

@@ -191,3 +191,24 @@ def test_apply_to_fileset_matches_runner(samples: dict[str, Path], tmp_path: Pat
         got = computed[ds]["hist"]
         assert got.sum().value == pytest.approx(reference[ds]["cutflow"]["scored"])
         np.testing.assert_allclose(got.values(), want.values(), atol=1e-9)
+
+
+def test_onnx_wrapper_passes_the_jet_features(samples: dict[str, Path], open_nano: Any) -> None:
+    """A model with jet features (the shipped decorrelated tagger) takes the fat jets as a
+    second argument, eagerly and in dask mode, and gives the processor's numbers."""
+    model = Path("onnx_models/codec_twoprong.onnx")
+    events = open_nano(samples["wprime-flat"], mode="dask", steps_per_file=2)
+    sel = FatJetSelection(pt_min=250.0).mask(events.FatJet)
+    cands = ak.flatten(fatjet_constituents(events)[sel], axis=1)
+    fatjets = ak.flatten(events.FatJet[sel], axis=1)
+    wrapper = onnx_wrapper(str(model), output="decorrelated_score")
+    got = ak.to_numpy(wrapper(cands, fatjets).compute())
+    eager = open_nano(samples["wprime-flat"], mode="eager")
+    jc = read_constituents(eager, FatJetSelection(pt_min=250.0).mask(eager.FatJet))
+    want = OnnxJetModel(model)(jc.constituents, jc.jets)["decorrelated_score"]
+    assert len(got) == len(want) > 50
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=1e-6)
+    eager_sel = FatJetSelection(pt_min=250.0).mask(eager.FatJet)
+    eager_cands = ak.flatten(fatjet_constituents(eager)[eager_sel], axis=1)
+    with pytest.raises(JetCLRError, match=r"call it with \(constituents, fatjets\)"):
+        wrapper(eager_cands)
