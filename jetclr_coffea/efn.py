@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from jetclr_coffea.mlp import mlp
-from jetclr_coffea.preprocessing.jet_features import JET_FEATURES
+from jetclr_coffea.preprocessing.jet_features import check_jet_features
 
 __all__ = ["EFNConfig", "EnergyFlowNetwork"]
 
@@ -53,11 +53,7 @@ class EFNConfig:
     def __post_init__(self) -> None:
         if min(self.n_features, self.hidden, self.latent, self.phi_layers, self.f_layers) < 1:
             raise ValueError("n_features, hidden, latent, phi_layers and f_layers must be positive")
-        object.__setattr__(self, "jet_features", tuple(self.jet_features))
-        unknown = set(self.jet_features) - set(JET_FEATURES)
-        if unknown or len(set(self.jet_features)) != len(self.jet_features):
-            raise ValueError(f"jet_features must be distinct names of {', '.join(JET_FEATURES)}, "
-                             f"got {list(self.jet_features)}")
+        object.__setattr__(self, "jet_features", check_jet_features(self.jet_features))
         if not self.constituents and not self.jet_features:
             raise ValueError("an EFN without constituents needs jet_features")
 

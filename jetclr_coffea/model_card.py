@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.preprocessing import JET_FEATURES, PreprocessSpec
+from jetclr_coffea.preprocessing import PreprocessSpec, check_jet_features
 
 __all__ = [
     "FORMAT_VERSION",
@@ -132,11 +132,10 @@ class ModelCard:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "jet_features", tuple(self.jet_features))
-        unknown = [f for f in self.jet_features if f not in JET_FEATURES]
-        if unknown or len(set(self.jet_features)) != len(self.jet_features):
-            raise JetCLRError(f"model card: jet_features must be distinct names of "
-                              f"{', '.join(JET_FEATURES)}, got {list(self.jet_features)}")
+        try:
+            object.__setattr__(self, "jet_features", check_jet_features(self.jet_features))
+        except ValueError as err:
+            raise JetCLRError(f"model card: {err}") from err
         if self.mask not in MASK_KINDS:
             raise JetCLRError(f"model card: unknown mask kind {self.mask!r} (known: {', '.join(MASK_KINDS)})")
         if self.model_kind not in MODEL_KINDS:

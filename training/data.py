@@ -67,13 +67,11 @@ def _field(jets: ak.Array, name: str) -> npt.NDArray[np.float64]:
 
 
 def _observables(jets: ak.Array) -> npt.NDArray[np.float64]:
-    def get(name: str) -> npt.NDArray[np.float64]:
-        return _field(jets, name)
-
-    tau1, tau2, tau3 = get("tau1"), get("tau2"), get("tau3")
+    tau1, tau2, tau3 = (_field(jets, n) for n in ("tau1", "tau2", "tau3"))
     tau21 = np.where(tau1 > 0, tau2 / np.where(tau1 > 0, tau1, 1.0), 0.0)
     tau32 = np.where(tau2 > 0, tau3 / np.where(tau2 > 0, tau2, 1.0), 0.0)
-    return np.stack([get("msoftdrop"), tau21, tau32, get("n2b1"), get("n3b1")], axis=1)
+    return np.stack([_field(jets, "msoftdrop"), tau21, tau32, _field(jets, "n2b1"), _field(jets, "n3b1")],
+                    axis=1)
 
 
 def load_jets(

@@ -21,7 +21,12 @@ import numpy.typing as npt
 from jetclr_coffea.preprocessing.centring import centre, shift_to_centroid, wrap_phi
 from jetclr_coffea.preprocessing.features import FEATURES, ConstituentArrays, compute_features
 from jetclr_coffea.preprocessing.inputs import MASK_KINDS, model_inputs
-from jetclr_coffea.preprocessing.jet_features import JET_FEATURES, jet_feature_fields, jet_features
+from jetclr_coffea.preprocessing.jet_features import (
+    JET_FEATURES,
+    check_jet_features,
+    jet_feature_fields,
+    jet_features,
+)
 from jetclr_coffea.preprocessing.normalisation import pt_fraction
 from jetclr_coffea.preprocessing.padding import pad_fields, sort_by_pt
 from jetclr_coffea.preprocessing.rotation import principal_angle, rotate
@@ -35,6 +40,7 @@ __all__ = [
     "PreprocessSpec",
     "bad_jets",
     "centre",
+    "check_jet_features",
     "compute_features",
     "jet_feature_fields",
     "jet_features",

@@ -9,14 +9,14 @@ with the same code on numpy arrays (inference) and torch tensors (training).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from jetclr_coffea.preprocessing._array import xp
 
-__all__ = ["JET_FEATURES", "jet_feature_fields", "jet_features"]
+__all__ = ["JET_FEATURES", "check_jet_features", "jet_feature_fields", "jet_features"]
 
 #: Known per-jet features and the NanoAOD FatJet fields each is computed from:
 #: ``msoftdrop_over_pt``: msoftdrop / pT (0 where msoftdrop is missing or not positive; the
@@ -31,6 +31,20 @@ JET_FEATURES: dict[str, tuple[str, ...]] = {
     "n2b1": ("n2b1",),
     "n3b1": ("n3b1",),
 }
+
+
+def check_jet_features(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` as a tuple, if they are distinct names of :data:`JET_FEATURES` (a model's
+    declared jet features).
+
+    Raises:
+        ValueError: an unknown or repeated name.
+    """
+    checked = tuple(names)
+    if any(n not in JET_FEATURES for n in checked) or len(set(checked)) != len(checked):
+        raise ValueError(f"jet_features must be distinct names of {', '.join(JET_FEATURES)}, "
+                         f"got {list(checked)}")
+    return checked
 
 
 def jet_feature_fields(names: tuple[str, ...]) -> tuple[str, ...]:

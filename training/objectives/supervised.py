@@ -133,9 +133,9 @@ class Supervised(Objective):
         sup, qcd = cfg.supervised, targets.label == 0
         if epoch < sup.disco_warmup or (sup.disco == 0 and sup.flatness == 0) or int(qcd.sum()) < 2:
             return bce
-        p_qcd = torch.sigmoid(logit[qcd])
         loss = bce
         if sup.disco:
+            p_qcd = torch.sigmoid(logit[qcd])
             loss = loss + sup.disco * distance_correlation(p_qcd, targets.msd[qcd], w[qcd])
         if sup.flatness:  # on the logit: the probability's saturation would damp the gradient
             edges = None if sup.flatness_bin <= 0 else torch.arange(
