@@ -288,6 +288,10 @@ class ModelCard:
                 isinstance(r, list | tuple) and len(r) == 2 for r in ranges.values()):
             raise JetCLRError(f"{where}model card: score_ranges must map scores to [low, high]")
         outputs = _outputs_from(values["outputs"], version, source)
+        jet_features = values.get("jet_features") or []
+        if not isinstance(jet_features, list):
+            raise JetCLRError(f"{where}model card: jet_features must be a list of names, "
+                              f"got {jet_features!r}")
         try:
             return cls(
                 preprocessing=spec, outputs=outputs,
@@ -297,7 +301,7 @@ class ModelCard:
                 encoder=values.get("encoder") or {}, training=values.get("training") or {},
                 metrics=values.get("metrics") or {}, tagger=values.get("tagger"),
                 scores_info=values.get("scores_info") or {},
-                jet_features=tuple(values.get("jet_features") or ()), format_version=version,
+                jet_features=tuple(jet_features), format_version=version,
             )
         except JetCLRError as err:
             raise JetCLRError(f"{where}{err}") from err

@@ -68,6 +68,7 @@ def test_a_head_of_width_one_is_a_vector_not_a_score() -> None:
         (lambda d: d.update(jet_features=["tau21"]),
          r"inputs \['constituents', 'mask'\], expected \['constituents', 'mask', 'jet'\]"),
         (lambda d: d.update(jet_features=["spin"]), "jet_features must be distinct names"),
+        (lambda d: d.update(jet_features=5), "jet_features must be a list of names, got 5"),
     ],
 )
 def test_bad_cards_are_refused_at_load(tmp_path: Path, edit: Callable[[dict[str, Any]], Any],
