@@ -3,7 +3,8 @@
 A transformer encoder over a jet's constituents:
 
     x (N, C, F) --embed--> h (N, C, D) --[self-attention + feed-forward] x L--> h (N, C, D)
-      --sum over constituents--> embedding (N, D) --head MLP--> head (N, D_out)
+      [--per-constituent Linear + ReLU--> (N, C, R)]
+      --sum over constituents--> embedding (N, D or R) --head MLP--> head (N, D_out)
 
 * Permutation invariance: no positional encoding, attention is permutation equivariant,
   and the pooling is a sum.
@@ -14,7 +15,10 @@ A transformer encoder over a jet's constituents:
   (same angles, pT shared) or adding one with zero pT leaves the embedding unchanged, as
   long as the per-constituent features are angular only (see ``IRC_SAFE_FEATURES``).
 * The representation is ``embedding`` (before the head, as in JetCLR); the head output
-  feeds the contrastive loss.
+  feeds the contrastive loss.  With ``d_repr`` set, each constituent's transformer output is
+  lifted to R dimensions by a linear layer and a ReLU before the (pT-weighted) sum, so the
+  representation is wider than the transformer (JetCLR's was 1 000-dimensional) at the cost
+  of one per-constituent matrix product; the sum keeps it IRC-safe.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class EncoderConfig:
         head_layers: linear layers in the head network.
         dropout: dropout rate during training.
         irc_safe: pT-weighted attention and pooling (``mask`` holds pT fractions).
+        d_repr: width R of the representation, lifted per constituent before the sum
+            (None: the transformer width D).
     """
 
     n_features: int = 5
@@ -60,6 +66,7 @@ class EncoderConfig:
     head_layers: int = 2
     dropout: float = 0.1
     irc_safe: bool = False
+    d_repr: int | None = None
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -69,6 +76,11 @@ class EncoderConfig:
             is_int = isinstance(value, int) and not isinstance(value, bool)
             if f.name != "dropout" and is_int and value <= 0:
                 raise ValueError(f"{f.name} must be positive, got {value}")
+
+    @property
+    def embedding_width(self) -> int:
+        """Width of the representation ``embedding``."""
+        return self.d_model if self.d_repr is None else self.d_repr
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,10 +135,12 @@ class JetEncoder(nn.Module):
         self.embed = nn.Linear(cfg.n_features, cfg.d_model)
         self.blocks = nn.ModuleList([_Block(cfg) for _ in range(cfg.n_layers)])
         self.norm = nn.LayerNorm(cfg.d_model)
+        self.lift = None if cfg.d_repr is None else nn.Sequential(nn.Linear(cfg.d_model, cfg.d_repr), nn.ReLU())
         layers: list[nn.Module] = []
         for i in range(cfg.head_layers):
             last = i == cfg.head_layers - 1
-            layers.append(nn.Linear(cfg.d_model, cfg.d_out if last else cfg.d_model))
+            width_in = cfg.embedding_width if i == 0 else cfg.d_model
+            layers.append(nn.Linear(width_in, cfg.d_out if last else cfg.d_model))
             if not last:
                 layers.append(nn.ReLU())
         self.head = nn.Sequential(*layers)
@@ -139,7 +153,8 @@ class JetEncoder(nn.Module):
             mask: (N, C) 1/0 for real/padded constituents, or pT fractions (IRC-safe).
 
         Returns:
-            ``(embedding, head)``: (N, D) representation and (N, D_out) head output.
+            ``(embedding, head)``: (N, D) (or (N, R) with ``d_repr``) representation and
+            (N, D_out) head output.
         """
         mask = mask.to(x.dtype)
         real = mask > 0  # (N, C)
@@ -153,5 +168,7 @@ class JetEncoder(nn.Module):
         for block in self.blocks:
             h = block(h, log_w)
         h = self.norm(h)
-        embedding = (h * pool_w[..., None]).sum(dim=1)  # (N, D)
+        if self.lift is not None:
+            h = self.lift(h)  # (N, C, R)
+        embedding = (h * pool_w[..., None]).sum(dim=1)  # (N, D) or (N, R)
         return embedding, self.head(embedding)

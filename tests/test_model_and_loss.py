@@ -44,11 +44,15 @@ def test_padding_is_ignored() -> None:
     torch.testing.assert_close(model(x, mask)[0], model(garbage, mask)[0], atol=1e-5, rtol=1e-5)
 
 
-def test_irc_safety_collinear_split_and_soft_emission() -> None:
+@pytest.mark.parametrize("d_repr", [None, 40])
+def test_irc_safety_collinear_split_and_soft_emission(d_repr: int | None) -> None:
     torch.manual_seed(1)
-    model = JetEncoder(EncoderConfig(n_features=3, d_model=16, n_heads=2, n_layers=2, irc_safe=True)).eval()
+    cfg = EncoderConfig(n_features=3, d_model=16, n_heads=2, n_layers=2, irc_safe=True, d_repr=d_repr)
+    model = JetEncoder(cfg).eval()
     x, w = _inputs()
     ref, _ = model(x, w)
+    assert ref.shape == (x.shape[0], cfg.embedding_width)
+    assert cfg.embedding_width == (16 if d_repr is None else d_repr)
     # collinear split: constituent 0 becomes two with the same angular features
     xs, ws = x.clone(), w.clone()
     xs[:, -1] = x[:, 0]
@@ -184,3 +188,5 @@ def test_encoder_config_checks() -> None:
         EncoderConfig(d_model=10, n_heads=3)
     with pytest.raises(ValueError, match="n_layers must be positive"):
         EncoderConfig(n_layers=0)
+    with pytest.raises(ValueError, match="d_repr must be positive"):
+        EncoderConfig(d_repr=0)

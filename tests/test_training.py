@@ -274,8 +274,9 @@ def test_not_onnx_and_not_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_onnx_parity_with_torch(tmp_path: Path, samples: dict[str, Path]) -> None:
     for irc in (False, True):
         features = ["deta", "dphi", "dr"] if irc else TINY["preprocessing"]["features"]
-        path = _config(tmp_path, samples, name=f"parity{int(irc)}",
-                       model={"irc_safe": irc, "n_layers": 2}, optim={"epochs": 1},
+        # the IRC-safe one with a representation wider than the transformer (model.d_repr)
+        model = {"irc_safe": irc, "n_layers": 2, **({"d_repr": 24} if irc else {})}
+        path = _config(tmp_path, samples, name=f"parity{int(irc)}", model=model, optim={"epochs": 1},
                        preprocessing={"features": features})
         result = train(load_config(path), progress=False)
         onnx_path = export(result.checkpoint, tmp_path / f"p{int(irc)}.onnx")
@@ -292,6 +293,7 @@ def test_onnx_parity_with_torch(tmp_path: Path, samples: dict[str, Path]) -> Non
             emb, head = sess.run(["embedding", "head"], {"constituents": x, "mask": mask})
             with torch.no_grad():
                 t_emb, t_head = encoder(torch.from_numpy(x), torch.from_numpy(mask))
+            assert emb.shape == (n_jets, 24 if irc else 16)
             assert np.abs(emb - t_emb.numpy()).max() < 1e-4
             assert np.abs(head - t_head.numpy()).max() < 1e-4
 

@@ -137,7 +137,7 @@ class Objective:
             widths = (model.cfg.embedding_width, 1)
         else:
             assert isinstance(model, JetEncoder)
-            widths = (model.cfg.d_model, model.cfg.d_out)
+            widths = (model.cfg.embedding_width, model.cfg.d_out)
         extra = self.extra_outputs(ckpt)
         outputs = [OutputSpec("embedding", (widths[0],)), OutputSpec("head", (widths[1],)),
                    *(OutputSpec(e.name) for e in extra)]
