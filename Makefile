@@ -144,7 +144,8 @@ ablation-jetclr: data/qcd_train.root data/top_train.root data/top_val.root data/
 	    --variant "half_jets: data.max_jets=5500" --variant "n50: preprocessing.n_max=50" \
 	    --variant "L4: model.n_layers=4" --variant "no_collinear: augment.collinear_prob=0.0" \
 	    --variant "no_smear: augment.smear_scale=0.0" --variant "no_rotation: augment.rotation=false" \
-	    --variant "translate: augment.translation=0.1" --variant "repr512: model.d_repr=512"
+	    --variant "translate: augment.translation=0.1" --variant "repr512: model.d_repr=512" \
+	    --variant "repr1024: model.d_repr=1024"
 
 # The shipped decorrelated two-prong tagger (docs/codec.md, onnx_models/README.md): the EFN
 # over the constituents plus the fat jet's NanoAOD observables, with a DisCo penalty, trained

@@ -3,7 +3,8 @@
 Prints and records (benchmarks/results/training.json):
 
 * training throughput in jets/s (two augmented views per jet, forward + backward + step)
-  on the CPU and, when present, on a CUDA GPU;
+  on the CPU and, when present, on a CUDA GPU; for a model with a wide representation
+  (``d_repr``) also without it, so the ratio is what the width costs;
 * the Sinkhorn-EMD VAE's training throughput (``objective: vae_emd`` at the shipped
   model's settings: one view, the annealed Sinkhorn of the loss, backward, step) and its
   ratio to the JetCLR encoder's, measured in the same run;
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,11 @@ def main() -> None:
         rate = training_throughput(cfg, n_max, features, device)
         results["training_jets_per_s"][device] = rate
         print(f"training on {device}: {rate:,.0f} jets/s")
+        if cfg.d_repr is not None:  # what the wide representation costs, in the same run
+            narrow = training_throughput(replace(cfg, d_repr=None), n_max, features, device)
+            results.setdefault("training_jets_per_s_without_d_repr", {})[device] = narrow
+            print(f"training on {device} without d_repr: {narrow:,.0f} jets/s "
+                  f"(with d_repr {cfg.d_repr}: {rate / narrow:.2f} x)")
         vae = vae_training_throughput(device)
         results.setdefault("vae_training_jets_per_s", {})[device] = vae
         results.setdefault("vae_over_jetclr", {})[device] = vae / rate
