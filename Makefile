@@ -50,6 +50,15 @@ data/qcd_train.root: | $(STAMP)
 	mkdir -p data && $(J) generate qcd --events 16000 --seed 102 -o $@
 data/top_train.root: | $(STAMP)
 	mkdir -p data && $(J) generate top --events 16000 --seed 101 -o $@
+# #14: two more training files per process (three times the jets of the first pair)
+data/top_train_b.root: | $(STAMP)
+	mkdir -p data && $(J) generate top --events 16000 --seed 103 -o $@
+data/top_train_c.root: | $(STAMP)
+	mkdir -p data && $(J) generate top --events 16000 --seed 104 -o $@
+data/qcd_train_b.root: | $(STAMP)
+	mkdir -p data && $(J) generate qcd --events 16000 --seed 105 -o $@
+data/qcd_train_c.root: | $(STAMP)
+	mkdir -p data && $(J) generate qcd --events 16000 --seed 106 -o $@
 data/qcd_test.root: | $(STAMP)
 	mkdir -p data && $(J) generate qcd --events 5000 --seed 202 -o $@
 data/top_test.root: | $(STAMP)
@@ -80,12 +89,25 @@ data/wprime_val.root: | $(STAMP)
 data/wprime_heldout.root: | $(STAMP)
 	mkdir -p data && $(J) generate wprime-flat --events 20000 --seed 411 -o $@
 
-model: data/qcd_train.root data/top_train.root data/qcd_test.root data/top_test.root
-	$(J) train training/configs/jetclr_top_irc.yaml
-	$(J) export runs/jetclr_top_irc/checkpoint.pt -o runs/jetclr_top_irc/encoder.onnx
-	$(J) evaluate runs/jetclr_top_irc/encoder.onnx --signal data/top_test.root \
+# Trained on one thread (bit-identical weights on a rerun); then the card's tables: validation,
+# the held-out samples, and the supervised ceiling (the same encoder and jets, on the labels).
+JETCLR_TRAIN := data/qcd_train.root data/top_train.root data/qcd_train_b.root data/top_train_b.root \
+	data/qcd_train_c.root data/top_train_c.root
+model: $(JETCLR_TRAIN) data/qcd_test.root data/top_test.root data/qcd_val.root data/top_val.root \
+	data/qcd_heldout.root data/top_heldout.root
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_wide.yaml
+	$(J) export runs/jetclr_top_wide/checkpoint.pt -o runs/jetclr_top_wide/encoder.onnx
+	$(J) evaluate runs/jetclr_top_wide/encoder.onnx --signal data/top_val.root \
+	    --background data/qcd_val.root --output-dir runs/jetclr_top_wide/val
+	$(J) evaluate runs/jetclr_top_wide/encoder.onnx --signal data/top_test.root \
 	    --background data/qcd_test.root --output-dir onnx_models/jetclr_top_eval \
 	    --fit-head onnx_models/jetclr_top.onnx
+	$(J) evaluate onnx_models/jetclr_top.onnx --signal data/top_heldout.root \
+	    --background data/qcd_heldout.root --output-dir runs/jetclr_top_heldout
+	OMP_NUM_THREADS=1 $(J) train training/configs/supervised_top_wide.yaml
+	$(J) export runs/supervised_top_wide/checkpoint.pt -o runs/supervised_top_wide/model.onnx
+	$(J) evaluate runs/supervised_top_wide/model.onnx --signal data/top_heldout.root \
+	    --background data/qcd_heldout.root --output-dir runs/supervised_top_wide/heldout
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache .ruff_cache

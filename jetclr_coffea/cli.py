@@ -126,7 +126,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         args.model, args.signal, args.background, args.output_dir,
         signal_label=args.signal_label, pt_range=pt_range, test_fraction=args.test_fraction,
         seed=args.seed, max_jets=args.max_jets, mass_matched=args.mass_matched,
-        ddt_background=args.ddt_background, progress=not args.quiet,
+        ddt_background=args.ddt_background, compare=args.compare, progress=not args.quiet,
     )
     lct, base, an = metrics["lct"], metrics["baseline"], metrics["anomaly_score"]
 
@@ -144,6 +144,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if lct is not None:
         print(f"representation - features:      dAUC {lct['d_auc']:+.4f} +- {lct['d_auc_err']:.4f}  "
               f"dR50 {lct['d_r50']:+.3g} +- {lct['d_r50_err']:.2g}")
+    if "compare" in metrics:
+        c = metrics["compare"]
+        print(f"LCT of {c['model']}: {line(c['lct'])}")
+        print(f"representation - {Path(c['model']).name}: dAUC {c['d_auc']:+.4f} +- {c['d_auc_err']:.4f}  "
+              f"dR50 {c['d_r50']:+.3g} +- {c['d_r50_err']:.2g}")
     print(f"anomaly score, {an['score']} (no fit): {line(an, ('auc', 'r50', 'r20'))}")
     if "landscape" in metrics:
         print("decorrelation landscape (R50, 1/JSD at 50% signal efficiency):")
@@ -338,6 +343,8 @@ def _add_training(sub: Any) -> None:
     ev.add_argument("--ddt-background", nargs="+", default=None, metavar="QCD.root",
                     help="two_prong: QCD files (not the test files) for the DDT maps of the "
                          "decorrelation landscape (N2^DDT, tau21^DDT, the LCT's DDT)")
+    ev.add_argument("--compare", metavar="OTHER.onnx", default=None,
+                    help="another encoder's LCT on the same jets and split, with the paired differences")
     ev.add_argument("--fit-head", metavar="OUT.onnx", default=None,
                     help="also write the model with the fitted linear tagger as output tagger_score")
     ev.add_argument("--quiet", "-q", action="store_true", help="no progress lines")

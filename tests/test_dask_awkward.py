@@ -18,6 +18,7 @@ from jetclr_coffea.processors.run import RunOptions, load_fileset, run
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.lazy_reader import fatjet_constituents
+from jetclr_coffea.onnx_io import read_card
 from jetclr_coffea.onnx_wrapper import onnx_wrapper
 from jetclr_coffea.reader import read_constituents
 
@@ -138,14 +139,15 @@ def test_onnx_wrapper_odd_inputs() -> None:
                       [{"pt": np.nan, "eta": 0.0, "phi": 0.0, "mass": 0.0},
                        {"pt": 30.0, "eta": 0.3, "phi": 0.1, "mass": 0.1}]])
     out = ak.to_numpy(wrapper(empty))
-    assert out.shape == (3, 64)
+    width = read_card(MODEL).output("embedding").shape[0]
+    assert out.shape == (3, width)
     assert np.isnan(out[0]).all()
     assert np.isfinite(out[1:]).all()
     # the NaN constituent is dropped: the third jet is the single 30 GeV constituent, and a
     # one-constituent jet's angular features are zero after centring, whatever its position
     np.testing.assert_allclose(out[2], out[1], atol=1e-5)
     none = ak.Array([[{"pt": 1.0, "eta": 0.0, "phi": 0.0, "mass": 0.0}]])[:0]
-    assert ak.to_numpy(wrapper(none)).shape == (0, 64)
+    assert ak.to_numpy(wrapper(none)).shape == (0, width)
     with pytest.raises(JetCLRError, match="flatten events x jets"):
         wrapper(ak.Array([[[{"pt": 1.0, "eta": 0.0, "phi": 0.0, "mass": 0.0}]]]))
     with pytest.raises(JetCLRError, match=r"no field\(s\) \['mass'\]"):

@@ -382,7 +382,8 @@ def test_tag_fatjets_attaches_the_processor_outputs(samples: dict[str, Path], op
         values = ak.to_numpy(ak.flatten(tagged[key]))
         assert np.isnan(values[~sel]).all(), key
         np.testing.assert_allclose(values[sel], jets[key], rtol=1e-6, err_msg=key)
-    assert ak.to_numpy(ak.flatten(tagged.jetclr_top_embedding)).shape == (len(sel), 64)
+    width = proc.models["jetclr_top"].card.output("embedding").shape[0]
+    assert ak.to_numpy(ak.flatten(tagged.jetclr_top_embedding)).shape == (len(sel), width)
     # the DDT score is the tagger score minus the map's threshold at the jet's (rho, pT)
     jet = ak.flatten(tagged)[sel]
     pt, msd = ak.to_numpy(jet.pt).astype(float), ak.to_numpy(jet.msoftdrop).astype(float)

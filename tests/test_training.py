@@ -90,6 +90,19 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
     want = 1.0 / (1.0 + np.exp(-lct.decision(emb.astype(np.float64))))
     np.testing.assert_allclose(score, want, rtol=1e-4, atol=1e-6)
     assert read_card(out).scores == ("tagger_score",)
+    # --compare: another encoder's LCT on the same jets and split, and the paired differences
+    other = train(load_config(_config(tmp_path, samples, name="other", optim={"epochs": 1, "seed": 9})),
+                  progress=False)
+    other_path = export(other.checkpoint, tmp_path / "other.onnx")
+    vs = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval4",
+                  compare=other_path)["compare"]
+    alone = evaluate(other_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval5")
+    assert vs["lct"]["auc"] == pytest.approx(alone["lct"]["auc"], abs=1e-12)
+    assert vs["d_auc"] == pytest.approx(metrics["lct"]["auc"] - alone["lct"]["auc"], abs=1e-12)
+    assert vs["d_auc"] != 0.0 and vs["d_auc_err"] > 0.0
+    itself = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval6",
+                      compare=out)["compare"]  # the same embedding: no difference in any resample
+    assert itself["d_auc"] == 0.0 and itself["d_auc_err"] == 0.0
 
 
 def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[str, Path]) -> None:

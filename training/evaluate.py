@@ -275,6 +275,24 @@ DDT_OBSERVABLES = ("n2b1", "tau21")
 DDT_EFFICIENCY = 0.26
 
 
+def _compare(other_path: str | os.PathLike[str], signal: list[str], background: list[str],
+             selection: tuple[float, float, float], max_jets: int, signal_label: str, jets: _Labelled,
+             rep: LCTResult, lct_args: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+    """Another model's LCT on the same jets and train/test split, and this model's LCT minus it
+    (``d_*``, errors from the same bootstrap resamples of the test jets)."""
+    other = OnnxJetModel(other_path)
+    theirs = _labelled_jets(other, signal, background, selection, max_jets, signal_label, say)
+    if "embedding" not in theirs.outputs:
+        raise ParameterError("compare", f"needs a representation: {other_path} has no embedding")
+    if not (np.array_equal(theirs.labels, jets.labels) and np.array_equal(theirs.pt, jets.pt)):
+        raise JetCLRError(f"{other_path} selects other jets than the model evaluated: compare models "
+                          "with the same jet selection")
+    their_rep = linear_classifier_test(theirs.outputs["embedding"], jets.labels, **lct_args)
+    diff = _lct_metrics(rep, their_rep)
+    return {"model": str(other_path), "lct": _lct_metrics(their_rep),
+            **{k: v for k, v in diff.items() if k.startswith("d_")}}
+
+
 def _run(model: OnnxJetModel, sample: JetSample, sel: npt.NDArray[np.bool_]) -> dict[str, F64]:
     """The model's outputs on the jets ``sel`` of ``sample`` (with their jet features, where
     the model takes some)."""
@@ -353,6 +371,7 @@ def evaluate(
     max_jets: int = 0,
     mass_matched: bool = False,
     ddt_background: list[str] | None = None,
+    compare: str | os.PathLike[str] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Run the LCT of ``model_path`` and the hand-engineered baseline on the same jets.
@@ -374,6 +393,8 @@ def evaluate(
             its mass alone.
         ddt_background: QCD files for the DDT maps of the decorrelation landscape (two-prong
             signal only; without them the landscape has no DDT entries).
+        compare: another exported encoder (e.g. the previous version): its LCT on the same jets
+            and split, and the paired differences (``metrics["compare"]``).
         progress: print what it is doing to stderr, step by step.
 
     Returns:
@@ -451,6 +472,13 @@ def evaluate(
         "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
         "anomaly_score": mass_sculpting(anomaly_score[y == 1], anomaly_score[y == 0], msd_b),
     }
+    if compare is not None:
+        if rep is None:
+            raise ParameterError("compare", f"needs a representation: {model_path} has no embedding")
+        say(f"the LCT of {Path(compare).name} on the same jets")
+        metrics["compare"] = _compare(compare, signal, background, (lo, hi, eta), max_jets, signal_label,
+                                      jets, rep, {"test_fraction": test_fraction, "seed": seed,
+                                                  "sample_weight": weights}, say)
     if signal_label == "two_prong":
         metrics["landscape"] = _landscape(model, jets, rep, base, ddt_background, (lo, hi, eta), say)
         from .landscape import plot_landscape
