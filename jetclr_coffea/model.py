@@ -135,7 +135,8 @@ class JetEncoder(nn.Module):
         self.embed = nn.Linear(cfg.n_features, cfg.d_model)
         self.blocks = nn.ModuleList([_Block(cfg) for _ in range(cfg.n_layers)])
         self.norm = nn.LayerNorm(cfg.d_model)
-        self.lift = None if cfg.d_repr is None else nn.Sequential(nn.Linear(cfg.d_model, cfg.d_repr), nn.ReLU())
+        self.lift = (None if cfg.d_repr is None
+                     else nn.Sequential(nn.Linear(cfg.d_model, cfg.d_repr), nn.ReLU()))  # (D -> R)
         layers: list[nn.Module] = []
         for i in range(cfg.head_layers):
             last = i == cfg.head_layers - 1

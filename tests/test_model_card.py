@@ -37,7 +37,8 @@ def test_shipped_cards_read_and_round_trip() -> None:
     card = read_card(MODEL)
     assert card.scores == ("tagger_score",)
     width = card.encoder.get("d_repr") or card.encoder["d_model"]  # the representation's width
-    assert card.output("embedding").shape == (width,) and card.output("head").shape == (card.encoder["d_out"],)
+    assert card.output("embedding").shape == (width,)
+    assert card.output("head").shape == (card.encoder["d_out"],)
     assert card.score_range("tagger_score") == (0.0, 1.0)
     again = ModelCard.from_json(card.to_json())
     assert again.outputs == card.outputs and again.preprocessing == card.preprocessing
