@@ -100,9 +100,12 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
     assert vs["lct"]["auc"] == pytest.approx(alone["lct"]["auc"], abs=1e-12)
     assert vs["d_auc"] == pytest.approx(metrics["lct"]["auc"] - alone["lct"]["auc"], abs=1e-12)
     assert vs["d_auc"] != 0.0 and vs["d_auc_err"] > 0.0
+    assert vs["anomaly_score"]["d_auc"] == pytest.approx(
+        metrics["anomaly_score"]["auc"] - alone["anomaly_score"]["auc"], abs=1e-12)
     itself = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval6",
                       compare=out)["compare"]  # the same embedding: no difference in any resample
     assert itself["d_auc"] == 0.0 and itself["d_auc_err"] == 0.0
+    assert itself["anomaly_score"]["d_auc"] == 0.0
 
 
 def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[str, Path]) -> None:

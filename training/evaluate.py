@@ -277,9 +277,11 @@ DDT_EFFICIENCY = 0.26
 
 def _compare(other_path: str | os.PathLike[str], signal: list[str], background: list[str],
              selection: tuple[float, float, float], max_jets: int, signal_label: str, jets: _Labelled,
-             rep: LCTResult, lct_args: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+             rep: LCTResult, anomaly: F64, lct_args: dict[str, Any],
+             say: Callable[[str], None]) -> dict[str, Any]:
     """Another model's LCT on the same jets and train/test split, and this model's LCT minus it
-    (``d_*``, errors from the same bootstrap resamples of the test jets)."""
+    (``d_*``, errors from the same bootstrap resamples of the test jets); likewise the anomaly
+    scores (``anomaly_score``: no fit, all jets; ``anomaly`` is this model's)."""
     other = OnnxJetModel(other_path)
     theirs = _labelled_jets(other, signal, background, selection, max_jets, signal_label, say)
     if "embedding" not in theirs.outputs:
@@ -289,8 +291,13 @@ def _compare(other_path: str | os.PathLike[str], signal: list[str], background: 
                           "with the same jet selection")
     their_rep = linear_classifier_test(theirs.outputs["embedding"], jets.labels, **lct_args)
     diff = _lct_metrics(rep, their_rep)
+    y = jets.labels
+    their_anomaly, section = _anomaly_score(theirs.outputs, y)
+    paired = bootstrap(anomaly[y == 1], anomaly[y == 0], BOOTSTRAP,
+                       paired=(their_anomaly[y == 1], their_anomaly[y == 0]))
     return {"model": str(other_path), "lct": _lct_metrics(their_rep),
-            **{k: v for k, v in diff.items() if k.startswith("d_")}}
+            **{k: v for k, v in diff.items() if k.startswith("d_")},
+            "anomaly_score": {**section, **{k: v for k, v in paired.items() if k.startswith("d_")}}}
 
 
 def _run(model: OnnxJetModel, sample: JetSample, sel: npt.NDArray[np.bool_]) -> dict[str, F64]:
@@ -477,8 +484,9 @@ def evaluate(
             raise ParameterError("compare", f"needs a representation: {model_path} has no embedding")
         say(f"the LCT of {Path(compare).name} on the same jets")
         metrics["compare"] = _compare(compare, signal, background, (lo, hi, eta), max_jets, signal_label,
-                                      jets, rep, {"test_fraction": test_fraction, "seed": seed,
-                                                  "sample_weight": weights}, say)
+                                      jets, rep, anomaly_score, {"test_fraction": test_fraction,
+                                                                 "seed": seed, "sample_weight": weights},
+                                      say)
     if signal_label == "two_prong":
         metrics["landscape"] = _landscape(model, jets, rep, base, ddt_background, (lo, hi, eta), say)
         from .landscape import plot_landscape
