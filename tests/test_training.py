@@ -106,6 +106,10 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
                       compare=out)["compare"]  # the same embedding: no difference in any resample
     assert itself["d_auc"] == 0.0 and itself["d_auc_err"] == 0.0
     assert itself["anomaly_score"]["d_auc"] == 0.0
+    with pytest.raises(JetCLRError, match=r"missing\.onnx: no such model file"):  # fails before any work
+        evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval7",
+                 compare=tmp_path / "missing.onnx")
+    assert not (tmp_path / "eval7" / "metrics.json").exists()
 
 
 def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[str, Path]) -> None:

@@ -275,14 +275,14 @@ DDT_OBSERVABLES = ("n2b1", "tau21")
 DDT_EFFICIENCY = 0.26
 
 
-def _compare(other_path: str | os.PathLike[str], signal: list[str], background: list[str],
+def _compare(other: OnnxJetModel, signal: list[str], background: list[str],
              selection: tuple[float, float, float], max_jets: int, signal_label: str, jets: _Labelled,
              rep: LCTResult, anomaly: F64, lct_args: dict[str, Any],
              say: Callable[[str], None]) -> dict[str, Any]:
     """Another model's LCT on the same jets and train/test split, and this model's LCT minus it
     (``d_*``, errors from the same bootstrap resamples of the test jets); likewise the anomaly
     scores (``anomaly_score``: no fit, all jets; ``anomaly`` is this model's)."""
-    other = OnnxJetModel(other_path)
+    other_path = other.path
     theirs = _labelled_jets(other, signal, background, selection, max_jets, signal_label, say)
     if "embedding" not in theirs.outputs:
         raise ParameterError("compare", f"needs a representation: {other_path} has no embedding")
@@ -426,6 +426,7 @@ def evaluate(
             print(f"  {text}", file=sys.stderr, flush=True)
 
     model = OnnxJetModel(model_path)
+    other = None if compare is None else OnnxJetModel(compare)  # a bad path fails before any work
     data = model.card.training.get("data", {})
     if (pt_range is None or eta_max is None) and not {"pt_min", "pt_max", "eta_max"} <= set(data):
         raise ParameterError("pt_range", f"not given, and {model_path} records no training selection")
@@ -479,11 +480,11 @@ def evaluate(
         "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
         "anomaly_score": mass_sculpting(anomaly_score[y == 1], anomaly_score[y == 0], msd_b),
     }
-    if compare is not None:
+    if other is not None:
         if rep is None:
             raise ParameterError("compare", f"needs a representation: {model_path} has no embedding")
-        say(f"the LCT of {Path(compare).name} on the same jets")
-        metrics["compare"] = _compare(compare, signal, background, (lo, hi, eta), max_jets, signal_label,
+        say(f"the LCT of {Path(other.path).name} on the same jets")
+        metrics["compare"] = _compare(other, signal, background, (lo, hi, eta), max_jets, signal_label,
                                       jets, rep, anomaly_score, {"test_fraction": test_fraction,
                                                                  "seed": seed, "sample_weight": weights},
                                       say)
