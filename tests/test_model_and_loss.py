@@ -22,9 +22,10 @@ def _inputs(n: int = 6, c: int = 12, f: int = 3, seed: int = 0) -> tuple[torch.T
     return x, pt / pt.sum(1, keepdim=True)
 
 
-def test_permutation_invariance() -> None:
+@pytest.mark.parametrize("d_repr", [None, 40])
+def test_permutation_invariance(d_repr: int | None) -> None:
     torch.manual_seed(0)
-    model = JetEncoder(EncoderConfig(n_features=3, d_model=16, n_heads=2, n_layers=2)).eval()
+    model = JetEncoder(EncoderConfig(n_features=3, d_model=16, n_heads=2, n_layers=2, d_repr=d_repr)).eval()
     x, w = _inputs()
     mask = (w > 0).float()
     perm = torch.randperm(x.shape[1])
