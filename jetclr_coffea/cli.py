@@ -145,13 +145,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"representation - features:      dAUC {lct['d_auc']:+.4f} +- {lct['d_auc_err']:.4f}  "
               f"dR50 {lct['d_r50']:+.3g} +- {lct['d_r50_err']:.2g}")
     if "compare" in metrics:
-        c = metrics["compare"]
+        c, a = metrics["compare"], metrics["compare"]["anomaly_score"]
+        name = Path(c["model"]).name
         print(f"LCT of {c['model']}: {line(c['lct'])}")
-        print(f"representation - {Path(c['model']).name}: dAUC {c['d_auc']:+.4f} +- {c['d_auc_err']:.4f}  "
+        print(f"representation - {name}: dAUC {c['d_auc']:+.4f} +- {c['d_auc_err']:.4f}  "
               f"dR50 {c['d_r50']:+.3g} +- {c['d_r50_err']:.2g}")
-        a = c["anomaly_score"]
-        print(f"anomaly score of {Path(c['model']).name}: {line(a, ('auc', 'r50', 'r20'))}")
-        print(f"anomaly score - {Path(c['model']).name}'s: dAUC {a['d_auc']:+.4f} +- {a['d_auc_err']:.4f}  "
+        print(f"anomaly score of {name}: {line(a, ('auc', 'r50', 'r20'))}")
+        print(f"anomaly score - {name}'s: dAUC {a['d_auc']:+.4f} +- {a['d_auc_err']:.4f}  "
               f"dR20 {a['d_r20']:+.3g} +- {a['d_r20_err']:.2g}")
     print(f"anomaly score, {an['score']} (no fit): {line(an, ('auc', 'r50', 'r20'))}")
     if "landscape" in metrics:

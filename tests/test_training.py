@@ -110,6 +110,11 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
         evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval7",
                  compare=tmp_path / "missing.onnx")
     assert not (tmp_path / "eval7" / "metrics.json").exists()
+    no_embedding = Path(__file__).resolve().parents[1] / "onnx_models" / "ot_medoids_qcd.onnx"
+    with pytest.raises(JetCLRError, match=r"ot_medoids_qcd\.onnx has no embedding"):
+        evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval8",
+                 compare=no_embedding)
+    assert not (tmp_path / "eval8" / "metrics.json").exists()
 
 
 def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[str, Path]) -> None:

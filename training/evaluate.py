@@ -282,12 +282,9 @@ def _compare(other: OnnxJetModel, signal: list[str], background: list[str],
     """Another model's LCT on the same jets and train/test split, and this model's LCT minus it
     (``d_*``, errors from the same bootstrap resamples of the test jets); likewise the anomaly
     scores (``anomaly_score``: no fit, all jets; ``anomaly`` is this model's)."""
-    other_path = other.path
     theirs = _labelled_jets(other, signal, background, selection, max_jets, signal_label, say)
-    if "embedding" not in theirs.outputs:
-        raise ParameterError("compare", f"needs a representation: {other_path} has no embedding")
     if not (np.array_equal(theirs.labels, jets.labels) and np.array_equal(theirs.pt, jets.pt)):
-        raise JetCLRError(f"{other_path} selects other jets than the model evaluated: compare models "
+        raise JetCLRError(f"{other.path} selects other jets than the model evaluated: compare models "
                           "with the same jet selection")
     their_rep = linear_classifier_test(theirs.outputs["embedding"], jets.labels, **lct_args)
     diff = _lct_metrics(rep, their_rep)
@@ -295,7 +292,7 @@ def _compare(other: OnnxJetModel, signal: list[str], background: list[str],
     their_anomaly, section = _anomaly_score(theirs.outputs, y)
     paired = bootstrap(anomaly[y == 1], anomaly[y == 0], BOOTSTRAP,
                        paired=(their_anomaly[y == 1], their_anomaly[y == 0]))
-    return {"model": str(other_path), "lct": _lct_metrics(their_rep),
+    return {"model": other.path, "lct": _lct_metrics(their_rep),
             **{k: v for k, v in diff.items() if k.startswith("d_")},
             "anomaly_score": {**section, **{k: v for k, v in paired.items() if k.startswith("d_")}}}
 
@@ -426,7 +423,10 @@ def evaluate(
             print(f"  {text}", file=sys.stderr, flush=True)
 
     model = OnnxJetModel(model_path)
-    other = None if compare is None else OnnxJetModel(compare)  # a bad path fails before any work
+    other = None if compare is None else OnnxJetModel(compare)
+    for m in () if other is None else (model, other):  # checked before any work
+        if not m.card.has_representation:
+            raise ParameterError("compare", f"needs a representation: {m.path} has no embedding")
     data = model.card.training.get("data", {})
     if (pt_range is None or eta_max is None) and not {"pt_min", "pt_max", "eta_max"} <= set(data):
         raise ParameterError("pt_range", f"not given, and {model_path} records no training selection")
@@ -480,9 +480,7 @@ def evaluate(
         "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
         "anomaly_score": mass_sculpting(anomaly_score[y == 1], anomaly_score[y == 0], msd_b),
     }
-    if other is not None:
-        if rep is None:
-            raise ParameterError("compare", f"needs a representation: {model_path} has no embedding")
+    if other is not None and rep is not None:
         say(f"the LCT of {Path(other.path).name} on the same jets")
         metrics["compare"] = _compare(other, signal, background, (lo, hi, eta), max_jets, signal_label,
                                       jets, rep, anomaly_score, {"test_fraction": test_fraction,
