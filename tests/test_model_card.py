@@ -11,6 +11,7 @@ import pytest
 
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.model import EncoderConfig
 from jetclr_coffea.model_card import METADATA_KEY, ModelCard, OutputSpec
 from jetclr_coffea.onnx_io import load_onnx, read_card
 
@@ -36,8 +37,7 @@ def _with_raw_card(tmp_path: Path, edit: Callable[[dict[str, Any]], Any]) -> Pat
 def test_shipped_cards_read_and_round_trip() -> None:
     card = read_card(MODEL)
     assert card.scores == ("tagger_score",)
-    width = card.encoder.get("d_repr") or card.encoder["d_model"]  # the representation's width
-    assert card.output("embedding").shape == (width,)
+    assert card.output("embedding").shape == (EncoderConfig(**card.encoder).embedding_width,)
     assert card.output("head").shape == (card.encoder["d_out"],)
     assert card.score_range("tagger_score") == (0.0, 1.0)
     again = ModelCard.from_json(card.to_json())
