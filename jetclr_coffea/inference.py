@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_BATCH",
     "LENGTH_STEP",
     "PADDING_INVARIANT_KINDS",
+    "ROW_STEP",
     "OnnxJetModel",
     "choose_providers",
     "cuda_provider_problem",
@@ -65,6 +66,12 @@ PADDING_INVARIANT_KINDS = frozenset({"jetclr", "efn"})
 
 #: Trimmed batches keep a multiple of this many constituent slots (see ``batches``).
 LENGTH_STEP = 8
+
+#: Every ONNX Runtime call gets a multiple of this many jets (the batch's own rows repeated,
+#: their copies' outputs dropped).  The CPU kernels round a jet's outputs differently when
+#: the rows of a matrix product (jets x constituent slots) end in a partial block: with 50
+#: slots, batches of 5, 17 or 61 jets moved some outputs by one unit in the last place.
+ROW_STEP = 8
 
 #: Options of ONNX Runtime's CUDA provider.  TF32 (on by default on Ampere and later GPUs)
 #: rounds matrix-product inputs to 10 mantissa bits and moves scores by ~1e-3: off, so a
@@ -313,9 +320,10 @@ class OnnxJetModel:
         device = "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else None
         results: dict[str, npt.NDArray[np.float32]] = {}
         for rows, c in self.batches(mask):
-            # a lone jet goes in twice: ONNX Runtime's one-row kernels round differently,
-            # and a jet's outputs must not depend on how many jets share its batch
-            run_rows = np.repeat(rows, 2) if len(rows) == 1 else rows
+            # rows repeated up to a multiple of ROW_STEP: a jet's outputs must not depend on
+            # how many jets share its batch, and ONNX Runtime's kernels round partial
+            # blocks of rows differently
+            run_rows = np.resize(rows, -(-len(rows) // ROW_STEP) * ROW_STEP)
             feeds = {"constituents": np.ascontiguousarray(x[run_rows, :c], dtype=np.float32),
                      "mask": np.ascontiguousarray(mask[run_rows, :c], dtype=np.float32)}
             if jet is not None:
