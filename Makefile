@@ -37,6 +37,8 @@ benchmark: $(STAMP) data/qcd_test.root data/top_test.root data/qcd_val.root data
 	$(BIN)/python benchmarks/bench_ort_variants.py --files data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/bench_gpu_inference.py --files data/qcd_test.root data/top_test.root
 	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root --test-files data/qcd_val.root
+	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root data/qcd_train.root \
+	    --test-files data/qcd_val.root --record ddt_closure_46k
 	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root --test-files data/qcd_val.root \
 	    --model onnx_models/darkclr_qcd.onnx --record ddt_closure_darkclr
 	$(BIN)/python benchmarks/ddt_closure.py --files data/qcd_test.root data/qcd_train.root \
@@ -95,19 +97,19 @@ JETCLR_TRAIN := data/qcd_train.root data/top_train.root data/qcd_train_b.root da
 	data/qcd_train_c.root data/top_train_c.root
 model: $(JETCLR_TRAIN) data/qcd_test.root data/top_test.root data/qcd_val.root data/top_val.root \
 	data/qcd_heldout.root data/top_heldout.root
-	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_wide.yaml
-	$(J) export runs/jetclr_top_wide/checkpoint.pt -o runs/jetclr_top_wide/encoder.onnx
-	$(J) evaluate runs/jetclr_top_wide/encoder.onnx --signal data/top_val.root \
-	    --background data/qcd_val.root --output-dir runs/jetclr_top_wide/val
-	$(J) evaluate runs/jetclr_top_wide/encoder.onnx --signal data/top_test.root \
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_wide50.yaml
+	$(J) export runs/jetclr_top_wide50/checkpoint.pt -o runs/jetclr_top_wide50/encoder.onnx
+	$(J) evaluate runs/jetclr_top_wide50/encoder.onnx --signal data/top_val.root \
+	    --background data/qcd_val.root --output-dir runs/jetclr_top_wide50/val
+	$(J) evaluate runs/jetclr_top_wide50/encoder.onnx --signal data/top_test.root \
 	    --background data/qcd_test.root --output-dir onnx_models/jetclr_top_eval \
 	    --fit-head onnx_models/jetclr_top.onnx
 	$(J) evaluate onnx_models/jetclr_top.onnx --signal data/top_heldout.root \
 	    --background data/qcd_heldout.root --output-dir runs/jetclr_top_heldout
-	OMP_NUM_THREADS=1 $(J) train training/configs/supervised_top_wide.yaml
-	$(J) export runs/supervised_top_wide/checkpoint.pt -o runs/supervised_top_wide/model.onnx
-	$(J) evaluate runs/supervised_top_wide/model.onnx --signal data/top_heldout.root \
-	    --background data/qcd_heldout.root --output-dir runs/supervised_top_wide/heldout
+	OMP_NUM_THREADS=1 $(J) train training/configs/supervised_top_wide50.yaml
+	$(J) export runs/supervised_top_wide50/checkpoint.pt -o runs/supervised_top_wide50/model.onnx
+	$(J) evaluate runs/supervised_top_wide50/model.onnx --signal data/top_heldout.root \
+	    --background data/qcd_heldout.root --output-dir runs/supervised_top_wide50/heldout
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache .ruff_cache
