@@ -117,15 +117,20 @@ clean:
 # The shipped anomaly model (onnx_models/README.md): DarkCLR-style training on QCD only,
 # evaluated on semi-visible jets; and its ablation (plain JetCLR, same jets and encoder).
 # (trained on one thread each, as recorded in the card)
-model-darkclr: data/qcd_train.root data/qcd_test.root data/svj_test.root
-	OMP_NUM_THREADS=1 $(J) train training/configs/darkclr_qcd.yaml
-	$(J) export runs/darkclr_qcd/checkpoint.pt -o onnx_models/darkclr_qcd.onnx
+model-darkclr: data/qcd_train.root data/qcd_train_b.root data/qcd_train_c.root data/qcd_test.root \
+	data/qcd_val.root data/qcd_heldout.root data/svj_test.root data/svj_heldout.root data/svj_heldout2.root
+	OMP_NUM_THREADS=1 $(J) train training/configs/darkclr_qcd_3x_talk.yaml
+	$(J) export runs/darkclr_qcd_3x_talk/checkpoint.pt -o onnx_models/darkclr_qcd.onnx
+	$(J) evaluate onnx_models/darkclr_qcd.onnx --signal data/svj_test.root --signal-label dark \
+	    --background data/qcd_val.root --output-dir runs/darkclr_qcd_3x_talk/val
 	$(J) evaluate onnx_models/darkclr_qcd.onnx --signal data/svj_test.root --signal-label dark \
 	    --background data/qcd_test.root --output-dir onnx_models/darkclr_qcd_eval
-	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_qcd.yaml
-	$(J) export runs/jetclr_qcd/checkpoint.pt -o runs/jetclr_qcd/encoder.onnx
-	$(J) evaluate runs/jetclr_qcd/encoder.onnx --signal data/svj_test.root --signal-label dark \
-	    --background data/qcd_test.root --output-dir runs/jetclr_qcd/eval
+	$(J) evaluate onnx_models/darkclr_qcd.onnx --signal data/svj_heldout.root data/svj_heldout2.root \
+	    --signal-label dark --background data/qcd_heldout.root --output-dir runs/darkclr_qcd_3x_talk/heldout_svj
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_qcd_3x_talk.yaml
+	$(J) export runs/jetclr_qcd_3x_talk/checkpoint.pt -o runs/jetclr_qcd_3x_talk/encoder.onnx
+	$(J) evaluate runs/jetclr_qcd_3x_talk/encoder.onnx --signal data/svj_heldout.root data/svj_heldout2.root \
+	    --signal-label dark --background data/qcd_heldout.root --output-dir runs/jetclr_qcd_3x_talk/heldout_svj
 
 # The shipped OT anomaly model (onnx_models/README.md): settings chosen on the validation
 # samples (exact W_p), the model built from QCD training jets only, evaluated on the
