@@ -300,8 +300,11 @@ class OnnxJetModel:
         For padding-invariant models (:attr:`trim_padding`) jets are batched by length and
         each batch is cut to that length (see :meth:`batches`), so little time goes into
         padding; padded constituents carry zero weight in attention and pooling, so the
-        outputs are those of full padding up to float rounding.  Each jet's outputs are
-        the same, bit for bit, whatever the batch size and whichever jets come with it.
+        outputs are those of full padding up to float rounding.  With one intra-op thread
+        (a worker's default) each jet's outputs are the same, bit for bit, whatever the
+        batch size and whichever jets come with it; with several, ONNX Runtime splits a
+        large batch's products among the threads by its size, and batches of different
+        sizes can differ in the last bit.
 
         Raises:
             JetCLRError: ``jet`` missing for a model with jet features (or given to one
