@@ -199,3 +199,11 @@ model-codec: $(CODEC_DATA)
 	$(J) evaluate onnx_models/codec_twoprong.onnx --signal data/wprime_heldout.root --signal-label two_prong \
 	    --background data/qcd_heldout.root --ddt-background data/qcd_train.root --test-fraction 0.8 \
 	    --output-dir onnx_models/codec_twoprong_eval
+
+# Held-out samples over an analysis's phase space (p̂T 300-1600 GeV, mu = 0 and 40, premixed pile-up)
+.PHONY: data-phase-space
+data-phase-space: $(STAMP)
+	benchmarks/phase_space_samples.sh qcd
+	benchmarks/phase_space_samples.sh top
+	benchmarks/phase_space_samples.sh svj
+	benchmarks/phase_space_samples.sh wprime

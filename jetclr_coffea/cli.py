@@ -53,11 +53,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _cmd_minbias(args: argparse.Namespace) -> int:
+    from jetclr_coffea.gen.minbias import write_minbias_library
+
+    if args.pileup or args.pileup_library or args.flat_pthat:
+        raise JetCLRError("generate minbias writes a pile-up library: --pileup, --pileup-library "
+                          "and --flat-pthat do not apply")
+    seconds = write_minbias_library(args.events, args.seed, args.output, ecm=args.ecm)
+    print(f"wrote {args.output}: {args.events} minimum-bias events in {seconds:.1f} s "
+          f"({args.events / max(seconds, 1e-9):.1f} events/s)")
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from jetclr_coffea.gen.generate import generate
     from jetclr_coffea.gen.jets import JetConfig
     from jetclr_coffea.gen.pythia import ProcessConfig
 
+    if args.process == "minbias":
+        return _cmd_minbias(args)
+    if args.pileup_library and not args.pileup > 0:
+        raise JetCLRError("--pileup-library needs --pileup MU > 0 (the mean number of interactions)")
     cfg = ProcessConfig(
         process=args.process,
         seed=args.seed,
@@ -68,12 +84,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         mass_max=args.mass_max,
         mzprime=args.mzprime,
         rinv=args.rinv,
+        flat_pthat=args.flat_pthat,
+        bias_power=args.flat_pthat_power,
     )
     summary = generate(
         cfg,
         args.events,
         args.output,
         pileup=args.pileup,
+        pileup_library=args.pileup_library,
         jets_cfg=JetConfig(pt_min=args.jet_pt_min),
         batch_size=args.batch_size,
         progress=not args.quiet,
@@ -277,7 +296,9 @@ def _add_generate(sub: Any) -> None:
         description="Generate events with Pythia 8, a fast detector simulation and FastJet, "
         "and write them as a PFNano-format ROOT file (docs/data.md).",
     )
-    gen.add_argument("process", metavar="PROCESS", help=f"one of: {', '.join(PROCESSES)}")
+    gen.add_argument("process", metavar="PROCESS",
+                     help=f"one of: {', '.join(PROCESSES)}, or minbias (a pile-up library for "
+                          "--pileup-library)")
     gen.add_argument("--events", "-n", type=int, required=True, help="number of events")
     gen.add_argument("--seed", type=int, default=1, help="random seed")
     gen.add_argument("--output", "-o", required=True, help="output ROOT file")
@@ -289,6 +310,13 @@ def _add_generate(sub: Any) -> None:
     gen.add_argument("--mzprime", type=float, default=2000.0, help="svj: Z' mass, GeV")
     gen.add_argument("--rinv", type=float, default=0.75, help="svj: invisible fraction")
     gen.add_argument("--pileup", type=float, default=0.0, help="mean number of pile-up interactions")
+    gen.add_argument("--pileup-library", metavar="PU.root", default=None,
+                     help="overlay Poisson(--pileup) events drawn at random from this minimum-bias "
+                          "library (generate minbias), as CMS premixing, instead of generating them")
+    gen.add_argument("--flat-pthat", action="store_true",
+                     help="bias the pT-hat spectrum by (pT-hat/pthat-min)^power (Pythia's "
+                          "bias2Selection); genWeight undoes the bias")
+    gen.add_argument("--flat-pthat-power", type=float, default=6.0, help="the bias power")
     gen.add_argument("--jet-pt-min", type=float, default=200.0, help="fat-jet pT cut, GeV")
     gen.add_argument("--batch-size", type=_positive_int, default=100, help="events generated per batch")
     gen.add_argument("--all-candidates", action="store_true",

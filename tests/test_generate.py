@@ -160,3 +160,47 @@ def test_all_candidates_mode_stores_every_candidate_and_the_same_constituents(tm
         assert ak.all(ak.flatten(ja.constituents[field]) == ak.flatten(jb.constituents[field])), field
     np.testing.assert_array_equal(ak.to_numpy(ak.num(jb.constituents)),
                                   ak.to_numpy(ak.flatten(b["FatJet_nConstituents"])))
+
+
+def _leading_pt_hist(path: Path, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    f = uproot.open(path)
+    ev = f["Events"].arrays(["FatJet_pt", "genWeight"])
+    runs = f["Runs"].arrays(library="np")
+    lead = ak.to_numpy(ak.fill_none(ak.firsts(ev.FatJet_pt), 0.0))
+    w = ak.to_numpy(ev.genWeight).astype(np.float64) * runs["xsec_pb"][0] / runs["genEventSumw"][0]
+    return np.histogram(lead, edges, weights=w)[0], np.histogram(lead, edges, weights=w**2)[0]
+
+
+@pytest.mark.slow
+def test_flat_pthat_weighted_spectrum_matches_slices(tmp_path: Path) -> None:
+    """A biased broad sample reweighted by genWeight x xsec / sum(genWeight) gives the same
+    leading-jet spectrum as unbiased narrow slices with their cross sections, and puts
+    far more events at high pT."""
+    from jetclr_coffea.gen.generate import generate
+    from jetclr_coffea.gen.pythia import ProcessConfig
+
+    edges = np.array([450.0, 700.0, 1000.0])
+    broad = ProcessConfig("qcd", seed=61, pthat_min=400, pthat_max=1200, flat_pthat=True, bias_power=5)
+    generate(broad, 300, tmp_path / "broad.root", progress=False)
+    slices = [ProcessConfig("qcd", seed=62, pthat_min=400, pthat_max=650),
+              ProcessConfig("qcd", seed=63, pthat_min=650, pthat_max=1200)]
+    h_b, v_b = _leading_pt_hist(tmp_path / "broad.root", edges)
+    h_s, v_s = np.zeros(2), np.zeros(2)
+    for i, cfg in enumerate(slices):
+        generate(cfg, 200, tmp_path / f"s{i}.root", progress=False)
+        h, v = _leading_pt_hist(tmp_path / f"s{i}.root", edges)
+        h_s, v_s = h_s + h, v_s + v
+    pull = (h_b - h_s) / np.sqrt(v_b + v_s + (0.1 * h_s) ** 2)  # 10 %: Pythia's xsec estimates
+    assert np.all(np.abs(pull) < 3), (h_b, h_s)
+    lead = ak.to_numpy(ak.firsts(uproot.open(tmp_path / "broad.root")["Events"]["FatJet_pt"].array()))
+    assert np.mean(lead[~np.isnan(lead)] > 700) > 0.3
+    w = uproot.open(tmp_path / "broad.root")["Events"]["genWeight"].array(library="np")
+    assert w.min() > 0 and w.max() / w.min() > 10
+
+
+def test_flat_pthat_refuses_svj() -> None:
+    from jetclr_coffea.errors import JetCLRError
+    from jetclr_coffea.gen.pythia import ProcessConfig
+
+    with pytest.raises(JetCLRError, match="mzprime"):
+        ProcessConfig("svj", flat_pthat=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Candidates", "DetectorConfig", "Particles", "simulate", "visible"]
+__all__ = ["Candidates", "CellNoise", "DetectorConfig", "Particles", "keyed_normal", "simulate", "visible"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -40,6 +40,9 @@ PION_MASS = 0.13957
 ELECTRON_MASS = 0.000511
 MUON_MASS = 0.10566
 _INVISIBLE = np.array([12, 14, 16, 51, 52, 53, 1000022, 1000039])
+#: Cell keys per event in :func:`_cells` (4 calorimeters x 2048 eta x 4096 phi bins).
+_CELLS_PER_EVENT = 4 * 2048 * 4096
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @dataclass(frozen=True)
@@ -133,10 +136,12 @@ def _track_pdg(pdg: I64, charge: F64) -> I64:
 
 def _cells(
     event: I64, eta: F64, phi: F64, energy: F64, calo: I64, size: F64
-) -> tuple[I64, I64, F64, F64, F64]:
+) -> tuple[I64, I64, F64, F64, F64, I64]:
     """Sum deposits per (event, calorimeter, cell).
 
-    Returns the cell's event, calorimeter, energy-weighted eta and phi, and summed energy.
+    Returns the cell's event, calorimeter, energy-weighted eta and phi, summed energy, and
+    its key (event, calorimeter, ieta, iphi packed into one integer, the event most
+    significant: key // ``_CELLS_PER_EVENT`` is the event).
     """
     nphi = np.round(2.0 * np.pi / size).astype(np.int64)
     dphi = 2.0 * np.pi / nphi
@@ -149,30 +154,66 @@ def _cells(
     rel_phi = _wrap(phi - centre_phi)
     eta_c = np.bincount(inverse, weights=energy * eta) / e_sum
     phi_c = _wrap(np.bincount(inverse, weights=energy * (centre_phi + rel_phi)) / e_sum)
-    cell_event = (uniq // (4 * 2048 * 4096)).astype(np.int64)
+    cell_event = (uniq // _CELLS_PER_EVENT).astype(np.int64)
     cell_calo = ((uniq // (2048 * 4096)) % 4).astype(np.int64)
-    return cell_event, cell_calo, eta_c.astype(np.float64), phi_c, e_sum
+    return cell_event, cell_calo, eta_c.astype(np.float64), phi_c, e_sum, uniq
 
 
 def _neutral_puppi(
     cand_event: I64, eta: F64, phi: F64, pt: F64, is_track: B, pv_track: B, radius: float
 ) -> F64:
-    """Fraction of nearby track pT from the primary vertex, per neutral candidate."""
+    """Fraction of nearby track pT from the primary vertex, per neutral candidate.
+
+    All events at once: candidates live on a cylinder (eta, phi periodic) with each event
+    shifted far along eta, and a KD tree finds every (neutral, track) pair within
+    ``radius``.
+    """
+    from scipy.spatial import cKDTree
+
     weights = np.ones(len(eta))
     neutral_idx = np.flatnonzero(~is_track)
     track_idx = np.flatnonzero(is_track)
-    for ev in np.unique(cand_event[neutral_idx]):
-        n_sel = neutral_idx[cand_event[neutral_idx] == ev]
-        t_sel = track_idx[cand_event[track_idx] == ev]
-        if len(t_sel) == 0:
-            continue
-        deta = eta[n_sel, None] - eta[None, t_sel]
-        dphi = _wrap(phi[n_sel, None] - phi[None, t_sel])
-        near = deta**2 + dphi**2 < radius**2
-        all_pt = near @ pt[t_sel]
-        pv_pt = near @ (pt[t_sel] * pv_track[t_sel])
-        weights[n_sel] = np.where(all_pt > 0, pv_pt / np.maximum(all_pt, 1e-12), 1.0)
+    if len(neutral_idx) == 0 or len(track_idx) == 0:
+        return weights
+    stride = 20.0 + 4.0 * radius  # |eta| < 10 for candidates: events never come near each other
+    n_ev = int(cand_event.max()) + 1
+
+    def points(idx: I64) -> F64:
+        x = np.clip(eta[idx], -10.0, 10.0) + 10.0 + stride * cand_event[idx]
+        return np.stack([x, np.mod(phi[idx] + np.pi, 2.0 * np.pi)], axis=1)
+
+    box = [stride * n_ev + stride, 2.0 * np.pi]
+    neutrals = cKDTree(points(neutral_idx), boxsize=box)
+    tracks = cKDTree(points(track_idx), boxsize=box)
+    pairs = neutrals.sparse_distance_matrix(tracks, radius, output_type="ndarray")
+    close = pairs["v"] < radius  # strictly inside, as deta^2 + dphi^2 < radius^2
+    i, j = pairs["i"][close], pairs["j"][close]
+    t_pt = pt[track_idx][j]
+    all_pt = np.bincount(i, weights=t_pt, minlength=len(neutral_idx))
+    pv_pt = np.bincount(i, weights=t_pt * pv_track[track_idx][j], minlength=len(neutral_idx))
+    weights[neutral_idx] = np.where(all_pt > 0, pv_pt / np.maximum(all_pt, 1e-12), 1.0)
     return weights
+
+
+def _splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    with np.errstate(over="ignore"):
+        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _M64
+        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _M64
+        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _M64
+    return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
+
+
+def keyed_normal(keys: I64, seed: int) -> F64:
+    """A standard normal number for each integer key, a pure function of (key, seed).
+
+    Calorimeter noise is keyed by (event, cell), so a cell's smearing does not depend on
+    which other cells exist: the same hard event smears the same way at any pile-up.
+    """
+    k = keys.astype(np.uint64) ^ _splitmix64(np.full(1, seed, dtype=np.uint64))
+    a, b = _splitmix64(k), _splitmix64(k ^ np.uint64(0xD1B54A32D192ED03))
+    u1 = ((a >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+    u2 = (b >> np.uint64(11)).astype(np.float64) / 2.0**53
+    return np.asarray(np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -185,24 +226,53 @@ class _Tracks:
     dz: F64
 
 
+def _normal(pileup: B, rng: np.random.Generator, pileup_rng: np.random.Generator | None) -> F64:
+    """One standard normal per entry: hard-event entries from ``rng``, pile-up ones from
+    ``pileup_rng`` (so the hard event's numbers do not depend on the pile-up), or every one
+    from ``rng`` in order when there is no separate stream."""
+    if pileup_rng is None:
+        return rng.normal(size=len(pileup))
+    out = np.empty(len(pileup))
+    out[~pileup] = rng.normal(size=int((~pileup).sum()))
+    out[pileup] = pileup_rng.normal(size=int(pileup.sum()))
+    return out
+
+
 def _tracks(p: Particles, pt: F64, ok: B, in_tracker: B, pv_z_mm: F64, rng: np.random.Generator,
-            cfg: DetectorConfig) -> _Tracks:
+            cfg: DetectorConfig, pileup_rng: np.random.Generator | None) -> _Tracks:
     """Tracks of the charged particles in the tracker: smeared pT, d0 and dz to the primary vertex."""
     trk = ok & (p.charge != 0) & in_tracker & (pt > cfg.track_pt_min)
-    t_pt = pt[trk] * (1.0 + rng.normal(size=int(trk.sum()))
+    is_pu = p.pileup[trk]
+    t_pt = pt[trk] * (1.0 + _normal(is_pu, rng, pileup_rng)
                       * np.hypot(cfg.track_res_const, cfg.track_res_slope * pt[trk]))
     vx, vy, vz = p.vx[trk], p.vy[trk], p.vz[trk]
     tpx, tpy, tpz = p.px[trk], p.py[trk], p.pz[trk]
     tpt = pt[trk]
     d0 = (vx * tpy - vy * tpx) / tpt / 10.0
     dz = (vz - (vx * tpx + vy * tpy) / tpt * tpz / tpt) / 10.0 - pv_z_mm[p.event[trk]] / 10.0
-    d0 = d0 + rng.normal(size=len(d0)) * cfg.d0_res_cm
-    dz = dz + rng.normal(size=len(dz)) * cfg.dz_res_cm
+    d0 = d0 + _normal(is_pu, rng, pileup_rng) * cfg.d0_res_cm
+    dz = dz + _normal(is_pu, rng, pileup_rng) * cfg.dz_res_cm
     return _Tracks(chosen=trk, pt=np.abs(t_pt), d0=d0, dz=dz)
 
 
+@dataclass(frozen=True)
+class CellNoise:
+    """Keyed calorimeter noise: each cell's smearing is :func:`keyed_normal` of its key.
+
+    Attributes:
+        seed: the sample's seed.
+        event_offset: the batch's first event number in the sample (keys are global).
+    """
+
+    seed: int
+    event_offset: int = 0
+
+    def normal(self, keys: I64) -> F64:
+        return keyed_normal(keys + self.event_offset * _CELLS_PER_EVENT, self.seed)
+
+
 def _calorimeter(p: Particles, eta: F64, phi: F64, ok: B, in_tracker: B, rng: np.random.Generator,
-                 cfg: DetectorConfig) -> tuple[I64, F64, F64, F64, I64]:
+                 cfg: DetectorConfig, cell_noise: CellNoise | None) -> tuple[I64, F64, F64, F64, I64]:
     """Calorimeter cells above threshold: (event, eta, phi, energy, pdg id of the candidate)."""
     apdg = np.abs(p.pdg)
     em = (apdg == 22) | (apdg == 11)
@@ -215,12 +285,14 @@ def _calorimeter(p: Particles, eta: F64, phi: F64, ok: B, in_tracker: B, rng: np
     calo[to_calo & ~central & ~em] = 3  # HF hadronic
     dep = calo >= 0
     size = np.array([cfg.ecal_cell, cfg.hcal_cell, cfg.hf_cell, cfg.hf_cell])[calo[dep]]
-    c_event, c_calo, c_eta, c_phi, c_e = _cells(p.event[dep], eta[dep], phi[dep], p.e[dep], calo[dep], size)
+    c_event, c_calo, c_eta, c_phi, c_e, keys = _cells(
+        p.event[dep], eta[dep], phi[dep], p.e[dep], calo[dep], size)
     stoch = np.array([cfg.ecal_stochastic, cfg.hcal_stochastic, cfg.hf_stochastic, cfg.hf_stochastic])
     const = np.array([cfg.ecal_constant, cfg.hcal_constant, cfg.hf_constant, cfg.hf_constant])
     thresh = np.array([cfg.ecal_threshold, cfg.hcal_threshold, cfg.hf_threshold, cfg.hf_threshold])
     sigma = np.hypot(stoch[c_calo] / np.sqrt(c_e), const[c_calo])
-    c_e = c_e * (1.0 + rng.normal(size=len(c_e)) * sigma)
+    noise = rng.normal(size=len(c_e)) if cell_noise is None else cell_noise.normal(keys)
+    c_e = c_e * (1.0 + noise * sigma)
     keep = c_e > thresh[c_calo]
     return c_event[keep], c_eta[keep], c_phi[keep], c_e[keep], np.array([22, 130, 2, 1])[c_calo[keep]]
 
@@ -232,15 +304,20 @@ def simulate(
     cfg: DetectorConfig = DetectorConfig(),
     *,
     with_pileup: bool = False,
+    pileup_rng: np.random.Generator | None = None,
+    cell_noise: CellNoise | None = None,
 ) -> Candidates:
     """Detector response for one batch of events.
 
     Args:
         particles: stable particles (hard event and pile-up) of the batch.
         pv_z_mm: z of the primary vertex of each event, in mm.
-        rng: the random generator (the only source of randomness).
+        rng: the random generator of the hard event's detector response.
         cfg: detector parameters.
         with_pileup: compute neutral PUPPI weights from track-vertex association.
+        pileup_rng: a separate stream for the pile-up particles' tracks (else ``rng``).
+        cell_noise: keyed calorimeter noise (else drawn from ``rng``).  With both, the hard
+            event's smearing is the same whatever the pile-up.
 
     Returns:
         The candidates of all events, sorted by event index.
@@ -252,8 +329,8 @@ def simulate(
     phi = np.arctan2(p.py, p.px)
     ok &= np.abs(eta) < cfg.eta_max
     in_tracker = np.abs(eta) < cfg.tracker_eta_max
-    t = _tracks(p, pt, ok, in_tracker, pv_z_mm, rng, cfg)
-    c_event, c_eta, c_phi, c_e, c_pdg = _calorimeter(p, eta, phi, ok, in_tracker, rng, cfg)
+    t = _tracks(p, pt, ok, in_tracker, pv_z_mm, rng, cfg, pileup_rng)
+    c_event, c_eta, c_phi, c_e, c_pdg = _calorimeter(p, eta, phi, ok, in_tracker, rng, cfg, cell_noise)
 
     # --- merge tracks and cells, sorted by event
     trk = t.chosen

@@ -15,9 +15,10 @@ import numpy.typing as npt
 
 from jetclr_coffea._io import atomic_path, check_writable
 from jetclr_coffea.errors import ParameterError
-from jetclr_coffea.gen.detector import Candidates, DetectorConfig, Particles, simulate
+from jetclr_coffea.gen.detector import Candidates, CellNoise, DetectorConfig, Particles, simulate
 from jetclr_coffea.gen.flat import MassDensity, pilot_density, resonance_mass
 from jetclr_coffea.gen.jets import JetConfig, cluster, substructure
+from jetclr_coffea.gen.minbias import PileupLibrary
 from jetclr_coffea.gen.pythia import (
     ProcessConfig,
     card_lines,
@@ -27,7 +28,7 @@ from jetclr_coffea.gen.pythia import (
     pileup_lines,
 )
 
-__all__ = ["GenerateSummary", "generate", "process_batch"]
+__all__ = ["GenerateSummary", "PileupSource", "generate", "process_batch"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -100,31 +101,48 @@ def _jet_id(c: ak.Array, energy: ak.Array) -> ak.Array:
     return ak.values_astype(tight * 2 + lep_veto * 4, np.int32)
 
 
+def _shift_event(p: Particles, **changes: Any) -> Particles:
+    return Particles(**{**{k: getattr(p, k) for k in p.__dataclass_fields__}, **changes})
+
+
 def _vertices_and_pileup(
     events: ak.Array, charge_of: Callable[[Any], Any], rng: np.random.Generator,
-    pileup_events: ak.Array | None, pileup_counts: I64 | None,
+    pileup: Particles | None,
 ) -> tuple[Particles, F64, bool]:
     """The batch's stable particles at their primary vertices, with pile-up overlaid:
     (particles, primary-vertex z per event, whether pile-up is there)."""
     n_ev = len(events)
     particles = _flat_particles(events, charge_of)
     pv_z = rng.normal(size=n_ev) * BEAMSPOT_SIGMA_Z_MM
-    particles = Particles(
-        **{**{k: getattr(particles, k) for k in particles.__dataclass_fields__},
-           "vz": particles.vz + pv_z[particles.event]}
-    )
-    if pileup_events is None or pileup_counts is None or len(pileup_events) == 0:
+    particles = _shift_event(particles, vz=particles.vz + pv_z[particles.event])
+    if pileup is None or len(pileup.event) == 0:
         return particles, pv_z, False
-    pu = _flat_particles(pileup_events, charge_of)
-    owner = np.repeat(np.arange(n_ev, dtype=np.int64), pileup_counts)
-    pu_z = rng.normal(size=len(pileup_events)) * BEAMSPOT_SIGMA_Z_MM
-    pu = Particles(
-        **{**{k: getattr(pu, k) for k in pu.__dataclass_fields__},
-           "event": owner[pu.event],
-           "vz": pu.vz + pu_z[pu.event],
-           "pileup": np.ones(len(pu.event), dtype=bool)}
-    )
-    return _merge(particles, pu), pv_z, True
+    return _merge(particles, pileup), pv_z, True
+
+
+class PileupSource:
+    """Where a batch's pile-up comes from: Poisson(mu) interactions per hard event, from a
+    premixed library or from a minimum-bias Pythia run alongside, every random number
+    (counts, picks, vertices) from the pile-up stream ``rng``."""
+
+    def __init__(self, mu: float, rng: np.random.Generator, *, library: PileupLibrary | None = None,
+                 pythia: Any = None, charge_of: Callable[[Any], Any] | None = None) -> None:
+        self.mu, self.rng, self.library = mu, rng, library
+        self.pythia, self.charge_of = pythia, charge_of
+
+    def draw(self, n_events: int) -> Particles | None:
+        """Pile-up particles of ``n_events`` hard events (their ``event`` is the owner)."""
+        counts = self.rng.poisson(self.mu, size=n_events).astype(np.int64)
+        if counts.sum() == 0:
+            return None
+        if self.library is not None:
+            return self.library.draw(counts, self.rng, BEAMSPOT_SIGMA_Z_MM)
+        assert self.pythia is not None and self.charge_of is not None
+        pu = _flat_particles(self.pythia.nextBatch(int(counts.sum())), self.charge_of)
+        owner = np.repeat(np.arange(n_events, dtype=np.int64), counts)
+        z = self.rng.normal(size=int(counts.sum())) * BEAMSPOT_SIGMA_Z_MM
+        return _shift_event(pu, event=owner[pu.event], vz=pu.vz + z[pu.event],
+                            pileup=np.ones(len(pu.event), dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -251,8 +269,9 @@ def process_batch(
     charge_of: Callable[[Any], Any],
     rng: np.random.Generator,
     *,
-    pileup_events: ak.Array | None = None,
-    pileup_counts: I64 | None = None,
+    pileup: Particles | None = None,
+    pileup_rng: np.random.Generator | None = None,
+    cell_noise: CellNoise | None = None,
     detector: DetectorConfig = DetectorConfig(),
     jets_cfg: JetConfig = JetConfig(),
     all_candidates: bool = False,
@@ -262,9 +281,11 @@ def process_batch(
     Args:
         events: a ``nextBatch`` array of hard-scatter events.
         charge_of: maps PDG ids to charges.
-        rng: the detector's random generator.
-        pileup_events: minimum-bias events to overlay, in order.
-        pileup_counts: how many of ``pileup_events`` go on each hard event.
+        rng: the hard event's random generator (primary vertex, detector).
+        pileup: pile-up particles to overlay (``event`` = the hard event they go on), from
+            :meth:`PileupSource.draw`.
+        pileup_rng: the stream for the pile-up particles' detector response.
+        cell_noise: keyed calorimeter noise (see :func:`simulate`).
         detector: fast-simulation parameters.
         jets_cfg: fat-jet definition.
         all_candidates: store every PF candidate of the event (CMS PFNano's density),
@@ -275,8 +296,9 @@ def process_batch(
         records and the ``nFatJet``-style counters implied by them.
     """
     n_ev = len(events)
-    particles, pv_z, with_pu = _vertices_and_pileup(events, charge_of, rng, pileup_events, pileup_counts)
-    cands = simulate(particles, pv_z, rng, detector, with_pileup=with_pu)
+    particles, pv_z, with_pu = _vertices_and_pileup(events, charge_of, rng, pileup)
+    cands = simulate(particles, pv_z, rng, detector, with_pileup=with_pu, pileup_rng=pileup_rng,
+                     cell_noise=cell_noise)
     clustered = _cluster_candidates(cands, n_ev, jets_cfg)
     pfcands, link = _pf_candidates(clustered, cands, n_ev, all_candidates)
     return {
@@ -311,12 +333,78 @@ def _progress_printer(total: int) -> Callable[[int, float], None]:
     return report
 
 
+#: Offset of the pile-up stream's seed: ``default_rng([seed, PILEUP_STREAM])``.
+PILEUP_STREAM = 0x5055
+
+
+@dataclass
+class _Sample:
+    """Everything one generation run draws from, set up once."""
+
+    pythia: Any
+    charge_of: Callable[[Any], Any]
+    rng: np.random.Generator
+    pileup: PileupSource | None
+    density: MassDensity | None
+    seed: int
+
+    @classmethod
+    def open(cls, cfg: ProcessConfig, pileup: float, library: PileupLibrary | None) -> _Sample:
+        pythia = make_pythia(card_lines(cfg))
+        charge_of = charges(pythia)
+        source = None
+        if pileup > 0:
+            pu_rng = np.random.default_rng([cfg.seed, PILEUP_STREAM])
+            if library is not None:
+                source = PileupSource(pileup, pu_rng, library=library)
+            else:
+                pu_pythia = make_pythia(pileup_lines((cfg.seed + 4242) % 900_000_000 + 1, cfg.ecm))
+                source = PileupSource(pileup, pu_rng, pythia=pu_pythia, charge_of=charges(pu_pythia))
+        density = pilot_density(cfg) if cfg.process == "wprime-flat" else None
+        return cls(pythia, charge_of, np.random.default_rng(cfg.seed), source, density, cfg.seed)
+
+    def batch(self, n: int, first: int, detector: DetectorConfig, jets_cfg: JetConfig,
+              all_candidates: bool) -> dict[str, Any]:
+        """The branches of events ``first .. first + n - 1``."""
+        events = self.pythia.nextBatch(n)
+        pu = self.pileup.draw(n) if self.pileup is not None else None
+        branches = process_batch(
+            events, self.charge_of, self.rng, pileup=pu,
+            pileup_rng=self.pileup.rng if self.pileup is not None else None,
+            cell_noise=CellNoise(self.seed, first), detector=detector, jets_cfg=jets_cfg,
+            all_candidates=all_candidates,
+        )
+        weight = np.asarray(ak.to_numpy(events.info.weights[:, 0]), dtype=np.float64)
+        if self.density is not None:
+            weight = weight * self.density.weights(resonance_mass(events.prt))
+        gen_index = np.arange(first, first + n, dtype=np.int64)
+        return {
+            "run": np.ones(n, dtype=np.uint32),
+            "luminosityBlock": (1 + gen_index // 1000).astype(np.uint32),
+            "event": (gen_index + 1).astype(np.uint64),
+            "genWeight": np.nan_to_num(weight, nan=0.0).astype(np.float32),
+            **branches,
+        }
+
+    def runs_tree(self, weights: F64) -> dict[str, Any]:
+        """The NanoAOD ``Runs`` entry: event count, sums of weights, and Pythia's cross
+        section estimate of the generated phase space (pb; unbiased with ``--flat-pthat``)."""
+        return {
+            "run": np.ones(1, dtype=np.uint32),
+            "genEventCount": np.array([len(weights)], dtype=np.int64),
+            "genEventSumw": np.array([weights.sum()]),
+            "genEventSumw2": np.array([(weights**2).sum()]),
+            "xsec_pb": np.array([self.pythia.infoPython().sigmaGen() * 1e9]),
+        }
+
+
 def generate(
     cfg: ProcessConfig,
     n_events: int,
     output: str | os.PathLike[str],
     *,
     pileup: float = 0.0,
+    pileup_library: str | os.PathLike[str] | None = None,
     detector: DetectorConfig = DetectorConfig(),
     jets_cfg: JetConfig = JetConfig(),
     batch_size: int = 100,
@@ -327,51 +415,31 @@ def generate(
 
     The file is written under a temporary name and renamed at the end, so ``output`` is
     either the complete new file or untouched.  The same ``cfg.seed`` gives identical
-    arrays.  ``all_candidates`` stores every PF candidate of each event, as CMS PFNano
-    does (see :func:`process_batch`), instead of only the fat jets' constituents.
+    arrays, and the same hard-scatter events at any ``pileup`` (the pile-up has its own
+    random stream, the calorimeter noise is keyed by cell).  ``pileup_library`` overlays
+    premixed minimum-bias events (:mod:`jetclr_coffea.gen.minbias`) instead of generating
+    them.  ``all_candidates`` stores every PF candidate of each event, as CMS PFNano does
+    (see :func:`process_batch`), instead of only the fat jets' constituents.  A ``Runs``
+    tree holds the sums of weights and the cross section.
 
     Raises:
-        JetCLRError: a bad argument or an unwritable output.
+        JetCLRError: a bad argument, an unwritable output or an unreadable library.
     """
     import uproot
 
     _validate(n_events, pileup, batch_size)
     target = check_writable(output)
+    library = PileupLibrary.load(pileup_library) if pileup_library is not None and pileup > 0 else None
     start = time.perf_counter()
-    pythia = make_pythia(card_lines(cfg))
-    charge_of = charges(pythia)
-    pu_pythia = make_pythia(pileup_lines((cfg.seed + 4242) % 900_000_000 + 1, cfg.ecm)) if (
-        pileup > 0
-    ) else None
-    density: MassDensity | None = pilot_density(cfg) if cfg.process == "wprime-flat" else None
-    rng = np.random.default_rng(cfg.seed)
+    sample = _Sample.open(cfg, pileup, library)
     report = _progress_printer(n_events) if progress else None
     n_jets = n_cands = done = 0
+    weights: list[F64] = []
     with atomic_path(target) as tmp, uproot.recreate(tmp) as fout:
         tree = None
         while done < n_events:
             n = min(batch_size, n_events - done)
-            events = pythia.nextBatch(n)
-            pu_events, pu_counts = None, None
-            if pu_pythia is not None:
-                pu_counts = rng.poisson(pileup, size=n)
-                if pu_counts.sum() > 0:
-                    pu_events = pu_pythia.nextBatch(int(pu_counts.sum()))
-            branches = process_batch(
-                events, charge_of, rng, pileup_events=pu_events, pileup_counts=pu_counts,
-                detector=detector, jets_cfg=jets_cfg, all_candidates=all_candidates,
-            )
-            gen_index = np.arange(done, done + n, dtype=np.int64)
-            weight = np.ones(n)
-            if density is not None:
-                weight = density.weights(resonance_mass(events.prt))
-            data: dict[str, Any] = {
-                "run": np.ones(n, dtype=np.uint32),
-                "luminosityBlock": (1 + gen_index // 1000).astype(np.uint32),
-                "event": (gen_index + 1).astype(np.uint64),
-                "genWeight": np.nan_to_num(weight, nan=0.0).astype(np.float32),
-                **branches,
-            }
+            data = sample.batch(n, done, detector, jets_cfg, all_candidates)
             if tree is None:
                 tree = fout.mktree(
                     "Events",
@@ -380,16 +448,12 @@ def generate(
                     counter_name=lambda counted: f"n{counted}",
                 )
             tree.extend(data)
-            n_jets += int(ak.sum(ak.num(branches["FatJet"].pt, axis=1)))
-            n_cands += int(ak.sum(ak.num(branches["PFCands"].pt, axis=1)))
+            weights.append(data["genWeight"].astype(np.float64))
+            n_jets += int(ak.sum(ak.num(data["FatJet"].pt, axis=1)))
+            n_cands += int(ak.sum(ak.num(data["PFCands"].pt, axis=1)))
             done += n
             if report is not None:
                 report(done, time.perf_counter() - start)
-    return GenerateSummary(
-        output=str(target),
-        process=cfg.process,
-        events=done,
-        fat_jets=n_jets,
-        pf_candidates=n_cands,
-        seconds=time.perf_counter() - start,
-    )
+        fout["Runs"] = sample.runs_tree(np.concatenate(weights))
+    return GenerateSummary(output=str(target), process=cfg.process, events=done, fat_jets=n_jets,
+                           pf_candidates=n_cands, seconds=time.perf_counter() - start)

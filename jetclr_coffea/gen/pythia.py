@@ -48,6 +48,11 @@ class ProcessConfig:
         mass_max: upper edge of the flat resonance-mass window (wprime-flat), GeV.
         mzprime: Z' mass of the semi-visible-jet model (svj), GeV.
         rinv: invisible fraction of the dark mesons (svj).
+        flat_pthat: bias the hard-process pT spectrum by (pT-hat / pthat_min)^bias_power
+            (Pythia's ``PhaseSpace:bias2Selection``), as CMS's "Flat" samples; each event's
+            ``genWeight`` is the inverse bias, so weighted distributions are physical.
+        bias_power: the bias exponent (6 puts about half the events above 800 GeV in a
+            300-1600 GeV window).
     """
 
     process: str
@@ -59,6 +64,8 @@ class ProcessConfig:
     mass_max: float = 250.0
     mzprime: float = 2000.0
     rinv: float = 0.75
+    flat_pthat: bool = False
+    bias_power: float = 6.0
 
     def __post_init__(self) -> None:
         if self.process not in PROCESSES:
@@ -79,6 +86,11 @@ class ProcessConfig:
             raise JetCLRError(f"rinv must be in [0, 1], got {self.rinv}")
         if self.ecm <= 0:
             raise JetCLRError(f"ecm must be positive, got {self.ecm}")
+        if self.flat_pthat and self.process == "svj":
+            raise JetCLRError("svj has no pT-hat window to flatten: cover a jet-pT range with "
+                              "several --mzprime values instead")
+        if not 0.0 < self.bias_power <= 10.0:
+            raise JetCLRError(f"bias power must be in (0, 10], got {self.bias_power}")
 
 
 def _read_card(name: str) -> list[str]:
@@ -109,7 +121,11 @@ def card_lines(cfg: ProcessConfig) -> list[str]:
         "rinv": cfg.rinv,
         "rvis": 1.0 - cfg.rinv,
     }
-    return [line.format(**values) for line in _read_card("common") + _read_card(cfg.process)]
+    lines = [line.format(**values) for line in _read_card("common") + _read_card(cfg.process)]
+    if cfg.flat_pthat:
+        lines += ["PhaseSpace:bias2Selection = on", f"PhaseSpace:bias2SelectionPow = {cfg.bias_power}",
+                  f"PhaseSpace:bias2SelectionRef = {cfg.pthat_min}"]
+    return lines
 
 
 def pileup_lines(seed: int, ecm: float) -> list[str]:
