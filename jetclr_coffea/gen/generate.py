@@ -371,7 +371,8 @@ class _Sample:
         branches = process_batch(
             events, self.charge_of, self.rng, pileup=pu,
             pileup_rng=self.pileup.rng if self.pileup is not None else None,
-            cell_noise=CellNoise(self.seed, first), detector=detector, jets_cfg=jets_cfg,
+            cell_noise=CellNoise(self.seed, first) if self.pileup is not None else None,
+            detector=detector, jets_cfg=jets_cfg,
             all_candidates=all_candidates,
         )
         weight = np.asarray(ak.to_numpy(events.info.weights[:, 0]), dtype=np.float64)
