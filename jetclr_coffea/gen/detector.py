@@ -25,6 +25,7 @@ The model (documented in docs/data.md):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -359,8 +360,5 @@ def simulate(
             cands.event, cands.eta, cands.phi, cands.pt, is_track, pv_track,
             cfg.neutral_puppi_radius,
         )
-        cands = Candidates(
-            **{**{k: getattr(cands, k) for k in cands.__dataclass_fields__},
-               "puppi": np.where(is_track, cands.puppi, neutral_w)}
-        )
+        cands = dataclasses.replace(cands, puppi=np.where(is_track, cands.puppi, neutral_w))
     return cands

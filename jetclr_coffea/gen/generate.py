@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -26,6 +27,7 @@ from jetclr_coffea.gen.pythia import (
     hard_process,
     make_pythia,
     pileup_lines,
+    stable_particles,
 )
 
 __all__ = ["GenerateSummary", "PileupSource", "generate", "process_batch"]
@@ -51,28 +53,6 @@ class GenerateSummary:
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else float("nan")
-
-
-def _flat_particles(events: ak.Array, charge_of: Callable[[Any], Any]) -> Particles:
-    prt = events.prt
-    fs = prt[prt.status > 0]
-    counts = ak.to_numpy(ak.num(fs.id, axis=1))
-    event = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    pdg = ak.to_numpy(ak.flatten(fs.id)).astype(np.int64)
-    vprod = fs.vProd
-    return Particles(
-        event=event,
-        px=ak.to_numpy(ak.flatten(fs.p.px)),
-        py=ak.to_numpy(ak.flatten(fs.p.py)),
-        pz=ak.to_numpy(ak.flatten(fs.p.pz)),
-        e=ak.to_numpy(ak.flatten(fs.p.e)),
-        pdg=pdg,
-        charge=np.asarray(charge_of(pdg), dtype=np.float64),
-        vx=ak.to_numpy(ak.flatten(ak.fill_none(vprod.px, 0.0))),
-        vy=ak.to_numpy(ak.flatten(ak.fill_none(vprod.py, 0.0))),
-        vz=ak.to_numpy(ak.flatten(ak.fill_none(vprod.pz, 0.0))),
-        pileup=np.zeros(len(pdg), dtype=bool),
-    )
 
 
 def _merge(a: Particles, b: Particles) -> Particles:
@@ -101,10 +81,6 @@ def _jet_id(c: ak.Array, energy: ak.Array) -> ak.Array:
     return ak.values_astype(tight * 2 + lep_veto * 4, np.int32)
 
 
-def _shift_event(p: Particles, **changes: Any) -> Particles:
-    return Particles(**{**{k: getattr(p, k) for k in p.__dataclass_fields__}, **changes})
-
-
 def _vertices_and_pileup(
     events: ak.Array, charge_of: Callable[[Any], Any], rng: np.random.Generator,
     pileup: Particles | None,
@@ -112,9 +88,9 @@ def _vertices_and_pileup(
     """The batch's stable particles at their primary vertices, with pile-up overlaid:
     (particles, primary-vertex z per event, whether pile-up is there)."""
     n_ev = len(events)
-    particles = _flat_particles(events, charge_of)
+    particles = stable_particles(events, charge_of)
     pv_z = rng.normal(size=n_ev) * BEAMSPOT_SIGMA_Z_MM
-    particles = _shift_event(particles, vz=particles.vz + pv_z[particles.event])
+    particles = dataclasses.replace(particles, vz=particles.vz + pv_z[particles.event])
     if pileup is None or len(pileup.event) == 0:
         return particles, pv_z, False
     return _merge(particles, pileup), pv_z, True
@@ -138,10 +114,10 @@ class PileupSource:
         if self.library is not None:
             return self.library.draw(counts, self.rng, BEAMSPOT_SIGMA_Z_MM)
         assert self.pythia is not None and self.charge_of is not None
-        pu = _flat_particles(self.pythia.nextBatch(int(counts.sum())), self.charge_of)
+        pu = stable_particles(self.pythia.nextBatch(int(counts.sum())), self.charge_of)
         owner = np.repeat(np.arange(n_events, dtype=np.int64), counts)
         z = self.rng.normal(size=int(counts.sum())) * BEAMSPOT_SIGMA_Z_MM
-        return _shift_event(pu, event=owner[pu.event], vz=pu.vz + z[pu.event],
+        return dataclasses.replace(pu, event=owner[pu.event], vz=pu.vz + z[pu.event],
                             pileup=np.ones(len(pu.event), dtype=bool))
 
 

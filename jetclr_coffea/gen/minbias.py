@@ -10,11 +10,10 @@ and the same fast simulation then runs on the hard event and its pile-up togethe
 are shared, PUPPI weights see the pile-up tracks).
 
 Reuse: with a library of L events and N hard events at mean mu, each library event is
-used about N mu / L times, but two hard events share a given pile-up event only with
-probability ~ mu^2 / L per pair; the overlaid copies differ by their vertex and by the
-detector smearing.  A library of at least 100 mu events (4 000 at mu = 40) keeps the
-chance that two events of a batch share more than one pile-up event below a percent
-(docs/data.md).
+used about N mu / L times, and two hard events share on average mu^2 / L pile-up events
+(0.08 for L = 20 000 at mu = 40; each shared one is a 1/mu part of their pile-up, at a
+different vertex and with its own detector smearing).  L >= 100 mu^2 brings it below a
+percent (docs/data.md).
 """
 
 from __future__ import annotations
@@ -42,22 +41,11 @@ MINBIAS_TREE = "MinBias"
 _FIELDS = ("px", "py", "pz", "e", "pdg", "charge", "vx", "vy", "vz")
 
 
-def _stable_particles(events: ak.Array, charge_of: object) -> ak.Array:
-    prt = events.prt
-    fs = prt[prt.status > 0]
-    vprod = fs.vProd
-    pdg = ak.values_astype(fs.id, np.int32)
-    flat_pdg = ak.to_numpy(ak.flatten(pdg)).astype(np.int64)
-    charge = ak.unflatten(np.asarray(charge_of(flat_pdg), dtype=np.float32),  # type: ignore[operator]
-                          ak.num(pdg, axis=1))
-    return ak.zip({
-        "px": ak.values_astype(fs.p.px, np.float32), "py": ak.values_astype(fs.p.py, np.float32),
-        "pz": ak.values_astype(fs.p.pz, np.float32), "e": ak.values_astype(fs.p.e, np.float32),
-        "pdg": pdg, "charge": charge,
-        "vx": ak.values_astype(ak.fill_none(vprod.px, 0.0), np.float32),
-        "vy": ak.values_astype(ak.fill_none(vprod.py, 0.0), np.float32),
-        "vz": ak.values_astype(ak.fill_none(vprod.pz, 0.0), np.float32),
-    })
+def _library_record(p: Particles, n_events: int) -> ak.Array:
+    """The jagged ``Particle`` record of a batch's stable particles, as the library stores it."""
+    counts = np.bincount(p.event, minlength=n_events)
+    values = {k: getattr(p, k).astype(np.int32 if k == "pdg" else np.float32) for k in _FIELDS}
+    return ak.zip({k: ak.unflatten(v, counts) for k, v in values.items()})
 
 
 def write_minbias_library(n_events: int, seed: int, output: str | os.PathLike[str], *,
@@ -72,7 +60,7 @@ def write_minbias_library(n_events: int, seed: int, output: str | os.PathLike[st
     """
     import uproot
 
-    from jetclr_coffea.gen.pythia import charges, make_pythia, pileup_lines
+    from jetclr_coffea.gen.pythia import charges, make_pythia, pileup_lines, stable_particles
 
     if n_events <= 0:
         raise ParameterError("n_events", f"must be a positive number of events, got {n_events}")
@@ -87,7 +75,7 @@ def write_minbias_library(n_events: int, seed: int, output: str | os.PathLike[st
         tree = None
         while done < n_events:
             n = min(batch_size, n_events - done)
-            data = {"Particle": _stable_particles(pythia.nextBatch(n), charge_of)}
+            data = {"Particle": _library_record(stable_particles(pythia.nextBatch(n), charge_of), n)}
             if tree is None:
                 tree = fout.mktree(MINBIAS_TREE, {"Particle": data["Particle"].type},
                                    field_name=lambda outer, inner: f"{outer}_{inner}",

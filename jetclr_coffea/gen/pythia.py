@@ -7,6 +7,7 @@ event records into one awkward array in C++, so no Python code runs per particle
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from jetclr_coffea.errors import JetCLRError, MissingExtraError
+from jetclr_coffea.gen.detector import Particles
 
 __all__ = [
     "PROCESSES",
@@ -24,6 +26,7 @@ __all__ = [
     "hard_process",
     "make_pythia",
     "pileup_lines",
+    "stable_particles",
 ]
 
 PROCESSES: tuple[str, ...] = ("qcd", "top", "wprime-flat", "svj")
@@ -238,4 +241,28 @@ def hard_process(prt: ak.Array) -> ak.Array:
             "statusFlags": ak.values_astype(ak.full_like(hard.id, flags), np.int32),
             "genPartIdxMother": ak.unflatten(mother_idx.astype(np.int32), counts),
         }
+    )
+
+
+def stable_particles(events: ak.Array, charge_of: Callable[[Any], Any]) -> Particles:
+    """The stable particles of a ``nextBatch`` array, flat, with their event index and
+    production vertex (mm; the event's own origin), not yet marked as pile-up."""
+    prt = events.prt
+    fs = prt[prt.status > 0]
+    counts = ak.to_numpy(ak.num(fs.id, axis=1))
+    event = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    pdg = ak.to_numpy(ak.flatten(fs.id)).astype(np.int64)
+    vprod = fs.vProd
+    return Particles(
+        event=event,
+        px=ak.to_numpy(ak.flatten(fs.p.px)),
+        py=ak.to_numpy(ak.flatten(fs.p.py)),
+        pz=ak.to_numpy(ak.flatten(fs.p.pz)),
+        e=ak.to_numpy(ak.flatten(fs.p.e)),
+        pdg=pdg,
+        charge=np.asarray(charge_of(pdg), dtype=np.float64),
+        vx=ak.to_numpy(ak.flatten(ak.fill_none(vprod.px, 0.0))),
+        vy=ak.to_numpy(ak.flatten(ak.fill_none(vprod.py, 0.0))),
+        vz=ak.to_numpy(ak.flatten(ak.fill_none(vprod.pz, 0.0))),
+        pileup=np.zeros(len(pdg), dtype=bool),
     )
