@@ -141,11 +141,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if (args.pt_min is None) != (args.pt_max is None):
         raise ParameterError("pt_range", "needs both --pt-min and --pt-max, or neither")
     pt_range = (args.pt_min, args.pt_max) if args.pt_min is not None and args.pt_max is not None else None
+    if args.pt_bins is not None and len(args.pt_bins) > 1:
+        raise ParameterError("pt_bins", "given more than once: give every edge after one --pt-bins")
     metrics = evaluate(
         args.model, args.signal, args.background, args.output_dir,
         signal_label=args.signal_label, pt_range=pt_range, test_fraction=args.test_fraction,
         seed=args.seed, max_jets=args.max_jets, mass_matched=args.mass_matched,
-        ddt_background=args.ddt_background, compare=args.compare, progress=not args.quiet,
+        ddt_background=args.ddt_background, compare=args.compare,
+        pt_bins=None if args.pt_bins is None else args.pt_bins[0],
+        progress=not args.quiet,
     )
     lct, base, an = metrics["lct"], metrics["baseline"], metrics["anomaly_score"]
 
@@ -173,6 +177,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"anomaly score - {name}'s: dAUC {a['d_auc']:+.4f} +- {a['d_auc_err']:.4f}  "
               f"dR20 {a['d_r20']:+.3g} +- {a['d_r20_err']:.2g}")
     print(f"anomaly score, {an['score']} (no fit): {line(an, ('auc', 'r50', 'r20'))}")
+    for b in metrics.get("pt_bins", []):
+        head = (f"pT {b['pt_min']:g}-{b['pt_max']:g}: {b['n_test_signal']}/{b['n_test_background']} "
+                "test jets")
+        main = b["lct"] or next(iter(b["scores"].values()), None) or b["anomaly_score"]
+        print(f"{head}  " + ("too few jets" if main is None else
+                              f"model {line(main)} | observables' BDT {line(b['observables_bdt'])}"))
     if "landscape" in metrics:
         print("decorrelation landscape (R50, 1/JSD at 50% signal efficiency):")
         for name, p in metrics["landscape"]["points"].items():
@@ -256,6 +266,43 @@ def _cmd_ddt_map(args: argparse.Namespace) -> int:
                         efficiency=args.qcd_efficiency, opts=_run_options(args),
                         selection=_selection(args), min_jets=args.min_jets_per_bin)
     print(f"wrote {path}")
+    return 0
+
+
+def _cmd_pileup_response(args: argparse.Namespace) -> int:
+    from jetclr_coffea.training.pileup_response import pileup_response
+
+    if (args.pt_min is None) != (args.pt_max is None):
+        raise ParameterError("pt_range", "needs both --pt-min and --pt-max, or neither")
+    pt_range = (args.pt_min, args.pt_max) if args.pt_min is not None and args.pt_max is not None else None
+    report = pileup_response(args.model, (args.signal, args.signal_pileup),
+                             (args.background, args.background_pileup), args.output,
+                             signal_label=args.signal_label, pt_range=pt_range, eta_max=args.eta_max,
+                             progress=not args.quiet)
+    print(f"{report['n_signal']} signal and {report['n_background']} background jets matched")
+    for name, r in report["scores"].items():
+        sb = r["shift_background"]
+        print(f"{name:>18}: AUC {r['auc_reference']:.4f} -> {r['auc_pileup']:.4f} (dAUC {r['d_auc']:+.4f} "
+              f"+- {r['d_auc_err']:.4f}); QCD shift median {sb['median']:+.3g} "
+              f"[{sb['q16']:+.3g}, {sb['q84']:+.3g}]")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_ddt_closure(args: argparse.Namespace) -> int:
+    from jetclr_coffea.processors.closure import ddt_closure
+    from jetclr_coffea.processors.run import load_fileset
+
+    report = ddt_closure(load_fileset(args.fileset), args.model, args.ddt_map, args.output,
+                         opts=_run_options(args), selection=_selection(args))
+    s = report["summary"]
+    print(f"{report['score']}: target QCD pass fraction {s['target']:g}")
+    for row in s["per_pt"]:
+        if row["pass_fraction"] is not None:
+            print(f"  pT {row['pt_min']:g}-{row['pt_max']:g} GeV: {row['pass_fraction']:.4f} +- "
+                  f"{row['err']:.4f} ({row['n_effective']:.0f} effective jets)")
+    print(f"chi2 / ndf over (msd, pT) bins: {s['chi2']:.1f} / {s['ndf']}")
+    print(f"wrote {Path(args.output) / 'closure.json'} and closure.png")
     return 0
 
 
@@ -367,8 +414,15 @@ def _add_training(sub: Any) -> None:
     ev.add_argument("--signal-label", default="top", choices=tuple(SIGNAL_LABELS),
                     help="top (fully merged tops only), two_prong (both quarks of a W/Z/Z'/H), "
                          "dark (jets with a dark quark) or any")
-    ev.add_argument("--pt-min", type=float, default=None, help="default: the model's training window")
-    ev.add_argument("--pt-max", type=float, default=None, help="default: the model's training window")
+    ev.add_argument("--pt-min", type=float, default=None,
+                    help="default: the first --pt-bins edge, else the model's training window")
+    ev.add_argument("--pt-max", type=float, default=None,
+                    help="default: the last --pt-bins edge, else the model's training window")
+    ev.add_argument("--pt-bins", type=float, nargs="+", action="append", metavar="EDGE",
+                    help="jet-pT bin edges (e.g. 300 450 600 800 1000 1500): every metric also per bin in "
+                         "metrics.json['pt_bins'] and pt_bins.png; the LCT and the BDT are fitted once on "
+                         "the whole training half and evaluated per bin.  Weighted samples (genWeight not "
+                         "all equal): jets weighted by genWeight*xsec/sumw in the fits and the metrics")
     ev.add_argument("--test-fraction", type=float, default=0.5, help="held-out fraction, 0 < f < 1")
     ev.add_argument("--seed", type=int, default=1, help="seed of the train/test split")
     ev.add_argument("--max-jets", type=int, default=0, help="jets per file (0: all)")
@@ -432,6 +486,42 @@ def _add_processing(sub: Any) -> None:
                          "neighbours' jets")
     _add_runner_options(dd)
     _finish(dd, _cmd_ddt_map, efficiency="--qcd-efficiency", min_jets="--min-jets-per-bin")
+
+    pr = sub.add_parser("pileup-response", help="how a model's scores move with pile-up, jet by jet",
+                        description="Match the jets of two samples made with the same --seed at two pile-up "
+                        "values (same event, dR < 0.2) and report, per model output and per NanoAOD "
+                        "observable, the shift of the score (median, 68%% interval) and the AUC at each "
+                        "pile-up value with the paired difference and its bootstrap error (JSON).")
+    pr.add_argument("model", help="exported .onnx model")
+    pr.add_argument("--signal", nargs="+", required=True, help="reference signal file(s), e.g. mu = 0")
+    pr.add_argument("--signal-pileup", nargs="+", required=True,
+                    help="the same signal events with pile-up, one per --signal file, in order")
+    pr.add_argument("--background", nargs="+", required=True, help="reference background file(s)")
+    pr.add_argument("--background-pileup", nargs="+", required=True,
+                    help="the same background events with pile-up, one per --background file")
+    from jetclr_coffea.truth import SIGNAL_LABELS
+
+    pr.add_argument("--signal-label", default="top", choices=tuple(SIGNAL_LABELS), help="as for evaluate")
+    pr.add_argument("--pt-min", type=float, default=None, help="reference jets' pT (default: the model's)")
+    pr.add_argument("--pt-max", type=float, default=None, help="reference jets' pT (default: the model's)")
+    pr.add_argument("--eta-max", type=float, default=None,
+                    help="reference jets' |eta| (default: the model's)")
+    pr.add_argument("--output", "-o", required=True, help="output JSON")
+    pr.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    _finish(pr, _cmd_pileup_response)
+
+    dc = sub.add_parser("ddt-closure", help="a DDT map's QCD pass fraction per (msd, pT) bin",
+                        description="Check a DDT map's closure: run the model with the map over an "
+                        "independent QCD fileset (not the one the map was built from) and write the QCD "
+                        "pass fraction with its error and pull in every (msoftdrop, pT) bin "
+                        "(closure.json, closure.png), the pass fraction per pT bin and the chi2 against "
+                        "the map's target.")
+    dc.add_argument("fileset", help="JSON fileset of QCD, independent of the map's")
+    dc.add_argument("--model", required=True, help="ONNX model the map was built for")
+    dc.add_argument("--ddt-map", required=True, help="DDT map from jetclr-coffea ddt-map")
+    dc.add_argument("--output", "-o", required=True, help="output folder")
+    _add_runner_options(dc)
+    _finish(dc, _cmd_ddt_closure)
 
     demo = sub.add_parser("demo", help="the embedded default: the whole chain on small samples",
                           description="The embedded default: generate small QCD and top samples, run the "

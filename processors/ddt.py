@@ -278,10 +278,12 @@ def check_xsecs(fileset: Mapping[str, Any]) -> dict[str, float] | None:
     return {ds: float(x) for ds, x in xsecs.items()}  # type: ignore[arg-type]
 
 
-def qcd_histogram(datasets: Mapping[str, Any], score: str, xsecs: Mapping[str, float] | None) -> Any:
-    """The summed (rho, pT, score) QCD histogram of ``score`` over the processor's
-    per-dataset results: as they are (genWeight-weighted), or each dataset weighted by its
-    cross section over its sum of generator weights (``xsecs``, e.g. HT-binned QCD).
+def qcd_histogram(datasets: Mapping[str, Any], score: str, xsecs: Mapping[str, float] | None,
+                  kind: str = "rho_pt_score") -> Any:
+    """The summed QCD histogram ``kind`` of ``score`` (default the (rho, pT, score) one) over
+    the processor's per-dataset results: as they are (genWeight-weighted), or each dataset
+    weighted by its cross section over its sum of generator weights (``xsecs``, e.g.
+    HT-binned QCD).
 
     Raises:
         JetCLRError: a weighted dataset's generator weights do not sum to a positive number,
@@ -289,7 +291,7 @@ def qcd_histogram(datasets: Mapping[str, Any], score: str, xsecs: Mapping[str, f
     """
     total = None
     for ds, res in datasets.items():
-        h = res["hists"][hist_name(score, "rho_pt_score")]
+        h = res["hists"][hist_name(score, kind)]
         if xsecs is not None:
             sum_w = res["cutflow"]["events_weighted"]
             if sum_w <= 0:
@@ -297,7 +299,7 @@ def qcd_histogram(datasets: Mapping[str, Any], score: str, xsecs: Mapping[str, f
             h = h * (xsecs[ds] / sum_w)
         total = h if total is None else total + h
     if total is None or total.sum(flow=True).value <= 0:
-        raise JetCLRError("no scored jets in the fileset: cannot build a DDT map")
+        raise JetCLRError("no scored jets in the fileset")
     return total
 
 

@@ -36,3 +36,19 @@ def test_bootstrap_errors_shrink_like_one_over_sqrt_n_and_pair() -> None:
     alone = bootstrap(*noisy, n=100)
     assert paired["d_auc_err"] < 0.5 * np.hypot(paired["auc_err"], alone["auc_err"])
     assert bootstrap(sig, bkg, n=20, seed=3) == bootstrap(sig, bkg, n=20, seed=3)
+
+
+def test_weights_count_like_repeated_jets() -> None:
+    # a jet of weight k counts as k copies of it: weighted metrics equal the replicated sample's
+    rng = np.random.default_rng(4)
+    sig, bkg = rng.normal(1.0, 1.0, 300), rng.normal(0.0, 1.0, 400)
+    ws, wb = rng.integers(1, 4, 300).astype(float), rng.integers(1, 4, 400).astype(float)
+    weighted = roc_metrics(sig, bkg, (ws, wb))
+    replicated = roc_metrics(np.repeat(sig, ws.astype(int)), np.repeat(bkg, wb.astype(int)))
+    for k in ("auc", "r50", "r20"):
+        assert weighted[k] == pytest.approx(replicated[k], rel=1e-12)
+    assert roc_metrics(sig, bkg, (np.ones(300), np.ones(400))) == roc_metrics(sig, bkg)
+    # only the weights' ratios matter, and a weighted bootstrap has errors of its own
+    assert roc_metrics(sig, bkg, (3 * ws, 7 * wb))["auc"] == pytest.approx(weighted["auc"], rel=1e-12)
+    boot = bootstrap(sig, bkg, 50, weights=(ws, wb), paired=(-sig, bkg))
+    assert boot["auc"] == pytest.approx(weighted["auc"]) and boot["auc_err"] > 0 and boot["d_auc_err"] > 0

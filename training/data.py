@@ -27,8 +27,8 @@ from jetclr_coffea.reader import read_constituents
 from jetclr_coffea.sculpting import mass_matching_weights
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS, label_fatjets
 
-__all__ = ["JET_FIELDS", "JetSample", "Targets", "batch_inputs", "load_jets", "subset", "to_batch",
-           "training_targets"]
+__all__ = ["JET_FIELDS", "JetSample", "Targets", "batch_inputs", "event_weights", "load_jets", "subset",
+           "to_batch", "training_targets"]
 
 HANDCRAFTED = ("msoftdrop", "tau21", "tau32", "n2b1", "n3b1")
 #: FatJet fields kept per jet for the models' jet features (:data:`JET_FEATURES`).
@@ -47,6 +47,9 @@ class JetSample:
         pt: jet pT.
         jet_fields: the FatJet fields a model's jet features are computed from
             (:data:`JET_FIELDS`; zeros where a file lacks one).
+        weight: the event weight of each jet (:func:`event_weights`).
+        event: (file index, entry) of each jet's event, to match jets across files.
+        eta, phi: jet direction.
     """
 
     arrays: ConstituentArrays
@@ -55,6 +58,15 @@ class JetSample:
     source: npt.NDArray[np.int64]
     pt: npt.NDArray[np.float64]
     jet_fields: dict[str, npt.NDArray[np.float64]]
+    weight: npt.NDArray[np.float64]
+    event: npt.NDArray[np.int64]
+    eta: npt.NDArray[np.float64]
+    phi: npt.NDArray[np.float64]
+
+    @property
+    def weighted(self) -> bool:
+        """Whether the jets' weights differ (a biased-pT sample)."""
+        return bool(len(self.weight) and np.ptp(self.weight) > 0)
 
     def __len__(self) -> int:
         return len(self.pt)
@@ -72,6 +84,31 @@ def _observables(jets: ak.Array) -> npt.NDArray[np.float64]:
     tau32 = np.where(tau2 > 0, tau3 / np.where(tau2 > 0, tau2, 1.0), 0.0)
     return np.stack([_field(jets, "msoftdrop"), tau21, tau32, _field(jets, "n2b1"), _field(jets, "n3b1")],
                     axis=1)
+
+
+def event_weights(path: str | os.PathLike[str], events: ak.Array) -> npt.NDArray[np.float64]:
+    """Each event's weight: ``genWeight * xsec_pb / genEventSumw`` where the file has a
+    ``Runs`` tree with both (so that files of one process, or p̂T slices, add up to its cross
+    section), ``genWeight`` where only that exists, else 1.
+
+    Raises:
+        JetCLRError: a weight is NaN or infinite.
+    """
+    if "genWeight" not in ak.fields(events):
+        return np.ones(len(events))
+    w = np.asarray(ak.to_numpy(events["genWeight"]), dtype=np.float64)
+    if not np.isfinite(w).all():
+        raise JetCLRError(f"{path}: genWeight has {int((~np.isfinite(w)).sum())} NaN or infinite entries")
+    import uproot
+
+    with uproot.open(path) as f:
+        runs = f.get("Runs", None)
+        if runs is not None and {"genEventSumw", "xsec_pb"} <= set(runs.keys()):
+            sumw = float(np.sum(runs["genEventSumw"].array(library="np")))
+            xsec = float(np.mean(runs["xsec_pb"].array(library="np")))
+            if sumw > 0 and np.isfinite(xsec) and xsec > 0:
+                w = w * xsec / sumw
+    return w
 
 
 def load_jets(
@@ -112,7 +149,9 @@ def load_jets(
         idx = np.flatnonzero(keep)
         if max_jets > 0:
             idx = idx[:max_jets]
-        parts.append((jc.constituents[idx], jc.jets[idx], labels[idx], np.full(len(idx), i)))
+        entry = np.asarray(ak.to_numpy(jc.jets["event"]), dtype=np.int64)[idx]
+        parts.append((jc.constituents[idx], jc.jets[idx], labels[idx], np.full(len(idx), i),
+                      event_weights(path, events)[entry], entry))
     constituents = ak.concatenate([p[0] for p in parts])
     jets = ak.concatenate([p[1] for p in parts])
     if len(jets) == 0:
@@ -127,6 +166,10 @@ def load_jets(
         source=np.concatenate([p[3] for p in parts]).astype(np.int64),
         pt=np.asarray(ak.to_numpy(jets.pt), dtype=np.float64),
         jet_fields={name: _field(jets, name) for name in JET_FIELDS},
+        weight=np.concatenate([p[4] for p in parts]).astype(np.float64),
+        event=np.stack([np.concatenate([p[3] for p in parts]),
+                        np.concatenate([p[5] for p in parts])], axis=1).astype(np.int64),
+        eta=_field(jets, "eta"), phi=_field(jets, "phi"),
     )
 
 

@@ -30,11 +30,12 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
-from jetclr_coffea.metrics import bootstrap, r_at
+from jetclr_coffea.metrics import Weights, bootstrap, r_at
 from jetclr_coffea.sculpting import mass_matching_weights, mass_sculpting
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS
 
 from .data import HANDCRAFTED, JetSample, load_jets
+from .pt_bins import BinnedScores, check_edges, plot_pt_bins, pt_bin_metrics
 
 __all__ = [
     "SIGNAL_LABELS", "LCTResult", "RocCurve", "evaluate", "linear_classifier_test", "r_at", "score_roc",
@@ -173,6 +174,8 @@ class _Labelled:
     observables: F64
     labels: npt.NDArray[np.int64]
     pt: F64
+    weight: F64  # genWeight-based, each class normalised to mean 1 (all 1 if unweighted)
+    weighted: bool
 
 
 def _labelled_jets(model: OnnxJetModel, signal: list[str], background: list[str],
@@ -191,11 +194,17 @@ def _labelled_jets(model: OnnxJetModel, signal: list[str], background: list[str]
 
     say(f"running {Path(model.path).name} on {s_sel.sum()} signal and {b_sel.sum()} background jets")
     s_out, b_out = _run(model, sig, s_sel), _run(model, bkg, b_sel)
+    ws, wb = sig.weight[s_sel], bkg.weight[b_sel]
+    for w, name in ((ws, "signal"), (wb, "background")):
+        if w.sum() <= 0:
+            raise JetCLRError(f"the {name} jets' genWeight sum to {w.sum():g}: nothing to weight with")
     return _Labelled(
         outputs={k: np.concatenate([s_out[k], b_out[k]]) for k in s_out},
         observables=np.concatenate([sig.observables[s_sel], bkg.observables[b_sel]]),
         labels=np.concatenate([np.ones(s_sel.sum(), np.int64), np.zeros(b_sel.sum(), np.int64)]),
         pt=np.concatenate([sig.pt[s_sel], bkg.pt[b_sel]]),
+        weight=np.concatenate([ws / ws.mean(), wb / wb.mean()]),
+        weighted=bool(sig.weighted or bkg.weighted),
     )
 
 
@@ -203,13 +212,20 @@ def _labelled_jets(model: OnnxJetModel, signal: list[str], background: list[str]
 BOOTSTRAP = 200
 
 
-def _lct_metrics(res: LCTResult, other: LCTResult | None = None) -> dict[str, float]:
+def _split_weights(w: F64 | None, rows: npt.NDArray[np.int64], y: npt.NDArray[np.int64]) -> Weights:
+    """The weights of the jets ``rows`` (labels ``y``) as (signal, background), or None."""
+    return None if w is None else (w[rows][y == 1], w[rows][y == 0])
+
+
+def _lct_metrics(res: LCTResult, other: LCTResult | None = None, w: F64 | None = None) -> dict[str, float]:
     """AUC, R50, R20 of an LCT on its test jets with bootstrap errors; with ``other`` (fitted
-    on the same split) also the differences ``d_*`` and their errors, from the same resamples."""
+    on the same split) also the differences ``d_*`` and their errors, from the same resamples.
+    ``w``: per-jet weights of all selected jets (None: unweighted)."""
     y, s = res.test_labels, res.test_scores
     paired = None if other is None else (other.test_scores[other.test_labels == 1],
                                           other.test_scores[other.test_labels == 0])
-    return bootstrap(s[y == 1], s[y == 0], BOOTSTRAP, paired=paired)
+    return bootstrap(s[y == 1], s[y == 0], BOOTSTRAP, paired=paired,
+                     weights=_split_weights(w, res.test_index, y))
 
 
 #: Other train/test splits an LCT is refitted on, for the spread the split adds.
@@ -226,21 +242,25 @@ def _split_spread(features: F64, y: npt.NDArray[np.int64], test_fraction: float,
             "r50_split_err": float(np.std([f.r50 for f in fits if np.isfinite(f.r50)], ddof=1))}
 
 
-def _anomaly_score(outputs: dict[str, F64], y: npt.NDArray[np.int64]) -> tuple[F64, dict[str, Any]]:
+def _anomaly_score(outputs: dict[str, F64], y: npt.NDArray[np.int64], w: F64 | None = None
+                   ) -> tuple[F64, dict[str, Any]]:
     """The anomaly score: the model's ``anomaly_score`` output where it has one, else DarkCLR's
     ||embedding|| computed here (to compare encoders trained without the AnomalyCLR term);
     its ROC with no fit, with bootstrap errors."""
     has_score = "anomaly_score" in outputs
     score = outputs["anomaly_score"] if has_score else np.linalg.norm(outputs["embedding"], axis=1)
-    return score, {**bootstrap(score[y == 1], score[y == 0], BOOTSTRAP), "jets": "all selected (no fit)",
+    weights = None if w is None else (w[y == 1], w[y == 0])
+    return score, {**bootstrap(score[y == 1], score[y == 0], BOOTSTRAP, weights=weights),
+                   "jets": "all selected (no fit)",
                    "score": "anomaly_score output" if has_score else "norm of the embedding"}
 
 
 def _observables_bdt(obs: F64, y: npt.NDArray[np.int64], base: LCTResult, seed: int,
-                     weights: F64 | None) -> dict[str, Any]:
+                     weights: F64 | None, w: F64 | None = None) -> tuple[dict[str, Any], F64]:
     """A gradient-boosted classifier on the five observables, fitted on the LCT's training
     jets, its metrics on the LCT's test jets (with errors and the difference to the
-    observables' LCT): the best an analyst gets from NanoAOD alone."""
+    observables' LCT): the best an analyst gets from NanoAOD alone.  Returns the metrics and
+    the classifier's scores on the test jets; ``w``: the metrics' per-jet weights."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     test = np.zeros(len(y), dtype=bool)
@@ -253,16 +273,20 @@ def _observables_bdt(obs: F64, y: npt.NDArray[np.int64], base: LCTResult, seed: 
     return {"features": list(HANDCRAFTED),
             "classifier": "sklearn HistGradientBoostingClassifier(max_iter=300)",
             "jets": "the LCT's test jets; d_*: minus the observables' LCT",
-            **bootstrap(s[yt == 1], s[yt == 0], BOOTSTRAP, paired=ref)}
+            **bootstrap(s[yt == 1], s[yt == 0], BOOTSTRAP, paired=ref,
+                        weights=_split_weights(w, base.test_index, yt))}, s
 
 
-def _model_scores(outputs: dict[str, F64], scores: tuple[str, ...], base: LCTResult) -> dict[str, Any]:
+def _model_scores(outputs: dict[str, F64], scores: tuple[str, ...], base: LCTResult,
+                  w: F64 | None = None) -> dict[str, Any]:
     """Every score the model exports (but the anomaly score, which has its own section), with no
     fit, on the LCT's test jets: a supervised or decorrelated tagger against the observables'
     LCT on the same jets (``d_*``)."""
     te, yt = base.test_index, base.test_labels
     ref = (base.test_scores[yt == 1], base.test_scores[yt == 0])
-    return {name: bootstrap(outputs[name][te][yt == 1], outputs[name][te][yt == 0], BOOTSTRAP, paired=ref)
+    weights = _split_weights(w, te, yt)
+    return {name: bootstrap(outputs[name][te][yt == 1], outputs[name][te][yt == 0], BOOTSTRAP, paired=ref,
+                            weights=weights)
             for name in scores if name != "anomaly_score"}
 
 
@@ -307,11 +331,14 @@ def _run(model: OnnxJetModel, sample: JetSample, sel: npt.NDArray[np.bool_]) -> 
 
 def _landscape(model: OnnxJetModel, jets: _Labelled, rep: LCTResult | None, base: LCTResult,
                ddt_background: list[str] | None, selection: tuple[float, float, float],
-               say: Callable[[str], None]) -> dict[str, Any]:
+               say: Callable[[str], None]) -> tuple[dict[str, Any], Callable[[npt.NDArray[np.bool_]], Any]]:
     """The decorrelation landscape (:mod:`.landscape`) on the LCT's test jets: every
     observable alone, N2^DDT and tau21^DDT, both LCTs, the model LCT's DDT and every score
     the model exports; DDT maps fitted on ``ddt_background`` (QCD) at :data:`DDT_EFFICIENCY`
-    and at the QCD efficiency of each score's own cut at 50 % signal efficiency."""
+    and at the QCD efficiency of each score's own cut at 50 % signal efficiency.
+
+    Returns the section and a function giving the landscape's points on a subset of the test
+    jets (a boolean mask over them; the DDT maps stay those fitted on all the QCD jets)."""
     from .landscape import fit_ddt, landscape, working_point_efficiency
 
     te = base.test_index
@@ -356,9 +383,134 @@ def _landscape(model: OnnxJetModel, jets: _Labelled, rep: LCTResult | None, base
                                   f"*_ddt_wp: at the QCD efficiency of the score's own cut at 50% signal "
                                   f"efficiency, where the landscape is measured (the flattest it can be)"}
     say(f"bootstrapping the decorrelation landscape ({BOOTSTRAP} resamples)")
-    section["points"] = landscape({k: (v[y == 1], v[y == 0]) for k, v in raw.items()}, msd[y == 0], BOOTSTRAP,
-                                  reference="n2_ddt")
-    return section
+
+    def points(t_in: npt.NDArray[np.bool_]) -> dict[str, Any]:
+        s, b = t_in & (y == 1), t_in & (y == 0)
+        return {"n_signal": int(s.sum()), "n_background": int(b.sum()),
+                "points": landscape({k: (v[s], v[b]) for k, v in raw.items()}, msd[b], BOOTSTRAP,
+                                    reference="n2_ddt")}
+
+    section["points"] = points(np.ones(len(y), dtype=bool))["points"]
+    return section, points
+
+
+def _prepare(output_dir: str | os.PathLike[str], test_fraction: float, signal_label: str) -> Path:
+    """Check the arguments that need no file, and create the output folder."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ParameterError("test_fraction", f"must be between 0 and 1, got {test_fraction}")
+    if signal_label not in SIGNAL_LABELS:
+        raise ParameterError("signal_label",
+                             f"must be one of {', '.join(SIGNAL_LABELS)}, got {signal_label!r}")
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError("output_dir", f"{out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise JetCLRError(f"cannot create {out} ({err.strerror})") from err
+    return out
+
+
+def _selection(model: OnnxJetModel, pt_range: tuple[float, float] | None, eta_max: float | None,
+               pt_bins: tuple[float, ...] | None) -> tuple[float, float, float]:
+    """(pT min, pT max, |eta| max): as given, else the bins' range, else the model's training
+    selection."""
+    data = model.card.training.get("data", {})
+    if pt_range is None and pt_bins is not None:
+        pt_range = (pt_bins[0], pt_bins[-1])
+    missing = (pt_range is None and not {"pt_min", "pt_max"} <= set(data)) or \
+        (eta_max is None and "eta_max" not in data)
+    if missing:
+        raise ParameterError("pt_range", f"not given, and {model.path} records no training selection")
+    lo, hi = pt_range or (data["pt_min"], data["pt_max"])
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
+        raise ParameterError("pt_range", f"needs 0 <= pT min < pT max, finite; got {lo:g}, {hi:g}")
+    eta = eta_max if eta_max is not None else data["eta_max"]
+    return float(lo), float(hi), float(eta)
+
+
+#: How the jets are weighted, for ``metrics.json`` and the help.
+WEIGHTING = ("each jet weighted by its event's genWeight * xsec_pb / genEventSumw (Runs tree; genWeight "
+             "alone without one), normalised to mean 1 in signal and in background, in the classifiers' "
+             "fits (times the mass-matching weight with --mass-matched) and in every metric "
+             "(efficiencies are sums of weights); the landscape's points are unweighted")
+
+
+@dataclass
+class _Fits:
+    """The classifiers of one evaluation, fitted once on the training half."""
+
+    rep: LCTResult | None
+    base: LCTResult
+    fit_w: F64 | None  # the fits' sample weights
+    metric_w: F64 | None  # the metrics' per-jet weights (None: unweighted sample)
+
+
+def _fit(jets: _Labelled, mass_matched: bool, test_fraction: float, seed: int) -> _Fits:
+    y, obs, outputs = jets.labels, jets.observables, jets.outputs
+    fit_w = jets.weight.copy() if jets.weighted else None
+    if mass_matched:
+        msd = obs[:, HANDCRAFTED.index("msoftdrop")]
+        fit_w = np.ones(len(y)) if fit_w is None else fit_w
+        fit_w[y == 1] *= mass_matching_weights(msd[y == 1], msd[y == 0])
+    rep = (linear_classifier_test(outputs["embedding"], y, test_fraction=test_fraction, seed=seed,
+                                  sample_weight=fit_w) if "embedding" in outputs else None)
+    base = linear_classifier_test(obs, y, test_fraction=test_fraction, seed=seed, sample_weight=fit_w)
+    return _Fits(rep, base, fit_w, jets.weight if jets.weighted else None)
+
+
+def _sculpting(jets: _Labelled, fits: _Fits, anomaly: F64) -> dict[str, Any]:
+    """QCD mass sculpting of a cut at 50 % signal efficiency (JSD of the QCD msoftdrop spectra
+    passing and failing; all jets, the classifiers applied as fitted)."""
+    y, obs, rep, base = jets.labels, jets.observables, fits.rep, fits.base
+    msd_b = obs[y == 0, HANDCRAFTED.index("msoftdrop")]
+    emb = jets.outputs.get("embedding")
+    return {
+        "measure": "JSD of QCD msoftdrop passing vs failing, cut at 50% signal efficiency",
+        "lct": None if rep is None or emb is None else mass_sculpting(
+            rep.decision(emb[y == 1]), rep.decision(emb[y == 0]), msd_b),
+        "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
+        "anomaly_score": mass_sculpting(anomaly[y == 1], anomaly[y == 0], msd_b),
+    }
+
+
+def _window_metrics(jets: _Labelled, fits: _Fits, model: OnnxJetModel, test_fraction: float, seed: int
+                    ) -> tuple[dict[str, Any], F64, F64]:
+    """The whole-window blocks; also the anomaly score (all jets) and the BDT's test scores."""
+    y, obs, outputs, w = jets.labels, jets.observables, jets.outputs, fits.metric_w
+    rep, base = fits.rep, fits.base
+    anomaly, anomaly_section = _anomaly_score(outputs, y, w)
+    bdt, bdt_scores = _observables_bdt(obs, y, base, seed, fits.fit_w, w)
+    blocks: dict[str, Any] = {
+        "lct": (None if rep is None else {
+            **_lct_metrics(rep, base, w),
+            **_split_spread(outputs["embedding"], y, test_fraction, seed, fits.fit_w)}),
+        "baseline": {"features": list(HANDCRAFTED), **_lct_metrics(base, None, w),
+                     **_split_spread(obs, y, test_fraction, seed, fits.fit_w)},
+        "anomaly_score": anomaly_section,
+        "single_observables": _single_observables(obs, y),
+        "observables_bdt": bdt,
+        "scores": _model_scores(outputs, model.card.scores, base, w),
+        "mass_sculpting": _sculpting(jets, fits, anomaly),
+    }
+    return blocks, anomaly, bdt_scores
+
+
+def _curves(jets: _Labelled, fits: _Fits, anomaly: F64) -> dict[str, LCTResult | RocCurve]:
+    curves: dict[str, LCTResult | RocCurve] = {} if fits.rep is None else {"JetCLR LCT": fits.rep}
+    curves["hand-engineered LCT"] = fits.base
+    if "anomaly_score" in jets.outputs:
+        y = jets.labels
+        curves["anomaly score (no fit)"] = score_roc(anomaly[y == 1], anomaly[y == 0])
+    return curves
+
+
+def _binned(jets: _Labelled, fits: _Fits, anomaly: F64, bdt: F64, scores: tuple[str, ...]) -> BinnedScores:
+    return BinnedScores(
+        pt=jets.pt, labels=jets.labels, weight=jets.weight if jets.weighted else np.ones(len(jets.pt)),
+        test_index=fits.base.test_index, lct=None if fits.rep is None else fits.rep.test_scores,
+        baseline=fits.base.test_scores, bdt=bdt,
+        scores={k: jets.outputs[k] for k in scores if k != "anomaly_score"}, anomaly=anomaly)
 
 
 def evaluate(
@@ -376,6 +528,7 @@ def evaluate(
     mass_matched: bool = False,
     ddt_background: list[str] | None = None,
     compare: str | os.PathLike[str] | None = None,
+    pt_bins: list[float] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Run the LCT of ``model_path`` and the hand-engineered baseline on the same jets.
@@ -388,7 +541,8 @@ def evaluate(
             only jets holding both quarks of a W/Z/Z'/H decay, "dark" only jets holding a
             dark quark (semi-visible jets), "any" all jets (see
             :data:`SIGNAL_LABELS`); background jets must be QCD-labelled when labels exist.
-        pt_range, eta_max: jet selection (default: the model's training selection).
+        pt_range, eta_max: jet selection (default: the range of ``pt_bins``, else the
+            model's training selection).
         test_fraction: held-out fraction.
         seed: split seed.
         max_jets: at most this many jets per file (0: all).
@@ -399,24 +553,18 @@ def evaluate(
             signal only; without them the landscape has no DDT entries).
         compare: another exported encoder (e.g. the previous version): its LCT on the same jets
             and split, and the paired differences (``metrics["compare"]``).
+        pt_bins: jet-pT bin edges: every metric also per bin (``metrics["pt_bins"]``, see
+            :mod:`.pt_bins`; the classifiers fitted once on the whole training half) and
+            ``pt_bins.png``.
         progress: print what it is doing to stderr, step by step.
+
+    Jets of weighted samples (``genWeight`` not all equal) are weighted as :data:`WEIGHTING`.
 
     Returns:
         The metrics (also written to ``metrics.json``), with the fitted LCT of the model
         under the key ``"_lct"`` (not written).
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ParameterError("test_fraction", f"must be between 0 and 1, got {test_fraction}")
-    if signal_label not in SIGNAL_LABELS:
-        raise ParameterError("signal_label",
-                             f"must be one of {', '.join(SIGNAL_LABELS)}, got {signal_label!r}")
-    out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise ParameterError("output_dir", f"{out} exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise JetCLRError(f"cannot create {out} ({err.strerror})") from err
+    out = _prepare(output_dir, test_fraction, signal_label)
 
     def say(text: str) -> None:
         if progress:
@@ -427,76 +575,50 @@ def evaluate(
     for m in () if other is None else (model, other):  # checked before any work
         if not m.card.has_representation:
             raise ParameterError("compare", f"needs a representation: {m.path} has no embedding")
-    data = model.card.training.get("data", {})
-    if (pt_range is None or eta_max is None) and not {"pt_min", "pt_max", "eta_max"} <= set(data):
-        raise ParameterError("pt_range", f"not given, and {model_path} records no training selection")
-    lo, hi = pt_range or (data["pt_min"], data["pt_max"])
-    eta = eta_max if eta_max is not None else data["eta_max"]
+    edges = None if pt_bins is None else check_edges(pt_bins, (0.0, np.inf))
+    lo, hi, eta = _selection(model, pt_range, eta_max, edges)
+    edges = None if edges is None else check_edges(edges, (lo, hi))
     jets = _labelled_jets(model, signal, background, (lo, hi, eta), max_jets, signal_label, say)
-    y, obs, outputs = jets.labels, jets.observables, jets.outputs
-    msd = obs[:, HANDCRAFTED.index("msoftdrop")]
-    weights = None
-    if mass_matched:
-        weights = np.ones(len(y))
-        weights[y == 1] = mass_matching_weights(msd[y == 1], msd[y == 0])
-    say("fitting the linear classifier tests")
-    has_rep = "embedding" in outputs
-    rep = (linear_classifier_test(outputs["embedding"], y, test_fraction=test_fraction, seed=seed,
-                                  sample_weight=weights) if has_rep else None)
-    base = linear_classifier_test(obs, y, test_fraction=test_fraction, seed=seed, sample_weight=weights)
+    say("fitting the linear classifier tests and the observables' BDT")
+    fits = _fit(jets, mass_matched, test_fraction, seed)
     say(f"bootstrapping the metrics ({BOOTSTRAP} resamples)")
+    blocks, anomaly, bdt = _window_metrics(jets, fits, model, test_fraction, seed)
     metrics: dict[str, Any] = {
         "model": str(model_path),
         "selection": {"pt_min": lo, "pt_max": hi, "eta_max": eta, "signal_label": signal_label},
-        "n_signal": int((y == 1).sum()), "n_background": int((y == 0).sum()),
+        "n_signal": int((jets.labels == 1).sum()), "n_background": int((jets.labels == 0).sum()),
         "test_fraction": test_fraction, "seed": seed, "mass_matched": mass_matched,
+        "weights": WEIGHTING if jets.weighted else "none: every jet counts once (the samples are unweighted)",
         "uncertainties": f"*_err: standard deviation over {BOOTSTRAP} bootstrap resamples of the (test) "
                          f"jets; *_split_err: over the LCT refitted on {SPLITS + 1} train/test splits",
-        "lct": (None if rep is None else {
-            **_lct_metrics(rep, base),
-            **_split_spread(outputs["embedding"], y, test_fraction, seed, weights)}),
-        "baseline": {"features": list(HANDCRAFTED), **_lct_metrics(base),
-                     **_split_spread(obs, y, test_fraction, seed, weights)},
+        **blocks,
         "signal_files": [str(s) for s in signal], "background_files": [str(b) for b in background],
     }
-    curves: dict[str, LCTResult | RocCurve] = {"hand-engineered LCT": base}
-    if rep is not None:
-        curves = {"JetCLR LCT": rep, **curves}
-    anomaly_score, anomaly_section = _anomaly_score(outputs, y)
-    metrics["anomaly_score"] = anomaly_section
-    if "anomaly_score" in outputs:
-        curves["anomaly score (no fit)"] = score_roc(anomaly_score[y == 1], anomaly_score[y == 0])
-    metrics["single_observables"] = _single_observables(obs, y)
-    say("fitting the gradient-boosted classifier on the observables")
-    metrics["observables_bdt"] = _observables_bdt(obs, y, base, seed, weights)
-    metrics["scores"] = _model_scores(outputs, model.card.scores, base)
-    # QCD mass sculpting of a cut at 50 % signal efficiency (JSD of the QCD msoftdrop
-    # spectra passing and failing; all jets, the classifiers applied as fitted)
-    msd_b = msd[y == 0]
-    metrics["mass_sculpting"] = {
-        "measure": "JSD of QCD msoftdrop passing vs failing, cut at 50% signal efficiency",
-        "lct": None if rep is None else mass_sculpting(
-            rep.decision(outputs["embedding"][y == 1]), rep.decision(outputs["embedding"][y == 0]), msd_b),
-        "baseline": mass_sculpting(base.decision(obs[y == 1]), base.decision(obs[y == 0]), msd_b),
-        "anomaly_score": mass_sculpting(anomaly_score[y == 1], anomaly_score[y == 0], msd_b),
-    }
-    if other is not None and rep is not None:
+    if other is not None and fits.rep is not None:
         say(f"the LCT of {Path(other.path).name} on the same jets")
         metrics["compare"] = _compare(other, signal, background, (lo, hi, eta), max_jets, signal_label,
-                                      jets, rep, anomaly_score, {"test_fraction": test_fraction,
-                                                                 "seed": seed, "sample_weight": weights},
+                                      jets, fits.rep, anomaly, {"test_fraction": test_fraction,
+                                                                "seed": seed, "sample_weight": fits.fit_w},
                                       say)
+    points = None
     if signal_label == "two_prong":
-        metrics["landscape"] = _landscape(model, jets, rep, base, ddt_background, (lo, hi, eta), say)
+        metrics["landscape"], points = _landscape(model, jets, fits.rep, fits.base, ddt_background,
+                                                  (lo, hi, eta), say)
         from .landscape import plot_landscape
 
         plot_landscape(metrics["landscape"]["points"], out / "landscape.png",
                        f"{Path(model_path).name}: two-prong vs QCD, {lo:g} < pT < {hi:g} GeV")
-    out.mkdir(parents=True, exist_ok=True)
+    if edges is not None:
+        say(f"the metrics in {len(edges) - 1} pT bins")
+        metrics["pt_bins"] = pt_bin_metrics(edges, _binned(jets, fits, anomaly, bdt, model.card.scores),
+                                            BOOTSTRAP, points)
+        plot_pt_bins(metrics["pt_bins"], out / "pt_bins.png",
+                     f"{Path(model_path).name}: {signal_label} vs QCD", anomaly=signal_label == "dark")
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
-    _plot_roc(out / "roc.png", curves, f"{Path(model_path).name}: {lo:g} < pT < {hi:g} GeV")
-    metrics["_lct"] = rep
+    _plot_roc(out / "roc.png", _curves(jets, fits, anomaly),
+              f"{Path(model_path).name}: {lo:g} < pT < {hi:g} GeV")
+    metrics["_lct"] = fits.rep
     return metrics
 
 
