@@ -67,7 +67,8 @@ def test_empty_and_thin_bins_and_weights() -> None:
 @pytest.mark.parametrize(("edges", "match"), [
     ((300,), "at least two"), ((300, 300, 500), "increase strictly"),
     ((500, 300), "increase strictly"),
-    ((300, float("nan")), "finite"), ((300, float("inf")), "finite"), ((200, 600), "outside the jet selection"),
+    ((300, float("nan")), "finite"), ((300, float("inf")), "finite"),
+    ((200, 600), "outside the jet selection"),
 ])
 def test_bad_edges(edges: tuple[float, ...], match: str) -> None:
     with pytest.raises(ParameterError, match=match):
