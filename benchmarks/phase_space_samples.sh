@@ -5,6 +5,7 @@
 # Seeds 7000-7999 are used nowhere else.  Each process is written as files of 5 000 events so
 # an interrupted run keeps what it finished; rerun to resume (existing files are skipped).
 # Usage: benchmarks/phase_space_samples.sh LANE   (LANE = qcd | top | svj | wprime | lib)
+# MUS="0" or PARTS="0 1" restrict a lane to some pile-up values or files (default "40 0", "0 1 2 3").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 J=${J:-.venv/bin/jetclr-coffea}
@@ -15,8 +16,8 @@ lib() { [ -f "$LIB" ] || $J generate minbias --events 20000 --seed 7001 -o "$LIB
 wait_lib() { while [ ! -f "$LIB" ]; do sleep 10; done; }
 gen() {  # process seed_base extra-args...
     local proc=$1 base=$2; shift 2
-    for mu in 40 0; do
-        for part in 0 1 2 3; do
+    for mu in ${MUS:-40 0}; do
+        for part in ${PARTS:-0 1 2 3}; do
             local out="$D/${proc}_mu${mu}_${part}.root" seed=$((base + part))
             [ -f "$out" ] && continue
             if [ "$mu" = 0 ]; then
