@@ -278,7 +278,7 @@ def _cmd_pileup_response(args: argparse.Namespace) -> int:
     report = pileup_response(args.model, (args.signal, args.signal_pileup),
                              (args.background, args.background_pileup), args.output,
                              signal_label=args.signal_label, pt_range=pt_range, eta_max=args.eta_max,
-                             progress=not args.quiet)
+                             max_events=args.max_events, progress=not args.quiet)
     print(f"{report['n_signal']} signal and {report['n_background']} background jets matched")
     for name, r in report["scores"].items():
         sb = r["shift_background"]
@@ -506,6 +506,7 @@ def _add_processing(sub: Any) -> None:
     pr.add_argument("--pt-max", type=float, default=None, help="reference jets' pT (default: the model's)")
     pr.add_argument("--eta-max", type=float, default=None,
                     help="reference jets' |eta| (default: the model's)")
+    pr.add_argument("--max-events", type=int, default=0, help="events read per file (0: all)")
     pr.add_argument("--output", "-o", required=True, help="output JSON")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     _finish(pr, _cmd_pileup_response)

@@ -119,17 +119,19 @@ def load_jets(
     pt_max: float,
     eta_max: float,
     max_jets: int = 0,
+    max_events: int = 0,
 ) -> JetSample:
     """Read, select and preprocess the fat jets of ``files`` (in file order).
 
-    Jets without stored constituents are skipped.
+    Jets without stored constituents are skipped; ``max_jets`` keeps the first jets of each
+    file, ``max_events`` reads only the first events of each (0: all).
 
     Raises:
         JetCLRError: a file is unreadable, has no constituents, or no jet passes.
     """
     parts = []
     for i, path in enumerate(files):
-        events = read_events(path)
+        events = read_events(path, entry_stop=max_events or None)
         if "FatJet_pt" not in ak.fields(events):
             raise JetCLRError(f"{path}: no FatJet collection")
         fj_pt, fj_eta = events["FatJet_pt"], events["FatJet_eta"]

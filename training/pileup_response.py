@@ -89,15 +89,30 @@ def _response(s_ref: F64, s_pu: F64, y: I64) -> dict[str, Any]:
             "d_auc": at_pu["d_auc"], "d_auc_err": at_pu["d_auc_err"]}
 
 
+def _oriented(name: str, model: OnnxJetModel, s_ref: F64, s_pu: F64, y: I64) -> dict[str, Any]:
+    """:func:`_response`; an observable or the embedding's norm (no direction of its own) is
+    negated where the signal lies low at the reference pile-up (``signal_is``)."""
+    if name in model.card.scores:
+        return _response(s_ref, s_pu, y)
+    low = bool(np.median(s_ref[y == 1]) < np.median(s_ref[y == 0]))
+    sign = -1.0 if low else 1.0
+    out = _response(sign * s_ref, sign * s_pu, y)
+    for key in ("shift_signal", "shift_background"):  # the shifts in the observable's own units
+        d = out[key]
+        out[key] = {"median": sign * d["median"], "q16": sign * (d["q84"] if low else d["q16"]),
+                    "q84": sign * (d["q16"] if low else d["q84"])}
+    return {**out, "signal_is": "low" if low else "high"}
+
+
 def _pairs(model: OnnxJetModel, ref_files: list[str], pu_files: list[str],
            selection: tuple[float, float, float], keep: Callable[[JetSample], npt.NDArray[np.bool_]],
-           say: Callable[[str], None]
-           ) -> tuple[JetSample, JetSample, I64, I64]:
+           say: Callable[[str], None], max_events: int = 0) -> tuple[JetSample, JetSample, I64, I64]:
     """The selected reference jets (``keep``) and their matched pile-up twins."""
     lo, hi, eta = selection
-    ref = load_jets(ref_files, model.spec, pt_min=lo, pt_max=hi, eta_max=eta)
+    ref = load_jets(ref_files, model.spec, pt_min=lo, pt_max=hi, eta_max=eta, max_events=max_events)
     # the twins may have crossed the window's edges: read them with a wide one
-    pu = load_jets(pu_files, model.spec, pt_min=0.0, pt_max=np.inf, eta_max=eta + 2 * MAX_DR)
+    pu = load_jets(pu_files, model.spec, pt_min=0.0, pt_max=np.inf, eta_max=eta + 2 * MAX_DR,
+                   max_events=max_events)
     i_ref, i_pu = match_jets(ref, pu)
     sel = keep(ref)[i_ref]
     n_kept = int(keep(ref).sum())
@@ -155,7 +170,8 @@ def pileup_response(
     model_path: str | os.PathLike[str], signal: tuple[list[str], list[str]],
     background: tuple[list[str], list[str]], output: str | os.PathLike[str], *,
     signal_label: str = "top",
-    pt_range: tuple[float, float] | None = None, eta_max: float | None = None, progress: bool = False,
+    pt_range: tuple[float, float] | None = None, eta_max: float | None = None, max_events: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """The pile-up response of every output of ``model_path`` (and of the observables).
 
@@ -167,12 +183,15 @@ def pileup_response(
         signal_label: which reference jets are signal (:data:`SIGNAL_LABELS`); background
             jets are the QCD-labelled ones (all, where the files have no truth).
         pt_range, eta_max: the reference jets' selection (default: the model's training one).
+        max_events: read only the first events of each file (0: all).
         progress: say what it does on stderr.
 
     Raises:
         ParameterError: unpaired or identical files, an unknown signal label.
         JetCLRError: too few jets matched (files not from one seed).
     """
+    if max_events < 0:
+        raise ParameterError("max_events", f"must be >= 0 (0: all), got {max_events}")
     _check_pairs("signal_pileup", *signal)
     _check_pairs("background_pileup", *background)
     inputs = {Path(f).resolve() for f in (*signal[0], *signal[1], *background[0], *background[1], model_path)}
@@ -194,9 +213,10 @@ def pileup_response(
 
     label = SIGNAL_LABELS[signal_label]
     parts = [_pairs(model, *signal, selection,
-                    lambda s: np.ones(len(s), bool) if label is None else s.labels == label, say),
+                    lambda s: np.ones(len(s), bool) if label is None else s.labels == label, say, max_events),
              _pairs(model, *background, selection,
-                    lambda s: s.labels == QCD if (s.labels >= 0).any() else np.ones(len(s), bool), say)]
+                    lambda s: s.labels == QCD if (s.labels >= 0).any() else np.ones(len(s), bool), say,
+                    max_events)]
     s_ref = [_scores(model, ref, i_ref) for ref, _, i_ref, _ in parts]
     s_pu = [_scores(model, pu, i_pu) for _, pu, _, i_pu in parts]
     y = np.r_[np.ones(len(parts[0][2]), np.int64), np.zeros(len(parts[1][2]), np.int64)]
@@ -206,10 +226,11 @@ def pileup_response(
         "selection": {"pt_min": selection[0], "pt_max": selection[1], "eta_max": selection[2],
                       "signal_label": signal_label, "on": "the reference jets"},
         "matching": f"same file position and event, nearest jet with dR < {MAX_DR}",
+        "max_events": max_events,
         "n_signal": int((y == 1).sum()), "n_background": int((y == 0).sum()),
         "note": "shift: score(pile-up) - score(reference) per matched jet; d_auc: auc_pileup - "
                 f"auc_reference, error from {BOOTSTRAP} paired bootstrap resamples",
-        "scores": {name: _response(np.r_[s_ref[0][name], s_ref[1][name]],
+        "scores": {name: _oriented(name, model, np.r_[s_ref[0][name], s_ref[1][name]],
                                    np.r_[s_pu[0][name], s_pu[1][name]], y) for name in s_ref[0]},
         "embedding": {name: _embedding_shift(model, ref, pu, i_ref, i_pu)
                       for name, (ref, pu, i_ref, i_pu) in zip(("signal", "background"), parts, strict=True)},

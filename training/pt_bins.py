@@ -90,16 +90,19 @@ def _bin_block(d: BinnedScores, in_bin: npt.NDArray[np.bool_], weighted: bool, n
     t_in = in_bin[d.test_index]
     yt, wt = d.labels[d.test_index][t_in], d.weight[d.test_index][t_in]
     block["n_test_signal"], block["n_test_background"] = int((yt == 1).sum()), int((yt == 0).sum())
+    enough_all = min(block["n_signal"], block["n_background"]) >= MIN_JETS
+    block["anomaly_score"] = (_metric(d.anomaly[in_bin], y_all, d.weight[in_bin], weighted, n_boot)
+                              if enough_all else None)
     if min(block["n_test_signal"], block["n_test_background"]) < MIN_JETS:
         return {**block, "lct": None, "baseline": None, "observables_bdt": None, "scores": {},
-                "anomaly_score": None, "note": f"fewer than {MIN_JETS} signal or background test jets"}
+                "note": f"fewer than {MIN_JETS} signal or background test jets: only the anomaly score "
+                        "(all the bin's jets) where those are enough"}
     base = d.baseline[t_in]
     block["lct"] = None if d.lct is None else _metric(d.lct[t_in], yt, wt, weighted, n_boot, base)
     block["baseline"] = _metric(base, yt, wt, weighted, n_boot)
     block["observables_bdt"] = _metric(d.bdt[t_in], yt, wt, weighted, n_boot, base)
     rows = d.test_index[t_in]
     block["scores"] = {k: _metric(v[rows], yt, wt, weighted, n_boot, base) for k, v in d.scores.items()}
-    block["anomaly_score"] = _metric(d.anomaly[in_bin], y_all, d.weight[in_bin], weighted, n_boot)
     if landscape is not None:
         block["landscape"] = landscape(t_in)
     return block
