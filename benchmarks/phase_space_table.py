@@ -68,7 +68,8 @@ def table(model: str, runs: Path) -> tuple[str, dict[str, Any]]:
         lines.append("")
         lines.append(f"Pile-up response on {resp['n_signal']} signal and {resp['n_background']} QCD jets "
                      f"matched between μ = 0 and 40 (same events, 300–1 500 GeV): AUC "
-                     f"{p['auc_reference']:.3f} → {p['auc_pileup']:.3f}, paired ΔAUC {p['d_auc']:+.4f} ± {p['d_auc_err']:.4f}; QCD "
+                     f"{p['auc_reference']:.3f} → {p['auc_pileup']:.3f}, paired ΔAUC {p['d_auc']:+.4f} ± "
+                     f"{p['d_auc_err']:.4f}; QCD "
                      f"score shift median {p['shift_background']['median']:+.3g} (68 %: "
                      f"{p['shift_background']['q16']:+.3g} to {p['shift_background']['q84']:+.3g}).")
     return "\n".join(lines), {"rows": rows, "weights": m0["weights"],
