@@ -1,16 +1,19 @@
-"""Atomic file output: write to a temporary name next to the target, then rename."""
+"""Atomic file output: write to a temporary name next to the target, then rename; strict JSON."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from jetclr_coffea.errors import JetCLRError
 
-__all__ = ["atomic_path", "check_writable"]
+__all__ = ["atomic_path", "check_writable", "strict_json", "to_strict"]
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
@@ -53,3 +56,22 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def to_strict(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (JSON ``null``), tuples as
+    lists, numpy scalars as Python numbers: what a strict JSON parser accepts."""
+    if isinstance(obj, dict):
+        return {str(k): to_strict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_strict(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", None) == 0:
+        obj = obj.item()  # a numpy scalar
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def strict_json(obj: Any, *, indent: int | None = 2, default: Any = None) -> str:
+    """Strict JSON text of ``obj`` (:func:`to_strict`: NaN and infinities as ``null``)."""
+    return json.dumps(to_strict(obj), indent=indent, allow_nan=False, default=default)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from jetclr_coffea import __version__
+from jetclr_coffea._io import check_writable
 from jetclr_coffea.errors import JetCLRError, ParameterError
 
 __all__ = ["main"]
@@ -21,13 +22,28 @@ __all__ = ["main"]
 Handler = Callable[[argparse.Namespace], int]
 
 
+class _StoreOnce(argparse._StoreAction):
+    """``store``, but an option given twice is a usage error instead of its last value winning
+    silently (``--model A --model B``, ``--signal a.root --signal b.root``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        seen: set[str] = namespace.__dict__.setdefault("_options_seen", set())
+        if option_string is not None and self.dest in seen:
+            parser.error(f"{option_string} given more than once: give it once (with all its values)")
+        seen.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit status 2), and --help shows every
-    option's default."""
+    """argparse, but a usage error is one line (and exit status 2), --help shows every
+    option's default, and an option that takes values may be given once only."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -141,14 +157,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if (args.pt_min is None) != (args.pt_max is None):
         raise ParameterError("pt_range", "needs both --pt-min and --pt-max, or neither")
     pt_range = (args.pt_min, args.pt_max) if args.pt_min is not None and args.pt_max is not None else None
-    if args.pt_bins is not None and len(args.pt_bins) > 1:
-        raise ParameterError("pt_bins", "given more than once: give every edge after one --pt-bins")
+    if args.fit_head is not None:  # before the evaluation, not after it
+        head = Path(args.fit_head)
+        for given in (args.model, args.compare):
+            if given is not None and head.resolve() == Path(given).resolve():
+                raise ParameterError("fit_head", f"{head} is an input model: write the tagged model to "
+                                                 "another file")
+        check_writable(head)
     metrics = evaluate(
         args.model, args.signal, args.background, args.output_dir,
         signal_label=args.signal_label, pt_range=pt_range, test_fraction=args.test_fraction,
         seed=args.seed, max_jets=args.max_jets, mass_matched=args.mass_matched,
-        ddt_background=args.ddt_background, compare=args.compare,
-        pt_bins=None if args.pt_bins is None else args.pt_bins[0],
+        ddt_background=args.ddt_background, compare=args.compare, pt_bins=args.pt_bins,
         progress=not args.quiet,
     )
     lct, base, an = metrics["lct"], metrics["baseline"], metrics["anomaly_score"]
@@ -178,11 +198,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
               f"dR20 {a['d_r20']:+.3g} +- {a['d_r20_err']:.2g}")
     print(f"anomaly score, {an['score']} (no fit): {line(an, ('auc', 'r50', 'r20'))}")
     for b in metrics.get("pt_bins", []):
-        head = (f"pT {b['pt_min']:g}-{b['pt_max']:g}: {b['n_test_signal']}/{b['n_test_background']} "
-                "test jets")
-        main = b["lct"] or next(iter(b["scores"].values()), None) or b["anomaly_score"]
-        print(f"{head}  " + ("too few jets" if main is None else
-                              f"model {line(main)} | observables' BDT {line(b['observables_bdt'])}"))
+        where = (f"pT {b['pt_min']:g}-{b['pt_max']:g}: {b['n_test_signal']}/{b['n_test_background']} "
+                 "test jets")
+        first = b["lct"] or next(iter(b["scores"].values()), None) or b["anomaly_score"]
+        bdt = b["observables_bdt"]
+        print(f"{where}  " + ("too few jets" if first is None else f"model {line(first)}")
+              + ("" if bdt is None else f" | observables' BDT {line(bdt)}"))
     if "landscape" in metrics:
         print("decorrelation landscape (R50, 1/JSD at 50% signal efficiency):")
         for name, p in metrics["landscape"]["points"].items():
@@ -418,7 +439,7 @@ def _add_training(sub: Any) -> None:
                     help="default: the first --pt-bins edge, else the model's training window")
     ev.add_argument("--pt-max", type=float, default=None,
                     help="default: the last --pt-bins edge, else the model's training window")
-    ev.add_argument("--pt-bins", type=float, nargs="+", action="append", metavar="EDGE",
+    ev.add_argument("--pt-bins", type=float, nargs="+", metavar="EDGE",
                     help="jet-pT bin edges (e.g. 300 450 600 800 1000 1500): every metric also per bin in "
                          "metrics.json['pt_bins'] and pt_bins.png; the LCT and the BDT are fitted once on "
                          "the whole training half and evaluated per bin.  Weighted samples (genWeight not "

@@ -10,7 +10,6 @@ with the map and measure the pass fraction in every (msoftdrop, pT) bin of the
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea._io import atomic_path, check_writable
+from jetclr_coffea._io import atomic_path, check_writable, strict_json
 from jetclr_coffea.errors import JetCLRError
 
 from .ddt import check_xsecs, load_ddt_map, qcd_histogram
@@ -152,7 +151,7 @@ def ddt_closure(fileset: dict[str, Any], model: str, ddt_map: str | os.PathLike[
               "summary": summary(values, variances, pt_edges, rows, float(efficiency)),
               "bins": [asdict(r) for r in rows]}
     with atomic_path(out / "closure.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2, allow_nan=False))
+        tmp.write_text(strict_json(report))
     plot_closure(rows, float(efficiency), out / "closure.png", f"{ddt.score}: DDT closure on "
                  f"{', '.join(sorted(result.datasets))}")
     return report

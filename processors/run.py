@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from jetclr_coffea._io import check_writable
+from jetclr_coffea._io import check_writable, strict_json
 from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 
 from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record
@@ -366,7 +366,7 @@ def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: b
             "provenance": result.provenance,
             "metrics": result.metrics,
         }
-        (staging / "cutflow.json").write_text(json.dumps(summary, indent=2, default=str))
+        (staging / "cutflow.json").write_text(strict_json(summary, default=str))
         if skim:
             with uproot.recreate(staging / "skim.root") as f:
                 for ds, res in result.datasets.items():

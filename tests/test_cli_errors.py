@@ -157,3 +157,27 @@ def test_every_subcommand_describes_itself_with_defaults() -> None:
     run_help = sub.choices["run"].format_help()  # type: ignore[index]
     assert "{iterative,futures,dask}" in run_help and "(default: iterative)" in run_help
     assert "{top,two_prong,dark,any}" in sub.choices["evaluate"].format_help()  # type: ignore[index]
+
+
+def test_an_option_given_twice_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from jetclr_coffea.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "m.onnx", "--signal", "a.root", "--signal", "b.root", "--background", "c.root"])
+    assert exc.value.code == 2
+    assert "--signal given more than once" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["ddt-map", "fs.json", "--model", "a.onnx", "--model", "b.onnx", "-o", "m.json"])
+    assert "--model given more than once" in capsys.readouterr().err
+
+
+def test_strict_json_has_no_nan_or_infinity() -> None:
+    import json
+
+    import numpy as np
+
+    from jetclr_coffea._io import strict_json
+
+    text = strict_json({"r50": float("inf"), "x": [np.float64("nan"), 1.5, (2, -np.inf)], "n": np.int64(3)})
+    assert json.loads(text) == {"r50": None, "x": [None, 1.5, [2, None]], "n": 3}
+    assert "Infinity" not in text and "NaN" not in text

@@ -16,7 +16,6 @@ spectrum (:func:`jetclr_coffea.sculpting.mass_sculpting`) is reported too.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea._io import atomic_path
+from jetclr_coffea._io import atomic_path, strict_json, to_strict
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.metrics import Weights, bootstrap, r_at
@@ -238,8 +237,9 @@ def _split_spread(features: F64, y: npt.NDArray[np.int64], test_fraction: float,
     the fit on the default split and on :data:`SPLITS` other seeded splits."""
     fits = [linear_classifier_test(features, y, test_fraction=test_fraction, seed=seed + k,
                                    sample_weight=weights) for k in range(SPLITS + 1)]
+    r50 = [f.r50 for f in fits if np.isfinite(f.r50)]
     return {"auc_split_err": float(np.std([f.auc for f in fits], ddof=1)),
-            "r50_split_err": float(np.std([f.r50 for f in fits if np.isfinite(f.r50)], ddof=1))}
+            "r50_split_err": float(np.std(r50, ddof=1)) if len(r50) > 1 else float("nan")}
 
 
 def _anomaly_score(outputs: dict[str, F64], y: npt.NDArray[np.int64], w: F64 | None = None
@@ -411,6 +411,44 @@ def _prepare(output_dir: str | os.PathLike[str], test_fraction: float, signal_la
     return out
 
 
+def _same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file (a link or another spelling of the path included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def _check_files(signal: list[str], background: list[str], ddt_background: list[str] | None,
+                 signal_label: str, max_jets: int) -> None:
+    """Refuse inputs that would give a wrong number silently: a file given twice (its jets in
+    both the training and the test half), one file as signal and background, the DDT sample
+    equal to a test file, a DDT sample where no landscape is made, a negative jet limit.
+
+    Raises:
+        ParameterError: naming the option and the file.
+    """
+    if max_jets < 0:
+        raise ParameterError("max_jets", f"must be >= 0 (0: all), got {max_jets}")
+    named = (("signal", signal), ("background", background), ("ddt_background", ddt_background or []))
+    for name, files in named:
+        for i, f in enumerate(files):
+            if any(_same(f, g) for g in files[:i]):
+                raise ParameterError(name, f"lists {f} twice: its jets would be counted twice")
+    for f in signal:
+        if any(_same(f, g) for g in background):
+            raise ParameterError("background",
+                                 f"{f} is also a signal file: signal and background must differ")
+    if ddt_background:
+        if signal_label != "two_prong":
+            raise ParameterError("ddt_background", f"applies to --signal-label two_prong only (the "
+                                                   f"decorrelation landscape), not {signal_label}")
+        for f in ddt_background:
+            if any(_same(f, g) for g in (*signal, *background)):
+                raise ParameterError("ddt_background", f"{f} is a test file: the DDT maps need QCD jets the "
+                                                       "landscape is not measured on")
+
+
 def _selection(model: OnnxJetModel, pt_range: tuple[float, float] | None, eta_max: float | None,
                pt_bins: tuple[float, ...] | None) -> tuple[float, float, float]:
     """(pT min, pT max, |eta| max): as given, else the bins' range, else the model's training
@@ -436,6 +474,10 @@ WEIGHTING = ("each jet weighted by its event's genWeight * xsec_pb / genEventSum
              "(efficiencies are sums of weights); the landscape's points are unweighted")
 
 
+#: The fewest signal or background jets the training or the test half may hold.
+MIN_SPLIT_JETS = 10
+
+
 @dataclass
 class _Fits:
     """The classifiers of one evaluation, fitted once on the training half."""
@@ -456,6 +498,12 @@ def _fit(jets: _Labelled, mass_matched: bool, test_fraction: float, seed: int) -
     rep = (linear_classifier_test(outputs["embedding"], y, test_fraction=test_fraction, seed=seed,
                                   sample_weight=fit_w) if "embedding" in outputs else None)
     base = linear_classifier_test(obs, y, test_fraction=test_fraction, seed=seed, sample_weight=fit_w)
+    n_test = (int((base.test_labels == 1).sum()), int((base.test_labels == 0).sum()))
+    n_train = (int((y == 1).sum()) - n_test[0], int((y == 0).sum()) - n_test[1])
+    if min(*n_test, *n_train) < MIN_SPLIT_JETS:
+        raise ParameterError("test_fraction", f"{test_fraction:g} leaves {n_test[0]} signal and {n_test[1]} "
+                                              f"background test jets and {n_train[0]} and {n_train[1]} to "
+                                              f"fit on: each needs {MIN_SPLIT_JETS} or more")
     return _Fits(rep, base, fit_w, jets.weight if jets.weighted else None)
 
 
@@ -565,6 +613,7 @@ def evaluate(
         under the key ``"_lct"`` (not written).
     """
     out = _prepare(output_dir, test_fraction, signal_label)
+    _check_files(signal, background, ddt_background, signal_label, max_jets)
 
     def say(text: str) -> None:
         if progress:
@@ -615,7 +664,7 @@ def evaluate(
         plot_pt_bins(metrics["pt_bins"], out / "pt_bins.png",
                      f"{Path(model_path).name}: {signal_label} vs QCD", anomaly=signal_label == "dark")
     with atomic_path(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2))
+        tmp.write_text(strict_json(metrics))
     _plot_roc(out / "roc.png", _curves(jets, fits, anomaly),
               f"{Path(model_path).name}: {lo:g} < pT < {hi:g} GeV")
     metrics["_lct"] = fits.rep
@@ -643,7 +692,7 @@ def fit_head(model_path: str | os.PathLike[str], metrics: dict[str, Any],
                 "signal": metrics["selection"]["signal_label"],
                 "signal_files": metrics["signal_files"],
                 "background_files": metrics["background_files"]},
-        metrics={k: v for k, v in metrics.items() if not k.startswith("_")})
+        metrics=to_strict({k: v for k, v in metrics.items() if not k.startswith("_")}))
     write_card(model, card)
     with atomic_path(output) as tmp:
         onnx.save(model, str(tmp))

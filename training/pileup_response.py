@@ -11,7 +11,6 @@ value on the matched jets, with the paired difference and its bootstrap error.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea._io import atomic_path
+from jetclr_coffea._io import atomic_path, strict_json
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.metrics import bootstrap
@@ -236,5 +235,5 @@ def pileup_response(
                       for name, (ref, pu, i_ref, i_pu) in zip(("signal", "background"), parts, strict=True)},
     }
     with atomic_path(output) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, allow_nan=False))
+        tmp.write_text(strict_json(report))
     return report
