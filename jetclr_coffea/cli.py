@@ -258,10 +258,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from jetclr_coffea.processors import LearnedJetTagProcessor
     from jetclr_coffea.processors.run import check_output_dir, load_fileset, run, write_outputs
 
-    opts = _run_options(args)
+    opts, selection = _run_options(args), _selection(args)
     check_output_dir(args.output)  # before the first chunk, not after the last
     fileset = load_fileset(args.fileset)
-    proc = LearnedJetTagProcessor(args.model, _selection(args), args.ddt_map,
+    proc = LearnedJetTagProcessor(args.model, selection, args.ddt_map,
                                   batch_size=args.batch_size, keep_jets=args.skim,
                                   missing_constituents=args.missing_constituents,
                                   threads=opts.onnx_threads)
@@ -283,9 +283,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_ddt_map(args: argparse.Namespace) -> int:
     from jetclr_coffea.processors.run import load_fileset, make_ddt_map
 
+    opts, selection = _run_options(args), _selection(args)
     path = make_ddt_map(load_fileset(args.fileset), args.model, args.output, score=args.score,
-                        efficiency=args.qcd_efficiency, opts=_run_options(args),
-                        selection=_selection(args), min_jets=args.min_jets_per_bin)
+                        efficiency=args.qcd_efficiency, opts=opts, selection=selection,
+                        min_jets=args.min_jets_per_bin)
     print(f"wrote {path}")
     return 0
 
@@ -314,8 +315,9 @@ def _cmd_ddt_closure(args: argparse.Namespace) -> int:
     from jetclr_coffea.processors.closure import ddt_closure
     from jetclr_coffea.processors.run import load_fileset
 
+    opts, selection = _run_options(args), _selection(args)
     report = ddt_closure(load_fileset(args.fileset), args.model, args.ddt_map, args.output,
-                         opts=_run_options(args), selection=_selection(args))
+                         opts=opts, selection=selection)
     s = report["summary"]
     print(f"{report['score']}: target QCD pass fraction {s['target']:g}")
     for row in s["per_pt"]:

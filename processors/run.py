@@ -96,6 +96,18 @@ class RunOptions:
             raise ParameterError("memory_budget", f"must be positive, got {self.memory_budget}")
 
 
+def _refuse_repeats(p: Path, dataset: str, fileset: dict[str, Any]) -> None:
+    """A file listed twice (in one dataset, or in two) would be processed twice, silently."""
+    files = fileset[dataset]["files"]
+    for i, f in enumerate(files):
+        if f in files[:i]:
+            raise JetCLRError(f"{p}: dataset {dataset!r} lists {f} twice: its events would be counted twice")
+        for other, entry in fileset.items():
+            if other != dataset and f in entry["files"]:
+                raise JetCLRError(f"{p}: {f} is listed in datasets {other!r} and {dataset!r}: its events "
+                                  "would be counted in both")
+
+
 def load_fileset(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A coffea fileset from JSON: ``{dataset: [files]}`` or ``{dataset: {"files": ...,
     "metadata": {...}}}``.
@@ -146,6 +158,7 @@ def load_fileset(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise JetCLRError(f"{p}: dataset {dataset!r} reads root:// files, which needs fsspec-xrootd: "
                               "pip install fsspec-xrootd")
         fileset[dataset] = {"files": [resolve(f) for f in files], "treename": "Events"}
+        _refuse_repeats(p, dataset, fileset)
         if isinstance(entry, dict) and "metadata" in entry:
             if not isinstance(entry["metadata"], dict):
                 raise JetCLRError(f"{p}: dataset {dataset!r}: metadata must be a mapping")

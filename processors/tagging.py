@@ -9,6 +9,7 @@ histograms for a DDT analysis.  The processor keeps no state between chunks: eac
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -19,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from coffea import processor
 
-from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.preprocessing import bad_jets
 from jetclr_coffea.reader import JetConstituents, detect_convention, read_constituents
@@ -57,6 +58,21 @@ class FatJetSelection:
     eta_max: float = 2.4
     msd_min: float = 0.0
     require_jet_id: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("pt_min", "pt_max", "eta_max", "msd_min"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
+                raise ParameterError(name, f"must be a number, got {v!r}")
+        if not (0 <= self.pt_min < self.pt_max) or math.isinf(self.pt_min):
+            raise ParameterError("pt_min", f"needs 0 <= pt_min < pt_max (finite pt_min), got {self.pt_min}, "
+                                           f"{self.pt_max}")
+        if not self.eta_max > 0:
+            raise ParameterError("eta_max", f"must be positive, got {self.eta_max}")
+        if math.isinf(self.msd_min):
+            raise ParameterError("msd_min", f"must be finite, got {self.msd_min}")
+        if not isinstance(self.require_jet_id, bool):
+            raise ParameterError("require_jet_id", f"must be True or False, got {self.require_jet_id!r}")
 
     def mask(self, fatjets: Any) -> Any:
         """The selection as a jagged boolean array (events x jets), of the same backend as
@@ -97,7 +113,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
 
     def __init__(
         self,
-        models: Sequence[str | os.PathLike[str]],
+        models: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         selection: FatJetSelection = FatJetSelection(),
         ddt_map: str | os.PathLike[str] | None = None,
         *,
@@ -106,8 +122,15 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         keep_jets: bool = False,
         threads: int | None = None,
     ) -> None:
+        if isinstance(models, str | os.PathLike):
+            models = [models]  # one model given as a path
         if not models:
             raise JetCLRError("give at least one ONNX model")
+        if not isinstance(selection, FatJetSelection):
+            raise ParameterError("selection", f"must be a FatJetSelection, got {type(selection).__name__}")
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size <= 0):
+            raise ParameterError("batch_size", f"must be a positive whole number, got {batch_size!r}")
         if missing_constituents not in ("error", "skip"):
             raise JetCLRError(f"missing_constituents must be error or skip, got {missing_constituents!r}")
         self.models: dict[str, OnnxJetModel] = {}

@@ -235,3 +235,48 @@ def test_onnx_wrapper_does_not_import_torch() -> None:
     code = "import sys, jetclr_coffea.onnx_wrapper; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_file_listed_twice_is_refused(tmp_path: Path, samples: dict[str, Path]) -> None:
+    qcd = str(samples["qcd"])
+    for entries, match in (({"qcd": [qcd, qcd]}, "lists .* twice"),
+                           ({"a": [qcd], "b": {"files": [qcd]}}, "listed in datasets 'a' and 'b'")):
+        fs = tmp_path / "fs.json"
+        fs.write_text(json.dumps(entries))
+        with pytest.raises(JetCLRError, match=match):
+            load_fileset(fs)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"pt_min": "300"}, "pt_min must be a number"), ({"msd_min": float("nan")}, "msd_min must be a number"),
+    ({"pt_min": 500.0, "pt_max": 400.0}, "pt_min < pt_max"), ({"eta_max": 0.0}, "eta_max must be positive"),
+    ({"msd_min": float("inf")}, "msd_min must be finite"), ({"require_jet_id": 1}, "True or False"),
+])
+def test_fatjet_selection_checks_its_values(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(JetCLRError, match=match):
+        FatJetSelection(**kwargs)
+
+
+def test_processor_arguments_checked_at_construction(capsys: pytest.CaptureFixture[str]) -> None:
+    assert list(LearnedJetTagProcessor(MODEL).models) == ["jetclr_top"]  # one path, not a list
+    with pytest.raises(JetCLRError, match="selection must be a FatJetSelection, got NoneType"):
+        LearnedJetTagProcessor([MODEL], None)  # type: ignore[arg-type]
+    with pytest.raises(JetCLRError, match="selection must be a FatJetSelection, got dict"):
+        LearnedJetTagProcessor([MODEL], {"pt_min": 300})  # type: ignore[arg-type]
+    with pytest.raises(JetCLRError, match="batch_size must be a positive whole number, got 2.5"):
+        LearnedJetTagProcessor([MODEL], batch_size=2.5)  # type: ignore[arg-type]
+    assert main(["run", "fs.json", "--model", str(MODEL), "--msd-min", "nan", "-o", "out"]) == 2
+    assert "--msd-min must be a number, got nan" in capsys.readouterr().err
+
+
+def test_an_empty_file_adds_no_jets_to_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None:
+    from jetclr_coffea.training.evaluate import evaluate
+
+    empty = tmp_path / "empty.root"
+    with uproot.recreate(empty) as f:
+        f.mktree("Events", {"run": np.int32})
+    both = evaluate(MODEL, [str(empty), str(samples["top"])], [str(samples["qcd"])], tmp_path / "a")
+    alone = evaluate(MODEL, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "b")
+    assert both["n_signal"] == alone["n_signal"] and both["lct"]["auc"] == alone["lct"]["auc"]
+    with pytest.raises(JetCLRError, match="no fat jet with"):
+        evaluate(MODEL, [str(empty)], [str(samples["qcd"])], tmp_path / "c")

@@ -132,6 +132,8 @@ def load_jets(
     parts = []
     for i, path in enumerate(files):
         events = read_events(path, entry_stop=max_events or None)
+        if len(events) == 0:  # an empty file holds no jets (its Events tree may even lack branches)
+            continue
         if "FatJet_pt" not in ak.fields(events):
             raise JetCLRError(f"{path}: no FatJet collection")
         fj_pt, fj_eta = events["FatJet_pt"], events["FatJet_eta"]
@@ -154,13 +156,13 @@ def load_jets(
         entry = np.asarray(ak.to_numpy(jc.jets["event"]), dtype=np.int64)[idx]
         parts.append((jc.constituents[idx], jc.jets[idx], labels[idx], np.full(len(idx), i),
                       event_weights(path, events)[entry], entry))
-    constituents = ak.concatenate([p[0] for p in parts])
-    jets = ak.concatenate([p[1] for p in parts])
-    if len(jets) == 0:
+    if not parts or sum(len(p[2]) for p in parts) == 0:
         raise JetCLRError(
             f"no fat jet with {pt_min} < pT < {pt_max} GeV and |eta| < {eta_max} "
             f"and stored constituents in {', '.join(map(str, files))}"
         )
+    constituents = ak.concatenate([p[0] for p in parts])
+    jets = ak.concatenate([p[1] for p in parts])
     return JetSample(
         arrays=kinematics(constituents, spec),
         observables=_observables(jets),
