@@ -263,7 +263,7 @@ def test_processor_arguments_checked_at_construction(capsys: pytest.CaptureFixtu
         LearnedJetTagProcessor([MODEL], None)  # type: ignore[arg-type]
     with pytest.raises(JetCLRError, match="selection must be a FatJetSelection, got dict"):
         LearnedJetTagProcessor([MODEL], {"pt_min": 300})  # type: ignore[arg-type]
-    with pytest.raises(JetCLRError, match="batch_size must be a positive whole number, got 2.5"):
+    with pytest.raises(JetCLRError, match=r"batch_size must be a positive whole number, got 2\.5"):
         LearnedJetTagProcessor([MODEL], batch_size=2.5)  # type: ignore[arg-type]
     assert main(["run", "fs.json", "--model", str(MODEL), "--msd-min", "nan", "-o", "out"]) == 2
     assert "--msd-min must be a number, got nan" in capsys.readouterr().err
