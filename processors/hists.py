@@ -34,6 +34,7 @@ __all__ = [
     "jet_rho",
     "new_hists",
     "to_root",
+    "to_root_writable",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -141,6 +142,30 @@ def to_root(h: Any, name: str, dataset: str) -> Any:
     src = h.view(flow=True)
     view["value"] = src["value"]
     view["variance"] = src["variance"]
+    return out
+
+
+def _set_member(obj: Any, key: str, value: float) -> bool:
+    """Set a streamed member of an uproot model, wherever in its bases it lives."""
+    if key in obj._members:
+        obj._members[key] = value
+        return True
+    return any(_set_member(base, key, value) for base in obj._bases)
+
+
+def to_root_writable(h: Any, name: str, dataset: str) -> Any:
+    """:func:`to_root` as the uproot object written to ``hists.root``, with ROOT's global
+    statistics right for weighted fills: ``fTsumw2`` the sum of squared weights in range
+    (uproot sets it to the sum of weights), ``fEntries`` the effective entries
+    ``(sum w)^2 / sum w^2`` over every bin, flow included (the number of fills for unit
+    weights; the histograms keep no count of fills)."""
+    import uproot.writing.identify
+
+    out = uproot.writing.identify.to_writable(to_root(h, name, dataset))
+    view = h.view(flow=True)
+    sumw_flow, sumw2_flow = float(view["value"].sum()), float(view["variance"].sum())
+    _set_member(out, "fTsumw2", float(h.variances().sum()))
+    _set_member(out, "fEntries", sumw_flow**2 / sumw2_flow if sumw2_flow > 0 else 0.0)
     return out
 
 

@@ -26,7 +26,7 @@ from jetclr_coffea._io import check_writable, strict_json
 from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 
 from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record
-from .hists import to_root
+from .hists import to_root_writable
 from .memory import DEFAULT_BUDGET, Density, choose_chunksize, tree_density
 from .schema import QuietPFNanoAODSchema
 from .tagging import FatJetSelection, LearnedJetTagProcessor
@@ -370,7 +370,7 @@ def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: b
         with uproot.recreate(staging / "hists.root") as f:
             for ds, hs in hists.items():
                 for name, h in hs.items():
-                    f[f"{ds}/{name}"] = to_root(h, name, ds)
+                    f[f"{ds}/{name}"] = to_root_writable(h, name, ds)
         summary = {
             "datasets": {ds: {"cutflow": res["cutflow"], "providers": sorted(res["providers"])}
                          for ds, res in result.datasets.items()},
