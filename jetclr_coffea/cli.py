@@ -256,17 +256,30 @@ def _selection(args: argparse.Namespace) -> Any:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from jetclr_coffea.processors import LearnedJetTagProcessor
-    from jetclr_coffea.processors.run import check_output_dir, load_fileset, run, write_outputs
+    from jetclr_coffea.processors.friend import check_friend_names
+    from jetclr_coffea.processors.run import (
+        check_output_dir,
+        load_fileset,
+        run,
+        write_friend_trees,
+        write_outputs,
+    )
 
     opts, selection = _run_options(args), _selection(args)
     check_output_dir(args.output)  # before the first chunk, not after the last
     fileset = load_fileset(args.fileset)
+    if args.friend is not None:
+        if opts.maxchunks is not None:
+            raise ParameterError("friend", "needs every entry of every file: drop --maxchunks")
+        check_friend_names(fileset, args.friend)
     proc = LearnedJetTagProcessor(args.model, selection, args.ddt_map,
                                   batch_size=args.batch_size, keep_jets=args.skim,
                                   missing_constituents=args.missing_constituents,
-                                  threads=opts.onnx_threads)
+                                  threads=opts.onnx_threads, friend=args.friend is not None)
     result = run(fileset, proc, opts)
     written = write_outputs(result, args.output, skim=args.skim)
+    if args.friend is not None:
+        written += write_friend_trees(result, fileset, args.friend)
     for ds, res in result.datasets.items():
         c = res["cutflow"]
         aside = c["no_constituents"] + c["bad_constituents"] + c["skipped_no_pf_candidates"]
@@ -489,6 +502,11 @@ def _add_processing(sub: Any) -> None:
     rn.add_argument("--ddt-map", default=None, help="DDT map from jetclr-coffea ddt-map")
     rn.add_argument("--output", "-o", required=True, help="output folder")
     rn.add_argument("--skim", action="store_true", help="also write per-jet scores to skim.root")
+    rn.add_argument("--friend", metavar="DIR", default=None,
+                    help="also write a NanoAOD friend tree per input file, DIR/<input stem>_friend.root "
+                         "(TTree Friends: the input's entries in order, nFatJet, FatJet_<model>_<output>, "
+                         "an embedding as FatJet_<model>_embedding_<k>; NaN outside the selection), for "
+                         "Events->AddFriend(\"Friends\", file)")
     rn.add_argument("--missing-constituents", default="error", choices=("error", "skip"),
                     help="what to do with files without PF candidates")
     _add_runner_options(rn)

@@ -316,6 +316,25 @@ def _explain(err: BaseException) -> BaseException:
     return err
 
 
+def write_friend_trees(result: RunResult, fileset: dict[str, Any],
+                       folder: str | os.PathLike[str]) -> list[Path]:
+    """The friend trees (:mod:`.friend`) of a run made with ``friend=True``: one per input
+    file that was processed (skipped files get none)."""
+    import uproot
+
+    from .friend import write_friends
+
+    skipped = {s["file"] for s in result.skipped_files}
+    entries = {}
+    for entry in fileset.values():
+        for f in entry["files"]:
+            if f not in skipped:
+                with uproot.open(f) as root:
+                    entries[f] = int(root["Events"].num_entries)
+    chunks = [c for res in result.datasets.values() for c in res.get("friend", [])]
+    return write_friends(chunks, entries, folder)
+
+
 def _merged_jets(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     keys = chunks[0].keys()
     return {k: np.concatenate([c[k] for c in chunks]) for k in keys}

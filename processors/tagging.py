@@ -26,6 +26,7 @@ from jetclr_coffea.preprocessing import bad_jets
 from jetclr_coffea.reader import JetConstituents, detect_convention, read_constituents
 
 from .ddt import DDTMap
+from .friend import friend_chunk
 from .hists import hist_name, jet_rho, new_hists
 
 __all__ = ["CUTFLOW_KEYS", "FatJetSelection", "LearnedJetTagProcessor", "jet_rho"]
@@ -105,6 +106,8 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         missing_constituents: "error" (default): a file without PF candidates is an error
             naming the branches; "skip": its jets are skipped and counted in the cutflow.
         keep_jets: also return the selected jets with their scores (for skims).
+        friend: also return, per chunk, every output over all fat jets with the chunk's file
+            and entry range, for NanoAOD friend trees (:mod:`.friend`).
         threads: ONNX Runtime intra-op threads per worker; default: ``OMP_NUM_THREADS``
             if set, else 1 in worker processes (futures, dask) and every core in the main
             process (iterative), see ``jetclr_coffea.inference.default_threads``; 0:
@@ -121,6 +124,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         missing_constituents: str = "error",
         keep_jets: bool = False,
         threads: int | None = None,
+        friend: bool = False,
     ) -> None:
         if isinstance(models, str | os.PathLike):
             models = [models]  # one model given as a path
@@ -143,6 +147,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         self.selection = selection
         self.missing_constituents = missing_constituents
         self.keep_jets = keep_jets
+        self.friend = friend
         #: ``<model>_<output>`` -> declared range, for every score of every model
         self.scores: dict[str, tuple[float, float]] = {
             f"{name}_{out}": model.card.score_range(out)
@@ -153,6 +158,13 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         self.ddt = DDTMap(ddt_map) if ddt_map is not None else None
         if self.ddt is not None:
             self.ddt.check(self.models, self.scores, selection)
+        #: ``<model>_<output>`` -> per-jet shape of the outputs friend trees hold: every score
+        #: and the embedding (not a training head or other internals), and the DDT score
+        self.output_shapes: dict[str, tuple[int, ...]] = {
+            f"{name}_{out.name}": out.shape for name, m in self.models.items() for out in m.card.outputs
+            if out.is_score or out.name == "embedding"}
+        if self.ddt is not None:
+            self.output_shapes[f"{self.ddt.score}_ddt"] = ()
 
     def process(self, events: Any) -> dict[str, Any]:
         dataset = events.metadata.get("dataset", "unknown")
@@ -163,7 +175,10 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         cutflow = dict.fromkeys(CUTFLOW_KEYS, 0.0)
         cutflow["events"], cutflow["events_weighted"] = float(n_events), float(weights_ev.sum())
         # "jets" is a list of per-chunk column dicts (lists concatenate when accumulated)
-        result: dict[str, Any] = {"cutflow": cutflow, "hists": hists, "providers": set(), "jets": []}
+        result: dict[str, Any] = {"cutflow": cutflow, "hists": hists, "providers": set(), "jets": [],
+                                  "friend": []}
+        if self.friend:  # every jet NaN until scored below
+            result["friend"] = [friend_chunk(events, self.output_shapes, None, {})]
         if n_events == 0 or "FatJet" not in events.fields:
             return {dataset: result}
         fatjets = events.FatJet
@@ -206,6 +221,11 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             # axes: pass (a Python keyword, hence positional), msd, pt
             hists[hist_name(self.ddt.score, "ddt_msd_pt")].fill((ddt[ok] > 0).astype(int), msd[ok], pt[ok],
                                                                weight=jet_w[ok])
+        if self.friend:
+            flat_sel = np.asarray(ak.to_numpy(ak.flatten(sel)), dtype=bool)
+            kept = {k: np.where(valid.reshape(-1, *([1] * (np.ndim(v) - 1))), v, np.nan)
+                    for k, v in {**scores, **extra}.items()}
+            result["friend"] = [friend_chunk(events, self.output_shapes, flat_sel, kept)]
         if self.keep_jets:
             per_jet = {**scores, **extra}
             fields = {
