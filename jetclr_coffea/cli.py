@@ -277,7 +277,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                   missing_constituents=args.missing_constituents,
                                   threads=opts.onnx_threads, friend=args.friend is not None)
     result = run(fileset, proc, opts)
-    written = write_outputs(result, args.output, skim=args.skim)
+    written = write_outputs(result, args.output, skim=args.skim, skim_format=args.skim_format)
     if args.friend is not None:
         written += write_friend_trees(result, fileset, args.friend)
     for ds, res in result.datasets.items():
@@ -501,7 +501,11 @@ def _add_processing(sub: Any) -> None:
     rn.add_argument("--model", action="append", required=True, help="ONNX model (repeatable)")
     rn.add_argument("--ddt-map", default=None, help="DDT map from jetclr-coffea ddt-map")
     rn.add_argument("--output", "-o", required=True, help="output folder")
-    rn.add_argument("--skim", action="store_true", help="also write per-jet scores to skim.root")
+    rn.add_argument("--skim", action="store_true",
+                    help="also write per-jet scores to skim.root (entry, event numbers, jetIdx, pt, eta, "
+                         "phi, msoftdrop, rho, every output)")
+    rn.add_argument("--skim-format", default="ttree", choices=("ttree", "rntuple"),
+                    help="the skim's ROOT format (RNTuple: ROOT >= 6.34)")
     rn.add_argument("--friend", metavar="DIR", default=None,
                     help="also write a NanoAOD friend tree per input file, DIR/<input stem>_friend.root "
                          "(TTree Friends: the input's entries in order, nFatJet, FatJet_<model>_<output>, "

@@ -335,6 +335,16 @@ def write_friend_trees(result: RunResult, fileset: dict[str, Any],
     return write_friends(chunks, entries, folder)
 
 
+def _write_skim(f: Any, name: str, columns: dict[str, Any], skim_format: str) -> None:
+    """One dataset's per-jet table as a TTree (fixed-size array branches for vectors) or an RNTuple."""
+    if skim_format == "rntuple":
+        f[name] = columns
+        return
+    f.mktree(name, {k: (v.dtype, v.shape[1:]) if v.ndim > 1 else v.dtype for k, v in columns.items()},
+             title="jetclr-coffea per-jet scores: one entry per selected fat jet")
+    f[name].extend(columns)
+
+
 def _merged_jets(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     keys = chunks[0].keys()
     return {k: np.concatenate([c[k] for c in chunks]) for k in keys}
@@ -365,7 +375,8 @@ def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
     return out
 
 
-def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: bool = False) -> list[Path]:
+def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: bool = False,
+                  skim_format: str = "ttree") -> list[Path]:
     """Write ``hists.pkl``, ``hists.root``, ``cutflow.json`` (and ``skim.root``) into ``out_dir``.
 
     The files are written into a new sibling folder that then replaces ``out_dir`` as a
@@ -376,8 +387,12 @@ def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: b
     * ``hists.root``: ``<dataset>/<name>`` TH2/TH3 with titles and ROOT-notation axis titles;
     * ``cutflow.json``: ``{"datasets": {dataset: {"cutflow": ..., "providers": [...]}},
       "skipped_files": [...], "chunksize": ..., "provenance": ..., "metrics": ...}``;
-    * ``skim.root``: one tree ``<dataset>_jets`` per dataset with the selected jets.
+    * ``skim.root``: one tree ``<dataset>_jets`` per dataset with the selected jets: a
+      TTree (``skim_format="ttree"``, one entry per jet, an embedding as a fixed-size array
+      branch) or an RNTuple (``"rntuple"``, ROOT >= 6.34).
     """
+    if skim_format not in ("ttree", "rntuple"):
+        raise ParameterError("skim_format", f"must be ttree or rntuple, got {skim_format!r}")
     import uproot
 
     out = check_output_dir(out_dir)
@@ -403,7 +418,7 @@ def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: b
             with uproot.recreate(staging / "skim.root") as f:
                 for ds, res in result.datasets.items():
                     if res["jets"]:
-                        f[f"{ds}_jets"] = _merged_jets(res["jets"])
+                        _write_skim(f, f"{ds}_jets", _merged_jets(res["jets"]), skim_format)
         written = sorted(p.name for p in staging.iterdir())
         os.chmod(staging, 0o777 & ~_umask())
         _swap_in(staging, out)

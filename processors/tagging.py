@@ -228,12 +228,16 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             result["friend"] = [friend_chunk(events, self.output_shapes, flat_sel, kept)]
         if self.keep_jets:
             per_jet = {**scores, **extra}
+            start = int((getattr(events, "metadata", None) or {}).get("entrystart", 0))
             fields = {
                 "run": np.repeat(ak.to_numpy(events.run), n_sel_ev),
                 "luminosityBlock": np.repeat(ak.to_numpy(events.luminosityBlock), n_sel_ev),
                 "event": np.repeat(ak.to_numpy(events.event), n_sel_ev),
+                "entry": np.repeat(np.arange(start, start + n_events, dtype=np.int64), n_sel_ev),
                 "jetIdx": ak.to_numpy(ak.flatten(ak.local_index(fatjets, axis=1)[sel])),
-                "pt": pt, "msoftdrop": msd, "rho": rho, **per_jet,
+                "pt": pt, "eta": np.asarray(ak.to_numpy(ak.flatten(jets.eta)), dtype=np.float64),
+                "phi": np.asarray(ak.to_numpy(ak.flatten(jets.phi)), dtype=np.float64),
+                "msoftdrop": msd, "rho": rho, **per_jet,
             }
             result["jets"] = [{k: np.asarray(v) for k, v in fields.items()}]
         return {dataset: result}

@@ -142,8 +142,17 @@ def test_cli_run_writes_outputs(fileset: Path, tmp_path: Path, capsys: pytest.Ca
     with uproot.open(out / "hists.root") as f:
         assert f[f"top/{SCORE}__score_msd_pt"].values().sum() > 0
     with uproot.open(out / "skim.root") as f:
+        assert f.classname_of("top_jets") == "TTree"
         jets = f["top_jets"].arrays()
-        assert {"run", "luminosityBlock", "event", "jetIdx", SCORE} <= set(jets.fields)
+        assert {"run", "luminosityBlock", "event", "entry", "jetIdx", "eta", "phi", SCORE} <= set(jets.fields)
+        assert f["top_jets"]["jetclr_top_embedding"].array(library="np").shape[1] == 512
+    with uproot.open(json.loads(fileset.read_text())["top"][0]) as f:
+        events = f["Events"].arrays(["event", "FatJet_eta"])
+    # entry and jetIdx point back at the input jet
+    entry, idx = jets["entry"].to_numpy(), jets["jetIdx"].to_numpy()
+    assert np.array_equal(events["event"].to_numpy()[entry], jets["event"].to_numpy())
+    eta = [events["FatJet_eta"][e][j] for e, j in zip(entry, idx, strict=True)]
+    np.testing.assert_allclose(eta, jets["eta"].to_numpy(), rtol=1e-6)
     assert "CPUExecutionProvider" in capsys.readouterr().out
 
 
