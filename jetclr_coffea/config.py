@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -22,6 +23,10 @@ T = TypeVar("T")
 
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
+
+
+#: A number written without a dot (``1e-3``), which YAML 1.1 leaves a string.
+_FLOAT_TEXT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
@@ -49,6 +54,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise JetCLRError(f"{where}: expected a whole number, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            value = float(value)  # PyYAML reads 1e-3 (no dot) as a string: take it as the number
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise JetCLRError(f"{where}: expected a number, got {value!r}")
         return float(value)

@@ -11,6 +11,7 @@ cheaply; :func:`choose_chunksize` gives the largest chunk that fits the budget.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,8 @@ def parse_size(text: str) -> int:
         raise ParameterError("memory_budget", f"must be a size such as 2GB or 500MB, got {text!r}") from None
     if not value > 0:
         raise ParameterError("memory_budget", f"must be positive, got {text!r}")
+    if not math.isfinite(value) or value > 2**62:
+        raise ParameterError("memory_budget", f"must be a finite size, got {text!r}")
     return int(value)
 
 

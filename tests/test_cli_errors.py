@@ -181,3 +181,12 @@ def test_strict_json_has_no_nan_or_infinity() -> None:
     text = strict_json({"r50": float("inf"), "x": [np.float64("nan"), 1.5, (2, -np.inf)], "n": np.int64(3)})
     assert json.loads(text) == {"r50": None, "x": [None, 1.5, [2, None]], "n": 3}
     assert "Infinity" not in text and "NaN" not in text
+
+
+@pytest.mark.parametrize("budget", ["inf", "1e400GB", "nanGB"])
+def test_memory_budget_must_be_finite(budget: str) -> None:
+    from jetclr_coffea.errors import ParameterError
+    from jetclr_coffea.processors.memory import parse_size
+
+    with pytest.raises(ParameterError, match="memory_budget"):
+        parse_size(budget)

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import yaml
-from jetclr_coffea.training.config import TrainConfig, load_config
+from jetclr_coffea.training.config import load_config
 from jetclr_coffea.training.data import load_jets, training_targets
 from jetclr_coffea.training.evaluate import evaluate
 from jetclr_coffea.training.export import export, load_checkpoint, load_encoder
@@ -51,13 +51,6 @@ def _config(tmp_path: Path, samples: dict[str, Path], name: str = "tiny", **chan
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def test_shipped_configs_load() -> None:
-    for path in Path("training/configs").glob("*.yaml"):
-        cfg = load_config(path)
-        assert isinstance(cfg, TrainConfig)
-        assert cfg.model.n_features == len(cfg.preprocessing.features)
 
 
 def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -99,6 +100,16 @@ class DataConfig:
     eta_max: float = 2.0
     max_jets: int = 0
 
+    def __post_init__(self) -> None:
+        if not self.files:
+            raise ValueError("files must list at least one ROOT file")
+        if not (0 <= self.pt_min < self.pt_max):
+            raise ValueError(f"needs 0 <= pt_min < pt_max, got {self.pt_min}, {self.pt_max}")
+        if not self.eta_max > 0:
+            raise ValueError(f"eta_max must be positive, got {self.eta_max}")
+        if self.max_jets < 0:
+            raise ValueError(f"max_jets must be >= 0 (0: all), got {self.max_jets}")
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -166,6 +177,9 @@ class TrainConfig:
     output: str = ""
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", self.name):
+            raise ValueError(f"name must be a plain name (letters, digits, _ . + -; it names the run's "
+                             f"folder under runs/), got {self.name!r}")
         if self.objective not in _REGISTRY:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         _REGISTRY[self.objective].check(self)
