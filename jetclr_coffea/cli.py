@@ -49,6 +49,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _TrainParser(_Parser):
+    """The ``train`` parser: its help lists the objectives of the registry, imported (with
+    torch) only when the help is shown."""
+
+    def format_help(self) -> str:
+        try:
+            from jetclr_coffea.training.config import OBJECTIVES
+
+            names = ", ".join(OBJECTIVES)
+        except ImportError:
+            names = "see training/objectives/ (install the [train] extra)"
+        return super().format_help().replace("{objectives}", names)
+
+
 def _finish(p: argparse.ArgumentParser, handler: Handler, **aliases: str) -> None:
     """Set a subcommand's handler and the map from library parameter names to its options
     (``dest`` -> option, plus ``aliases`` where the library names a parameter otherwise),
@@ -417,9 +431,9 @@ def _add_training(sub: Any) -> None:
     _finish(insp, _cmd_inspect)
 
     tr = sub.add_parser("train", help="train an encoder from a YAML config",
-                        description="Train a jet encoder (objective jetclr, anomalyclr, vicreg or "
-                        "barlow_twins) from a YAML config (training/configs/); checkpoints and a CSV "
-                        "log go to runs/<name>/.")
+                        description="Train a jet encoder (objective: {objectives}) from a YAML config "
+                        "(training/configs/); checkpoints and a CSV log go to runs/<name>/.")
+    tr.__class__ = _TrainParser  # add_parser builds every subparser of one class
     tr.add_argument("config", help="training config (see training/configs/)")
     tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     tr.add_argument("--max-epochs", type=int, default=0,

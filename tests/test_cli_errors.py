@@ -185,8 +185,20 @@ def test_strict_json_has_no_nan_or_infinity() -> None:
 
 @pytest.mark.parametrize("budget", ["inf", "1e400GB", "nanGB"])
 def test_memory_budget_must_be_finite(budget: str) -> None:
-    from jetclr_coffea.errors import ParameterError
     from jetclr_coffea.processors.memory import parse_size
+
+    from jetclr_coffea.errors import ParameterError
 
     with pytest.raises(ParameterError, match="memory_budget"):
         parse_size(budget)
+
+
+def test_train_help_lists_every_objective(capsys: pytest.CaptureFixture[str]) -> None:
+    from jetclr_coffea.training.objectives import OBJECTIVES
+
+    from jetclr_coffea.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in OBJECTIVES) and len(OBJECTIVES) >= 6
