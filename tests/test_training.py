@@ -199,7 +199,9 @@ def test_resume_equals_uninterrupted(tmp_path: Path, samples: dict[str, Path], o
     split = load_config(_config(tmp_path, samples, name="split", objective=objective))
     train(split, progress=False, max_epochs=1)
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["epoch"] == 0
-    train(split, resume=True, progress=False)
+    done = train(split, resume=True, progress=False)
+    again = train(split, resume=True, progress=False)  # a finished run resumed: nothing to do
+    assert np.isfinite(again.final_loss) and again.final_loss == done.final_loss
     a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")
     b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
     for key in a["model"]:

@@ -266,7 +266,8 @@ def train(
     start = time.perf_counter()
     run = _Run.start(cfg, out, pick_device(cfg.optim.device), resume)
     out.mkdir(parents=True, exist_ok=True)
-    epoch, last_loss = run.first_epoch, float("nan")
+    # a finished run resumed (an idempotent pipeline): its last epoch's loss, not NaN
+    epoch, last_loss = run.first_epoch, float(run.history[-1]["loss"]) if run.history else float("nan")
     last_epoch = cfg.optim.epochs if max_epochs <= 0 else min(cfg.optim.epochs, run.first_epoch + max_epochs)
     try:
         for epoch in range(run.first_epoch, last_epoch):
