@@ -513,7 +513,8 @@ def _add_processing(sub: Any) -> None:
                         "histograms; writes hists.pkl, hists.root, cutflow.json (and skim.root).")
     rn.add_argument("fileset", help="JSON: {dataset: [files]}")
     rn.add_argument("--model", action="append", required=True, help="ONNX model (repeatable)")
-    rn.add_argument("--ddt-map", default=None, help="DDT map from jetclr-coffea ddt-map")
+    rn.add_argument("--ddt-map", action="append", default=None,
+                    help="DDT map from jetclr-coffea ddt-map (repeatable: one map per score)")
     rn.add_argument("--output", "-o", required=True, help="output folder")
     rn.add_argument("--skim", action="store_true",
                     help="also write per-jet scores to skim.root (entry, event numbers, jetIdx, pt, eta, "

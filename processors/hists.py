@@ -6,7 +6,7 @@ Every histogram the processor fills is named by :func:`hist_name`:
 * ``<score>__score_msd_pt`` (score x msd x pT) for every score of every model;
 * ``<score>__rho_pt_score`` (rho x pT x score), what DDT maps are built from; its score
   axis is uniform in logit of the score's declared range (see :func:`ddt_score_edges`);
-* ``<score>__ddt_msd_pt`` (pass x msd x pT) of the score whose DDT map is applied.
+* ``<score>__ddt_msd_pt`` (pass x msd x pT) of every score whose DDT map is applied.
 
 ``<score>`` is ``<model>_<output>`` (``jetclr_top_tagger_score``).  Axis labels are
 matplotlib notation (mplhep plots); :func:`to_root` gives ROOT's notation for
@@ -15,6 +15,7 @@ matplotlib notation (mplhep plots); :func:`to_root` gives ROOT's notation for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import hist
@@ -108,8 +109,8 @@ def _axes() -> tuple[Any, Any, Any]:
     return pt_axis, msd_axis, rho_axis
 
 
-def new_hists(scores: dict[str, tuple[float, float]], ddt: str | None) -> dict[str, Any]:
-    """Empty histograms for ``scores`` (name -> declared range) and the DDT score ``ddt``."""
+def new_hists(scores: dict[str, tuple[float, float]], ddt: str | Sequence[str] | None) -> dict[str, Any]:
+    """Empty histograms for ``scores`` (name -> declared range) and the DDT score(s) ``ddt``."""
     pt_axis, msd_axis, rho_axis = _axes()
     weight = hist.storage.Weight()
     out: dict[str, Any] = {
@@ -121,9 +122,9 @@ def new_hists(scores: dict[str, tuple[float, float]], ddt: str | None) -> dict[s
         out[hist_name(name, "rho_pt_score")] = hist.Hist(
             rho_axis, pt_axis, hist.axis.Variable(ddt_score_edges(lo, hi), name="score", label=name),
             storage=weight)
-    if ddt is not None:
+    for name in (() if ddt is None else (ddt,) if isinstance(ddt, str) else ddt):
         passed = hist.axis.Integer(0, 2, name="pass", label="passes DDT", underflow=False, overflow=False)
-        out[hist_name(ddt, "ddt_msd_pt")] = hist.Hist(passed, msd_axis, pt_axis, storage=weight)
+        out[hist_name(name, "ddt_msd_pt")] = hist.Hist(passed, msd_axis, pt_axis, storage=weight)
     return out
 
 

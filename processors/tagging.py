@@ -86,6 +86,22 @@ class FatJetSelection:
         return sel
 
 
+def _load_ddts(ddt_map: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+               models: dict[str, OnnxJetModel], scores: dict[str, tuple[float, float]],
+               selection: FatJetSelection) -> dict[str, DDTMap]:
+    """Score -> DDT map, each checked against the models (one map per score)."""
+    paths = () if ddt_map is None else (ddt_map,) if isinstance(ddt_map, str | os.PathLike) else ddt_map
+    ddts: dict[str, DDTMap] = {}
+    for path in paths:
+        ddt = DDTMap(path)
+        if ddt.score in ddts:
+            raise JetCLRError(f"{ddts[ddt.score].path} and {ddt.path} are both DDT maps of {ddt.score}: "
+                              "give one map per score")
+        ddt.check(models, scores, selection)
+        ddts[ddt.score] = ddt
+    return ddts
+
+
 def _source(events: Any) -> str:
     """The file a chunk of events came from (coffea's chunk metadata), for messages."""
     metadata = getattr(events, "metadata", None) or {}
@@ -99,8 +115,8 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         models: ONNX files exported by ``jetclr-coffea export``, named by their file names
             without ``.onnx`` (two models of one name are refused).
         selection: fat-jet selection.
-        ddt_map: a DDT map from ``jetclr-coffea ddt-map``; its score must be one of the
-            models' scalar outputs, named ``<model>_<output>``.
+        ddt_map: a DDT map from ``jetclr-coffea ddt-map``, or several (one per score); each
+            map's score must be one of the models' scalar outputs, ``<model>_<output>``.
         batch_size: jets per ONNX Runtime call (bounds memory whatever the chunk size);
             default: by provider, see ``jetclr_coffea.inference.DEFAULT_BATCH``.
         missing_constituents: "error" (default): a file without PF candidates is an error
@@ -118,7 +134,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         self,
         models: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         selection: FatJetSelection = FatJetSelection(),
-        ddt_map: str | os.PathLike[str] | None = None,
+        ddt_map: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
         *,
         batch_size: int | None = None,
         missing_constituents: str = "error",
@@ -155,23 +171,22 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         }
         #: the PF-candidate fields the models' preprocessing reads
         self.columns = tuple(dict.fromkeys(f for m in self.models.values() for f in m.spec.candidate_fields))
-        self.ddt = DDTMap(ddt_map) if ddt_map is not None else None
-        if self.ddt is not None:
-            self.ddt.check(self.models, self.scores, selection)
+        #: score -> its DDT map
+        self.ddts = _load_ddts(ddt_map, self.models, self.scores, selection)
         #: ``<model>_<output>`` -> per-jet shape of the outputs friend trees hold: every score
         #: and the embedding (not a training head or other internals), and the DDT score
         self.output_shapes: dict[str, tuple[int, ...]] = {
             f"{name}_{out.name}": out.shape for name, m in self.models.items() for out in m.card.outputs
             if out.is_score or out.name == "embedding"}
-        if self.ddt is not None:
-            self.output_shapes[f"{self.ddt.score}_ddt"] = ()
+        for score in self.ddts:
+            self.output_shapes[f"{score}_ddt"] = ()
 
     def process(self, events: Any) -> dict[str, Any]:
         dataset = events.metadata.get("dataset", "unknown")
         n_events = len(events)
         weights_ev = (np.asarray(ak.to_numpy(events.genWeight), dtype=np.float64)
                       if "genWeight" in events.fields else np.ones(n_events))
-        hists = new_hists(self.scores, self.ddt.score if self.ddt else None)
+        hists = new_hists(self.scores, list(self.ddts))
         cutflow = dict.fromkeys(CUTFLOW_KEYS, 0.0)
         cutflow["events"], cutflow["events_weighted"] = float(n_events), float(weights_ev.sum())
         # "jets" is a list of per-chunk column dicts (lists concatenate when accumulated)
@@ -215,11 +230,11 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             ok_rho = ok & ~np.isnan(rho)  # rho = -inf (msd <= 0) fills the underflow
             hists[hist_name(key, "rho_pt_score")].fill(rho=rho[ok_rho], pt=pt[ok_rho], score=score[ok_rho],
                                                        weight=jet_w[ok_rho])
-        if self.ddt is not None:
-            ddt = scores[f"{self.ddt.score}_ddt"]
-            ok = np.isfinite(ddt)
+        for name in self.ddts:
+            ddt = scores[f"{name}_ddt"]
+            ok = valid & np.isfinite(ddt)
             # axes: pass (a Python keyword, hence positional), msd, pt
-            hists[hist_name(self.ddt.score, "ddt_msd_pt")].fill((ddt[ok] > 0).astype(int), msd[ok], pt[ok],
+            hists[hist_name(name, "ddt_msd_pt")].fill((ddt[ok] > 0).astype(int), msd[ok], pt[ok],
                                                                weight=jet_w[ok])
         if self.friend:
             flat_sel = np.asarray(ak.to_numpy(ak.flatten(sel)), dtype=bool)
@@ -263,14 +278,14 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
                     scores[f"{name}_{out}"] = np.asarray(values, dtype=np.float64)
                 else:
                     extra[f"{name}_{out}"] = values
-        if self.ddt is not None:
-            score = scores[self.ddt.score]
-            pt = np.asarray(ak.to_numpy(jc.jets.pt), dtype=np.float64)
-            rho = jet_rho(np.asarray(ak.to_numpy(jc.jets.msoftdrop), dtype=np.float64), pt)
+        pt = np.asarray(ak.to_numpy(jc.jets.pt), dtype=np.float64)
+        rho = jet_rho(np.asarray(ak.to_numpy(jc.jets.msoftdrop), dtype=np.float64), pt)
+        for name, ddt_map in self.ddts.items():
+            score = scores[name]
             ok = jc.has_constituents & np.isfinite(score) & ~np.isnan(rho)  # msd <= 0: rho = -inf
             ddt = np.full(len(score), np.nan)
-            ddt[ok] = score[ok] - self.ddt.threshold(rho[ok], pt[ok])
-            scores[f"{self.ddt.score}_ddt"] = ddt
+            ddt[ok] = score[ok] - ddt_map.threshold(rho[ok], pt[ok])
+            scores[f"{name}_ddt"] = ddt
         return jc, scores, extra
 
     def tag_fatjets(self, events: Any) -> Any:
@@ -303,6 +318,6 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             "models": {k: m.path for k, m in self.models.items()},
             "model_sha256": {k: m.fingerprint for k, m in self.models.items()},
             "selection": asdict(self.selection),
-            "ddt_map": self.ddt.path if self.ddt else None,
+            "ddt_maps": {score: m.path for score, m in self.ddts.items()},
             "scores": sorted(self.scores),
         }

@@ -179,3 +179,23 @@ def test_ddt_map_of_the_decorrelated_tagger(samples: dict[str, Path], tmp_path: 
     assert doc["jetclr_coffea"]["score"] == "codec_twoprong_decorrelated_score"
     thresholds = DDTMap(path).threshold(np.array([-6.0, -4.0, -2.5]), np.array([600.0, 600.0, 600.0]))
     assert np.all((thresholds >= 0.0) & (thresholds <= 1.0))  # cuts on a probability
+
+
+def test_several_ddt_maps_in_one_processor(samples: dict[str, Path], tmp_path: Path) -> None:
+    from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, hist_name
+    from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run
+
+    shipped = Path(__file__).resolve().parents[1] / "onnx_models"
+    models = [str(shipped / "jetclr_top.onnx"), str(shipped / "codec_twoprong.onnx")]
+    fs = tmp_path / "qcd.json"
+    fs.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
+    maps = [make_ddt_map(load_fileset(fs), m, tmp_path / f"{k}.json", score=None, efficiency=q,
+                         opts=RunOptions()) for k, (m, q) in enumerate(zip(models, (0.2, 0.4), strict=True))]
+    proc = LearnedJetTagProcessor(models, FatJetSelection(), maps)
+    hists = run(load_fileset(fs), proc, RunOptions()).datasets["qcd"]["hists"]
+    for score, q in (("jetclr_top_tagger_score", 0.2), ("codec_twoprong_decorrelated_score", 0.4)):
+        h = hists[hist_name(score, "ddt_msd_pt")].values()
+        n = h.sum()
+        assert n > 50 and abs(h[1].sum() / n - q) < 4 * np.sqrt(q * (1 - q) / n) + 0.03  # its own target
+    with pytest.raises(JetCLRError, match="are both DDT maps of jetclr_top_tagger_score"):
+        LearnedJetTagProcessor(models, FatJetSelection(), [maps[0], maps[0]])

@@ -400,5 +400,5 @@ def test_tag_fatjets_attaches_the_processor_outputs(samples: dict[str, Path], op
     ok = np.isfinite(rho)
     assert ok.sum() > 10
     threshold = ak.to_numpy(jet[SCORE] - jet[f"{SCORE}_ddt"])[ok]
-    np.testing.assert_allclose(threshold, proc.ddt.threshold(rho[ok], pt[ok]), atol=1e-6)
+    np.testing.assert_allclose(threshold, proc.ddts[SCORE].threshold(rho[ok], pt[ok]), atol=1e-6)
     assert 0 < (ak.to_numpy(jet[f"{SCORE}_ddt"])[ok] > 0).mean() < 1
