@@ -14,6 +14,7 @@ vector of width 1, not a score.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -147,6 +148,9 @@ class ModelCard:
         for name, (lo, hi) in self.score_ranges.items():
             if name not in self.scores:
                 raise JetCLRError(f"model card: a range for {name!r}, which is not a score output")
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise JetCLRError(f"model card: score range of {name!r} must be finite ({lo}, {hi}): it sets "
+                                  "histogram axes")
             if not lo < hi:
                 raise JetCLRError(f"model card: score range of {name!r} is empty ({lo}, {hi})")
 

@@ -98,3 +98,5 @@ def test_with_output_adds_a_declared_score() -> None:
     assert card.scores == ("tagger_score", "other_score") and card.score_range("other_score") == (2.0, 3.0)
     with pytest.raises(JetCLRError, match="not a score"):
         card.score_range("embedding")
+    with pytest.raises(JetCLRError, match="score range of 'other_score' must be finite"):
+        read_card(MODEL).with_output(OutputSpec("other_score"), score_range=(0.0, float("inf")))
