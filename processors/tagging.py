@@ -35,9 +35,10 @@ __all__ = ["CUTFLOW_KEYS", "FatJetSelection", "LearnedJetTagProcessor", "jet_rho
 #: fat jets; selected ones; of those, jets without stored constituents, jets holding a
 #: constituent of unphysical kinematics (set aside, no score), jets in files without PF
 #: candidates (``missing_constituents="skip"``); the scored ones, and of those the ones
-#: with msoftdrop <= 0 (rho = -inf: a DDT map's lowest rho bin).
+#: with msoftdrop <= 0 (rho = -inf: a DDT map's lowest rho bin), and the scored jets whose
+#: DDT score is undefined (a NaN score or threshold), summed over the maps.
 CUTFLOW_KEYS = ("events", "events_weighted", "fatjets", "selected", "no_constituents", "bad_constituents",
-                "skipped_no_pf_candidates", "scored", "msd_nonpositive")
+                "skipped_no_pf_candidates", "scored", "msd_nonpositive", "ddt_undefined")
 
 F64 = npt.NDArray[np.float64]
 
@@ -233,6 +234,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         for name in self.ddts:
             ddt = scores[f"{name}_ddt"]
             ok = valid & np.isfinite(ddt)
+            cutflow["ddt_undefined"] += float((valid & ~ok).sum())
             # axes: pass (a Python keyword, hence positional), msd, pt
             hists[hist_name(name, "ddt_msd_pt")].fill((ddt[ok] > 0).astype(int), msd[ok], pt[ok],
                                                                weight=jet_w[ok])

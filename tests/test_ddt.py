@@ -199,3 +199,33 @@ def test_several_ddt_maps_in_one_processor(samples: dict[str, Path], tmp_path: P
         assert n > 50 and abs(h[1].sum() / n - q) < 4 * np.sqrt(q * (1 - q) / n) + 0.03  # its own target
     with pytest.raises(JetCLRError, match="are both DDT maps of jetclr_top_tagger_score"):
         LearnedJetTagProcessor(models, FatJetSelection(), [maps[0], maps[0]])
+
+
+def test_jets_with_an_undefined_ddt_score_are_counted(samples: dict[str, Path], tmp_path: Path) -> None:
+    from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, hist_name
+    from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run
+
+    model = str(Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx")
+    fs = tmp_path / "qcd.json"
+    fs.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
+    path = make_ddt_map(load_fileset(fs), model, tmp_path / "m.json", score=None, efficiency=0.2,
+                        opts=RunOptions())
+    doc = json.loads(path.read_text())
+
+    def poison(node: object) -> None:  # every threshold NaN
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "content" and isinstance(v, list) and v and isinstance(v[0], float):
+                    node[k] = [float("nan")] * len(v)
+                else:
+                    poison(v)
+        elif isinstance(node, list):
+            for v in node:
+                poison(v)
+
+    poison(doc)
+    path.write_text(json.dumps(doc))
+    res = run(load_fileset(fs), LearnedJetTagProcessor([model], FatJetSelection(), path), RunOptions())
+    c = res.datasets["qcd"]["cutflow"]
+    h = res.datasets["qcd"]["hists"][hist_name("jetclr_top_tagger_score", "ddt_msd_pt")]
+    assert c["ddt_undefined"] == c["scored"] > 0 and h.values().sum() == 0
