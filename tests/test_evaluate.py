@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jetclr_coffea.training.evaluate import evaluate
@@ -63,3 +64,16 @@ def test_metrics_json_is_strict(tmp_path: Path, samples: dict[str, Path]) -> Non
     evaluate(MODEL, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "ev")
     text = (tmp_path / "ev" / "metrics.json").read_text()
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+
+
+def test_too_few_qcd_jets_for_the_ddt_maps(tmp_path: Path, samples: dict[str, Path], rewrite: Any) -> None:
+    from jetclr_coffea.errors import JetCLRError
+
+    def first_five(data: dict[str, Any]) -> None:
+        for k in data:
+            data[k] = data[k][:5]
+
+    tiny = rewrite(samples["qcd"], tmp_path / "tiny_qcd.root", first_five)
+    with pytest.raises(JetCLRError, match="the landscape's DDT maps need at least"):
+        evaluate(MODEL, [str(samples["wprime-flat"])], [str(samples["qcd"])], tmp_path / "ev",
+                 signal_label="two_prong", ddt_background=[str(tiny)])

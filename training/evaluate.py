@@ -294,6 +294,8 @@ def _model_scores(outputs: dict[str, F64], scores: tuple[str, ...], base: LCTRes
 _SHORT = {"msoftdrop": "msoftdrop", "tau21": "tau21", "tau32": "tau32", "n2b1": "n2", "n3b1": "n3"}
 #: Observables whose DDT enters the landscape.
 DDT_OBSERVABLES = ("n2b1", "tau21")
+#: The fewest QCD jets the landscape's DDT maps are fitted on.
+MIN_DDT_JETS = 50
 #: QCD efficiency of the landscape's DDT maps (CMS's N2^DDT uses 26 %); each map is also
 #: built at the working point itself (``*_ddt_wp``).
 DDT_EFFICIENCY = 0.26
@@ -362,6 +364,9 @@ def _landscape(model: OnnxJetModel, jets: _Labelled, rep: LCTResult | None, base
         say(f"reading QCD jets for the DDT maps from {len(ddt_background)} file(s)")
         qcd = load_jets(ddt_background, model.spec, pt_min=lo, pt_max=hi, eta_max=eta)
         keep = (qcd.labels == QCD) if (qcd.labels >= 0).any() else np.ones(len(qcd), dtype=bool)
+        if keep.sum() < MIN_DDT_JETS:
+            raise JetCLRError(f"{', '.join(ddt_background)}: {int(keep.sum())} QCD jets in the selection; "
+                              f"the landscape's DDT maps need at least {MIN_DDT_JETS}")
         q_obs, q_pt = qcd.observables[keep], qcd.pt[keep]
         q_msd = q_obs[:, HANDCRAFTED.index("msoftdrop")]
         sources: dict[str, F64] = {}
