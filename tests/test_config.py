@@ -48,7 +48,7 @@ def test_a_number_yaml_reads_as_text_is_taken(tmp_path: Path) -> None:
     ({"name": "../../etc/x"}, "plain name"), ({"name": ".hidden"}, "plain name"),
     ({"data__max_jets": -5}, "max_jets must be >= 0"), ({"data__files": []}, "at least one ROOT file"),
     ({"data__pt_min": 700.0, "data__pt_max": 600.0}, "pt_min < pt_max"),
-    ({"optim__lr": "fast"}, "expected a number"),
+    ({"optim__lr": "fast"}, "expected a number"), ({"model": 5}, "model"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path: Path, changes: dict[str, object], match: str) -> None:
     with pytest.raises(JetCLRError, match=match):

@@ -215,7 +215,7 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     """
     data = load_yaml(path)
     for section in ("model", "efn"):
-        if "n_features" in data.get(section, {}):
+        if isinstance(data.get(section), dict) and "n_features" in data[section]:
             raise JetCLRError(f"{path}: {section}.n_features is set from preprocessing.features; remove it")
     try:
         cfg = from_mapping(TrainConfig, data)
