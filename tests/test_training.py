@@ -504,3 +504,18 @@ def test_efn_control_without_constituents_reads_the_jet_features_only() -> None:
     emb, logit = efn(torch.randn(6, 5, 3), torch.rand(6, 5), jet)
     torch.testing.assert_close(emb, jet)
     torch.testing.assert_close(efn(torch.randn(6, 9, 3), torch.rand(6, 9), jet)[1], logit)
+
+
+def test_resume_from_a_broken_or_foreign_checkpoint(tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg = load_config(_config(tmp_path, samples, name="broken"))
+    train(cfg, progress=False, max_epochs=1)
+    ckpt = tmp_path / "broken" / "checkpoint.pt"
+    good = ckpt.read_bytes()
+    for content in (b"", good[: len(good) // 2]):
+        ckpt.write_bytes(content)
+        with pytest.raises(JetCLRError, match="not a readable checkpoint"):
+            train(cfg, resume=True, progress=False)
+    ckpt.write_bytes(good)
+    wider = replace(cfg, model=replace(cfg.model, d_ff=48))  # another architecture, same output folder
+    with pytest.raises(JetCLRError, match=r"made with a different model \(d_ff: 32 vs 48\)"):
+        train(wider, resume=True, progress=False)

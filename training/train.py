@@ -179,11 +179,17 @@ class _Run:
                   model=model, opt=opt, sched=sched, batch=bs, steps=n // bs)
         if resume:
             ckpt = out / CHECKPOINT
-            saved = torch.load(ckpt, map_location=device, weights_only=False)
+            from .export import load_checkpoint
+
+            saved = load_checkpoint(ckpt)  # a truncated or empty file: a one-line error
             _check_compatible(saved, cfg, ckpt)
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["optimizer"])
-            sched.load_state_dict(saved["scheduler"])
+            try:
+                model.load_state_dict(saved["model"])
+                opt.load_state_dict(saved["optimizer"])
+                sched.load_state_dict(saved["scheduler"])
+            except (RuntimeError, KeyError, ValueError) as err:
+                raise JetCLRError(f"{ckpt}: the checkpoint does not fit this config's model (changed "
+                                  f"architecture?): {' '.join(str(err).split())[:120]}") from err
             run.first_epoch, run.history = saved["epoch"] + 1, saved["history"]
         # what the objective records with each checkpoint (anomalyclr: embedding norms)
         run.extras = objective.checkpoint_extras(cfg, jets, device)
