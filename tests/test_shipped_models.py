@@ -20,9 +20,11 @@ def test_models_are_shipped() -> None:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_card_and_metrics(path: Path) -> None:
-    """Each model has a model-card section and the evaluate output its card quotes."""
-    card = (MODELS_DIR / "README.md").read_text()
-    assert f"`{path.name}`" in card
+    """Each model has its card (linked from the index, at most 200 lines) and the evaluate
+    output its card quotes."""
+    assert f"({path.stem}.md)" in (MODELS_DIR / "README.md").read_text()
+    card = (MODELS_DIR / f"{path.stem}.md").read_text()
+    assert card.startswith(f"# `{path.name}`") and len(card.splitlines()) <= 200
     model = OnnxJetModel(path, threads=1)
     metrics = json.loads((MODELS_DIR / f"{path.stem}_eval" / "metrics.json").read_text())
     assert metrics["n_signal"] > 100 and metrics["n_background"] > 100
