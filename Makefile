@@ -162,7 +162,7 @@ model-vae: data/qcd_train.root data/qcd_val.root data/top_val.root data/qcd_held
 	    --background data/qcd_heldout.root --output-dir onnx_models/vae_emd_qcd_eval
 	$(BIN)/python benchmarks/vae_latents.py --runs runs/vae_emd_qcd_beta* --jets data/qcd_val.root
 
-# #14's ablation of the shipped JetCLR config (onnx_models/README.md): one change at a time,
+# #14's ablation of the shipped JetCLR config (docs/experiments/jetclr_top_ablation.md): one change at a time,
 # 6 epochs each, on the validation samples; benchmarks/results/ablation_jetclr.json.
 ablation-jetclr: data/qcd_train.root data/top_train.root data/top_val.root data/qcd_val.root
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/ablation.py training/configs/jetclr_top_irc.yaml --epochs 6 \
