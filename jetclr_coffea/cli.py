@@ -278,6 +278,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_friend_trees,
         write_outputs,
     )
+    from jetclr_coffea.processors.tagging import parse_model_selection
 
     opts, selection = _run_options(args), _selection(args)
     check_output_dir(args.output)  # before the first chunk, not after the last
@@ -286,10 +287,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if opts.maxchunks is not None:
             raise ParameterError("friend", "needs every entry of every file: drop --maxchunks")
         check_friend_names(fileset, args.friend)
+    own = dict(parse_model_selection(t) for t in args.model_selection or [])
+    if len(own) != len(args.model_selection or []):
+        raise ParameterError("model_selection", "names a model twice: give one selection per model")
     proc = LearnedJetTagProcessor(args.model, selection, args.ddt_map,
                                   batch_size=args.batch_size, keep_jets=args.skim,
                                   missing_constituents=args.missing_constituents,
-                                  threads=opts.onnx_threads, friend=args.friend is not None)
+                                  threads=opts.onnx_threads, friend=args.friend is not None,
+                                  model_selections=own)
     result = run(fileset, proc, opts)
     written = write_outputs(result, args.output, skim=args.skim, skim_format=args.skim_format)
     if args.friend is not None:
@@ -513,6 +518,10 @@ def _add_processing(sub: Any) -> None:
                         "histograms; writes hists.pkl, hists.root, cutflow.json (and skim.root).")
     rn.add_argument("fileset", help="JSON: {dataset: [files]}")
     rn.add_argument("--model", action="append", required=True, help="ONNX model (repeatable)")
+    rn.add_argument("--model-selection", action="append", default=None, metavar="NAME:CUT=V[,CUT=V]",
+                    help="a model's own further jet selection, e.g. ot_medoids_qcd:msd_min=40 (cuts pt_min, "
+                         "pt_max, eta_max, msd_min; repeatable, one per model): it runs only on those jets, "
+                         "the others get NaN and count as not_selected_<model> in the cutflow")
     rn.add_argument("--ddt-map", action="append", default=None,
                     help="DDT map from jetclr-coffea ddt-map (repeatable: one map per score)")
     rn.add_argument("--output", "-o", required=True, help="output folder")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from .ddt import DDTMap
 from .friend import friend_chunk
 from .hists import hist_name, jet_rho, new_hists
 
-__all__ = ["CUTFLOW_KEYS", "FatJetSelection", "LearnedJetTagProcessor", "jet_rho"]
+__all__ = ["CUTFLOW_KEYS", "FatJetSelection", "LearnedJetTagProcessor", "jet_rho", "parse_model_selection"]
 
 #: The cutflow of every dataset, in order: events (and their summed generator weights);
 #: fat jets; selected ones; of those, jets without stored constituents, jets holding a
@@ -103,6 +103,62 @@ def _load_ddts(ddt_map: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     return ddts
 
 
+def parse_model_selection(text: str) -> tuple[str, FatJetSelection]:
+    """``"ot_medoids_qcd:msd_min=40,pt_min=300"`` -> (model name, its own selection); cuts not
+    given are open (``pt_min`` 0, ``eta_max`` inf, no jet ID).
+
+    Raises:
+        ParameterError: not ``NAME:KEY=VALUE[,KEY=VALUE]`` with KEY among pt_min, pt_max,
+            eta_max, msd_min and a number as VALUE.
+    """
+    name, sep, cuts = text.partition(":")
+    if not sep or not name or not cuts:
+        raise ParameterError("model_selection", f"expected NAME:KEY=VALUE[,KEY=VALUE], got {text!r}")
+    values: dict[str, float] = {}
+    for item in cuts.split(","):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or key not in ("pt_min", "pt_max", "eta_max", "msd_min") or key in values:
+            raise ParameterError("model_selection", f"{text!r}: {item!r} is not one of pt_min=, pt_max=, "
+                                                    "eta_max=, msd_min= (each once)")
+        try:
+            values[key] = float(value)
+        except ValueError:
+            raise ParameterError("model_selection", f"{text!r}: {value!r} is not a number") from None
+    cuts_all = {"pt_min": 0.0, "pt_max": float("inf"), "eta_max": float("inf"), "msd_min": 0.0, **values}
+    return name, FatJetSelection(pt_min=cuts_all["pt_min"], pt_max=cuts_all["pt_max"],
+                                 eta_max=cuts_all["eta_max"], msd_min=cuts_all["msd_min"],
+                                 require_jet_id=False)
+
+
+def _check_model_selections(selections: Mapping[str, FatJetSelection] | None,
+                            models: dict[str, OnnxJetModel]) -> dict[str, FatJetSelection]:
+    out = dict(selections or {})
+    for name, sel in out.items():
+        if name not in models:
+            raise ParameterError("model_selections",
+                                 f"names {name!r}, not one of the models ({', '.join(models)})")
+        if not isinstance(sel, FatJetSelection):
+            raise ParameterError("model_selections",
+                                 f"{name}: must be a FatJetSelection, got {type(sel).__name__}")
+    return out
+
+
+def _run_selected(model: OnnxJetModel, jc: JetConstituents, own: FatJetSelection | None) -> dict[str, Any]:
+    """``model`` on the jets of ``jc`` passing ``own`` (all without), NaN in the other rows."""
+    if own is None:
+        return model(jc.constituents, jc.jets)
+    keep = np.asarray(ak.to_numpy(own.mask(jc.jets)), dtype=bool)
+    part = model(jc.constituents[keep], jc.jets[keep])
+    full: dict[str, Any] = {}
+    for out in model.card.outputs:
+        values = np.full((len(keep), *out.shape), np.nan, dtype=np.float32)
+        if keep.any():
+            values[keep] = part[out.name]
+        full[out.name] = values
+    return full
+
+
 def _source(events: Any) -> str:
     """The file a chunk of events came from (coffea's chunk metadata), for messages."""
     metadata = getattr(events, "metadata", None) or {}
@@ -125,6 +181,10 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         keep_jets: also return the selected jets with their scores (for skims).
         friend: also return, per chunk, every output over all fat jets with the chunk's file
             and entry range, for NanoAOD friend trees (:mod:`.friend`).
+        model_selections: model name -> a further selection of its own (e.g. a slow model on
+            ``FatJetSelection(msd_min=40)`` only): the model runs on the jets passing both;
+            the others get NaN in its outputs and count in the cutflow as
+            ``not_selected_<model>``.
         threads: ONNX Runtime intra-op threads per worker; default: ``OMP_NUM_THREADS``
             if set, else 1 in worker processes (futures, dask) and every core in the main
             process (iterative), see ``jetclr_coffea.inference.default_threads``; 0:
@@ -142,6 +202,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         keep_jets: bool = False,
         threads: int | None = None,
         friend: bool = False,
+        model_selections: Mapping[str, FatJetSelection] | None = None,
     ) -> None:
         if isinstance(models, str | os.PathLike):
             models = [models]  # one model given as a path
@@ -174,6 +235,8 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         self.columns = tuple(dict.fromkeys(f for m in self.models.values() for f in m.spec.candidate_fields))
         #: score -> its DDT map
         self.ddts = _load_ddts(ddt_map, self.models, self.scores, selection)
+        #: model name -> its own further selection
+        self.model_selections = _check_model_selections(model_selections, self.models)
         #: ``<model>_<output>`` -> per-jet shape of the outputs friend trees hold: every score
         #: and the embedding (not a training head or other internals), and the DDT score
         self.output_shapes: dict[str, tuple[int, ...]] = {
@@ -188,7 +251,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         weights_ev = (np.asarray(ak.to_numpy(events.genWeight), dtype=np.float64)
                       if "genWeight" in events.fields else np.ones(n_events))
         hists = new_hists(self.scores, list(self.ddts))
-        cutflow = dict.fromkeys(CUTFLOW_KEYS, 0.0)
+        cutflow = dict.fromkeys((*CUTFLOW_KEYS, *(f"not_selected_{n}" for n in self.model_selections)), 0.0)
         cutflow["events"], cutflow["events_weighted"] = float(n_events), float(weights_ev.sum())
         # "jets" is a list of per-chunk column dicts (lists concatenate when accumulated)
         result: dict[str, Any] = {"cutflow": cutflow, "hists": hists, "providers": set(), "jets": [],
@@ -223,6 +286,9 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         cutflow["bad_constituents"] = float(bad.sum())
         cutflow["scored"] = float(valid.sum())
         cutflow["msd_nonpositive"] = float((valid & (msd <= 0)).sum())
+        for name, own in self.model_selections.items():
+            passed = np.asarray(ak.to_numpy(own.mask(jc.jets)), dtype=bool)
+            cutflow[f"not_selected_{name}"] = float((valid & ~passed).sum())
         for key in self.scores:
             score = scores[key]
             ok = valid & np.isfinite(score)
@@ -273,7 +339,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         scores: dict[str, F64] = {}
         extra: dict[str, Any] = {}
         for name, model in self.models.items():
-            outputs = model(jc.constituents, jc.jets)
+            outputs = _run_selected(model, jc, self.model_selections.get(name))
             providers.add(model.session.get_providers()[0])
             for out, values in outputs.items():
                 if values.ndim == 1:
@@ -321,5 +387,6 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             "model_sha256": {k: m.fingerprint for k, m in self.models.items()},
             "selection": asdict(self.selection),
             "ddt_maps": {score: m.path for score, m in self.ddts.items()},
+            "model_selections": {name: asdict(sel) for name, sel in self.model_selections.items()},
             "scores": sorted(self.scores),
         }

@@ -402,3 +402,31 @@ def test_tag_fatjets_attaches_the_processor_outputs(samples: dict[str, Path], op
     threshold = ak.to_numpy(jet[SCORE] - jet[f"{SCORE}_ddt"])[ok]
     np.testing.assert_allclose(threshold, proc.ddts[SCORE].threshold(rho[ok], pt[ok]), atol=1e-6)
     assert 0 < (ak.to_numpy(jet[f"{SCORE}_ddt"])[ok] > 0).mean() < 1
+
+
+def test_a_model_runs_on_its_own_selection_only(fileset: Path) -> None:
+    from jetclr_coffea.processors.tagging import parse_model_selection
+
+    name, own = parse_model_selection("jetclr_top:msd_min=40,pt_min=400")
+    assert name == "jetclr_top" and own.msd_min == 40.0 and own.pt_min == 400.0
+    assert own.eta_max == float("inf")
+    codec = Path(__file__).resolve().parents[1] / "onnx_models" / "codec_twoprong.onnx"
+    proc = LearnedJetTagProcessor([MODEL, codec], FatJetSelection(pt_min=250.0), model_selections={name: own})
+    out = run(load_fileset(fileset), proc, RunOptions()).datasets["qcd"]
+    c = out["cutflow"]
+    h = out["hists"]
+    n_top = h[f"{SCORE}__score_msd_pt"].values().sum()
+    n_codec = h["codec_twoprong_decorrelated_score__score_msd_pt"].values().sum()
+    assert 0 < n_top < n_codec == c["scored"]  # the other model still sees every jet
+    assert c["not_selected_jetclr_top"] == c["scored"] - n_top > 0
+    # the same jets as a processor whose global selection is that cut
+    cut = FatJetSelection(pt_min=400.0, msd_min=40.0)
+    alone = run(load_fileset(fileset), LearnedJetTagProcessor([MODEL], cut),
+                RunOptions()).datasets["qcd"]["hists"][f"{SCORE}__score_msd_pt"]
+    np.testing.assert_allclose(h[f"{SCORE}__score_msd_pt"].values(), alone.values())
+    for bad, match in (("nomodel", "expected NAME"), ("x:msd=4", "not one of"),
+                       ("x:msd_min=a", "not a number")):
+        with pytest.raises(JetCLRError, match=match):
+            parse_model_selection(bad)
+    with pytest.raises(JetCLRError, match="names 'other', not one of the models"):
+        LearnedJetTagProcessor([MODEL], model_selections={"other": own})
