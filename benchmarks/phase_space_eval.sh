@@ -3,8 +3,8 @@
 # --pt-bins at mu = 0 and mu = 40 and the pile-up response, on the held-out samples of
 # benchmarks/phase_space_samples.sh.  Results in runs/phase_space/ (summarised by
 # benchmarks/phase_space_table.py).  The OT and VAE models read at most MAXJ jets a file
-# (default 1 000 and 3 000) and their pile-up response the first MAXE events a file (400,
-# 1 500): their Sinkhorn graphs run at 41 and ~130 jets/s on one core (issue 23).
+# (default 1 000 and 3 000) and their pile-up response the first MAXE events a file (150,
+# 600): their Sinkhorn graphs run at 41 and ~130 jets/s on one core (issue 23).
 # Usage: benchmarks/phase_space_eval.sh MODEL   (jetclr_top | ot_medoids_qcd | vae_emd_qcd | codec_twoprong | darkclr_qcd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,8 @@ model=$1
 maxe=${MAXE:-0}
 case "$model" in
     jetclr_top) sig=top; label=top; extra=() ;;
-    ot_medoids_qcd) sig=top; label=top; extra=(--max-jets "${MAXJ:-1000}"); maxe=${MAXE:-400} ;;
-    vae_emd_qcd) sig=top; label=top; extra=(--max-jets "${MAXJ:-3000}"); maxe=${MAXE:-1500} ;;
+    ot_medoids_qcd) sig=top; label=top; extra=(--max-jets "${MAXJ:-1000}"); maxe=${MAXE:-150} ;;
+    vae_emd_qcd) sig=top; label=top; extra=(--max-jets "${MAXJ:-3000}"); maxe=${MAXE:-600} ;;
     codec_twoprong) sig=wprime-flat; label=two_prong; extra=() ;;
     darkclr_qcd) sig=svj; label=dark; extra=() ;;
     *) echo "unknown model $model" >&2; exit 2 ;;

@@ -55,6 +55,8 @@ __all__ = [
 
 #: Top-level key of a map's JSON that records what it was built for.
 MAP_KEY = "jetclr_coffea"
+#: msoftdrop floor of :meth:`DDTMap.ddt_score` (rho ~ -130: below every map, no log(0) warning).
+MSD_FLOOR = 1e-30
 
 F64 = npt.NDArray[np.float64]
 
@@ -215,6 +217,16 @@ class DDTMap:
         """The score threshold at (rho, pT); rho and pT outside the map take its edge bins
         (rho = -inf, jets with msoftdrop <= 0, its lowest rho bin)."""
         return np.asarray(self._correction.evaluate(rho, pt), dtype=np.float64)
+
+    def ddt_score(self, score: Any, msd: Any, pt: Any) -> Any:
+        """``score - threshold(rho, pT)`` (pass: > 0) for numpy, awkward or dask-awkward
+        arrays of any nesting (``events.FatJet`` fields in coffea's dask mode: lazy, through
+        coffea's correctionlib lookup).  msoftdrop <= 0 takes the map's lowest rho bin, as in
+        the processor."""
+        from coffea.lookup_tools.correctionlib_wrapper import correctionlib_wrapper
+
+        rho = 2.0 * np.log(np.maximum(msd, MSD_FLOOR) / pt)  # below every map's rho range at msd <= 0
+        return score - correctionlib_wrapper(self._correction)(rho, pt)
 
     def check(self, models: Mapping[str, OnnxJetModel], scores: Mapping[str, Any],
               selection: FatJetSelection) -> None:

@@ -214,3 +214,28 @@ def test_onnx_wrapper_passes_the_jet_features(samples: dict[str, Path], open_nan
     eager_cands = ak.flatten(fatjet_constituents(eager)[eager_sel], axis=1)
     with pytest.raises(JetCLRError, match=r"call it with \(constituents, fatjets\)"):
         wrapper(eager_cands)
+
+
+def test_ddt_score_in_dask_mode_equals_the_processors(samples: dict[str, Path], open_nano: Any,
+                                                      tmp_path: Path) -> None:
+    """DDTMap.ddt_score on dask-awkward FatJet fields gives the processor's <score>_ddt."""
+    from jetclr_coffea.processors.ddt import DDTMap
+    from jetclr_coffea.processors.run import make_ddt_map
+
+    fs = tmp_path / "qcd.json"
+    fs.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
+    ddt = DDTMap(make_ddt_map(load_fileset(fs), str(MODEL), tmp_path / "m.json", score=None,
+                              efficiency=0.2, opts=RunOptions(), selection=FatJetSelection(pt_min=300.0)))
+    events = open_nano(samples["qcd"], mode="dask", steps_per_file=2)
+    sel = FatJetSelection(pt_min=300.0).mask(events.FatJet)
+    cands = ak.flatten(fatjet_constituents(events)[sel], axis=1)
+    jets = ak.flatten(events.FatJet[sel], axis=1)
+    score = onnx_wrapper(str(MODEL), output=SCORE)(cands)
+    got = ak.to_numpy(ddt.ddt_score(score, jets.msoftdrop, jets.pt).compute())
+    eager = open_nano(samples["qcd"], mode="eager")
+    proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=300.0), ddt.path)
+    tagged = proc.tag_fatjets(eager)
+    in_sel = FatJetSelection(pt_min=300.0).mask(tagged)
+    want = ak.to_numpy(ak.flatten(tagged[f"jetclr_top_{SCORE}_ddt"][in_sel]))
+    assert len(got) == len(want) > 50
+    np.testing.assert_allclose(got, want, atol=1e-5, equal_nan=True)
