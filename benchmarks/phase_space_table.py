@@ -36,9 +36,12 @@ def _block(b: dict[str, Any], model: str) -> dict[str, float] | None:
 def _fmt(m: dict[str, float] | None, key: str) -> str:
     if m is None:
         return "–"
+    value, err = m[key], m[key + "_err"]
+    if value is None:  # strict JSON: infinite (no background jet passes) or undefined
+        return "n/a"
     if key == "auc":
-        return f"{m['auc']:.3f} ± {m['auc_err']:.3f}"
-    return f"{m[key]:.3g} ± {m[key + '_err']:.2g}"
+        return f"{value:.3f} ± {err:.3f}"
+    return f"{value:.3g} ± {err:.2g}" if err is not None else f"{value:.3g}"
 
 
 def table(model: str, runs: Path) -> tuple[str, dict[str, Any]]:
