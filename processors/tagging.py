@@ -159,6 +159,24 @@ def _run_selected(model: OnnxJetModel, jc: JetConstituents, own: FatJetSelection
     return full
 
 
+def _skim_columns(events: Any, sel: Any, n_sel_ev: npt.NDArray[np.int64], per_jet: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """The skim's columns of one chunk: event numbers and entry, jet index and kinematics,
+    and ``per_jet`` (msoftdrop, rho, every output), one row per selected jet."""
+    start = int((getattr(events, "metadata", None) or {}).get("entrystart", 0))
+    jets = events.FatJet[sel]
+    fields = {
+        "run": np.repeat(ak.to_numpy(events.run), n_sel_ev),
+        "luminosityBlock": np.repeat(ak.to_numpy(events.luminosityBlock), n_sel_ev),
+        "event": np.repeat(ak.to_numpy(events.event), n_sel_ev),
+        "entry": np.repeat(np.arange(start, start + len(events), dtype=np.int64), n_sel_ev),
+        "jetIdx": ak.to_numpy(ak.flatten(ak.local_index(events.FatJet, axis=1)[sel])),
+        **{k: np.asarray(ak.to_numpy(ak.flatten(jets[k])), dtype=np.float64) for k in ("pt", "eta", "phi")},
+        **per_jet,
+    }
+    return {k: np.asarray(v) for k, v in fields.items()}
+
+
 def _source(events: Any) -> str:
     """The file a chunk of events came from (coffea's chunk metadata), for messages."""
     metadata = getattr(events, "metadata", None) or {}
@@ -289,6 +307,22 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         for name, own in self.model_selections.items():
             passed = np.asarray(ak.to_numpy(own.mask(jc.jets)), dtype=bool)
             cutflow[f"not_selected_{name}"] = float((valid & ~passed).sum())
+        self._fill(hists, cutflow, scores, valid, (msd, pt, rho, jet_w))
+        if self.friend:
+            flat_sel = np.asarray(ak.to_numpy(ak.flatten(sel)), dtype=bool)
+            kept = {k: np.where(valid.reshape(-1, *([1] * (np.ndim(v) - 1))), v, np.nan)
+                    for k, v in {**scores, **extra}.items()}
+            result["friend"] = [friend_chunk(events, self.output_shapes, flat_sel, kept)]
+        if self.keep_jets:
+            result["jets"] = [_skim_columns(events, sel, n_sel_ev, {"msoftdrop": msd, "rho": rho,
+                                                                   **scores, **extra})]
+        return {dataset: result}
+
+    def _fill(self, hists: dict[str, Any], cutflow: dict[str, float], scores: dict[str, F64],
+              valid: npt.NDArray[np.bool_], kin: tuple[F64, F64, F64, F64]) -> None:
+        """Fill every score's histograms and every DDT map's pass/fail histogram with the
+        scored jets (``kin``: msoftdrop, pT, rho, weight per selected jet)."""
+        msd, pt, rho, jet_w = kin
         for key in self.scores:
             score = scores[key]
             ok = valid & np.isfinite(score)
@@ -303,27 +337,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             cutflow["ddt_undefined"] += float((valid & ~ok).sum())
             # axes: pass (a Python keyword, hence positional), msd, pt
             hists[hist_name(name, "ddt_msd_pt")].fill((ddt[ok] > 0).astype(int), msd[ok], pt[ok],
-                                                               weight=jet_w[ok])
-        if self.friend:
-            flat_sel = np.asarray(ak.to_numpy(ak.flatten(sel)), dtype=bool)
-            kept = {k: np.where(valid.reshape(-1, *([1] * (np.ndim(v) - 1))), v, np.nan)
-                    for k, v in {**scores, **extra}.items()}
-            result["friend"] = [friend_chunk(events, self.output_shapes, flat_sel, kept)]
-        if self.keep_jets:
-            per_jet = {**scores, **extra}
-            start = int((getattr(events, "metadata", None) or {}).get("entrystart", 0))
-            fields = {
-                "run": np.repeat(ak.to_numpy(events.run), n_sel_ev),
-                "luminosityBlock": np.repeat(ak.to_numpy(events.luminosityBlock), n_sel_ev),
-                "event": np.repeat(ak.to_numpy(events.event), n_sel_ev),
-                "entry": np.repeat(np.arange(start, start + n_events, dtype=np.int64), n_sel_ev),
-                "jetIdx": ak.to_numpy(ak.flatten(ak.local_index(fatjets, axis=1)[sel])),
-                "pt": pt, "eta": np.asarray(ak.to_numpy(ak.flatten(jets.eta)), dtype=np.float64),
-                "phi": np.asarray(ak.to_numpy(ak.flatten(jets.phi)), dtype=np.float64),
-                "msoftdrop": msd, "rho": rho, **per_jet,
-            }
-            result["jets"] = [{k: np.asarray(v) for k, v in fields.items()}]
-        return {dataset: result}
+                                                      weight=jet_w[ok])
 
     def _evaluate(self, events: Any, sel: Any,
                   providers: set[str]) -> tuple[JetConstituents, dict[str, F64], dict[str, Any]]:

@@ -566,6 +566,30 @@ def _binned(jets: _Labelled, fits: _Fits, anomaly: F64, bdt: F64, scores: tuple[
         scores={k: jets.outputs[k] for k in scores if k != "anomaly_score"}, anomaly=anomaly)
 
 
+def _landscape_and_bins(metrics: dict[str, Any], model: OnnxJetModel, jets: _Labelled, fits: _Fits,
+                        scores: tuple[F64, F64], ddt_background: list[str] | None,
+                        edges: tuple[float, ...] | None, out: Path, say: Callable[[str], None]) -> None:
+    """The two-prong landscape and the per-pT-bin metrics (``scores``: the anomaly score of
+    every jet and the BDT's test scores), with their plots, into ``metrics``."""
+    sel = metrics["selection"]
+    lo, hi, label = sel["pt_min"], sel["pt_max"], sel["signal_label"]
+    name = Path(metrics["model"]).name
+    points = None
+    if label == "two_prong":
+        metrics["landscape"], points = _landscape(model, jets, fits.rep, fits.base, ddt_background,
+                                                  (lo, hi, sel["eta_max"]), say)
+        from .landscape import plot_landscape
+
+        plot_landscape(metrics["landscape"]["points"], out / "landscape.png",
+                       f"{name}: two-prong vs QCD, {lo:g} < pT < {hi:g} GeV")
+    if edges is not None:
+        say(f"the metrics in {len(edges) - 1} pT bins")
+        metrics["pt_bins"] = pt_bin_metrics(edges, _binned(jets, fits, *scores, model.card.scores),
+                                            BOOTSTRAP, points)
+        plot_pt_bins(metrics["pt_bins"], out / "pt_bins.png", f"{name}: {label} vs QCD",
+                     anomaly=label == "dark")
+
+
 def evaluate(
     model_path: str | os.PathLike[str],
     signal: list[str],
@@ -654,20 +678,7 @@ def evaluate(
                                       jets, fits.rep, anomaly, {"test_fraction": test_fraction,
                                                                 "seed": seed, "sample_weight": fits.fit_w},
                                       say)
-    points = None
-    if signal_label == "two_prong":
-        metrics["landscape"], points = _landscape(model, jets, fits.rep, fits.base, ddt_background,
-                                                  (lo, hi, eta), say)
-        from .landscape import plot_landscape
-
-        plot_landscape(metrics["landscape"]["points"], out / "landscape.png",
-                       f"{Path(model_path).name}: two-prong vs QCD, {lo:g} < pT < {hi:g} GeV")
-    if edges is not None:
-        say(f"the metrics in {len(edges) - 1} pT bins")
-        metrics["pt_bins"] = pt_bin_metrics(edges, _binned(jets, fits, anomaly, bdt, model.card.scores),
-                                            BOOTSTRAP, points)
-        plot_pt_bins(metrics["pt_bins"], out / "pt_bins.png",
-                     f"{Path(model_path).name}: {signal_label} vs QCD", anomaly=signal_label == "dark")
+    _landscape_and_bins(metrics, model, jets, fits, (anomaly, bdt), ddt_background, edges, out, say)
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(strict_json(metrics))
     _plot_roc(out / "roc.png", _curves(jets, fits, anomaly),

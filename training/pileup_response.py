@@ -12,6 +12,7 @@ value on the matched jets, with the paired difference and its bootstrap error.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,29 @@ def _check_pairs(name: str, ref: list[str], pu: list[str]) -> None:
         raise ParameterError(name, f"{same[0]} is both the reference and the pile-up file")
 
 
+def _sayer(progress: bool) -> Callable[[str], None]:
+    def say(text: str) -> None:
+        if progress:
+            print(f"  {text}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _check_arguments(model_path: str | os.PathLike[str], signal: tuple[list[str], list[str]],
+                     background: tuple[list[str], list[str]], output: str | os.PathLike[str],
+                     signal_label: str, max_events: int) -> None:
+    if max_events < 0:
+        raise ParameterError("max_events", f"must be >= 0 (0: all), got {max_events}")
+    _check_pairs("signal_pileup", *signal)
+    _check_pairs("background_pileup", *background)
+    inputs = {Path(f).resolve() for f in (*signal[0], *signal[1], *background[0], *background[1], model_path)}
+    if Path(output).resolve() in inputs:
+        raise ParameterError("output", f"{output} is one of the inputs: choose another file")
+    if signal_label not in SIGNAL_LABELS:
+        raise ParameterError("signal_label",
+                             f"must be one of {', '.join(SIGNAL_LABELS)}, got {signal_label!r}")
+
+
 def pileup_response(
     model_path: str | os.PathLike[str], signal: tuple[list[str], list[str]],
     background: tuple[list[str], list[str]], output: str | os.PathLike[str], *,
@@ -189,27 +213,13 @@ def pileup_response(
         ParameterError: unpaired or identical files, an unknown signal label.
         JetCLRError: too few jets matched (files not from one seed).
     """
-    if max_events < 0:
-        raise ParameterError("max_events", f"must be >= 0 (0: all), got {max_events}")
-    _check_pairs("signal_pileup", *signal)
-    _check_pairs("background_pileup", *background)
-    inputs = {Path(f).resolve() for f in (*signal[0], *signal[1], *background[0], *background[1], model_path)}
-    if Path(output).resolve() in inputs:
-        raise ParameterError("output", f"{output} is one of the inputs: choose another file")
-    if signal_label not in SIGNAL_LABELS:
-        raise ParameterError("signal_label",
-                             f"must be one of {', '.join(SIGNAL_LABELS)}, got {signal_label!r}")
+    _check_arguments(model_path, signal, background, output, signal_label, max_events)
     model = OnnxJetModel(model_path)
     data = model.card.training.get("data", {})
     lo, hi = pt_range or (data.get("pt_min", 0.0), data.get("pt_max", np.inf))
     selection = (float(lo), float(hi), float(eta_max if eta_max is not None else data.get("eta_max", 2.4)))
 
-    def say(text: str) -> None:
-        if progress:
-            import sys
-
-            print(f"  {text}", file=sys.stderr, flush=True)
-
+    say = _sayer(progress)
     label = SIGNAL_LABELS[signal_label]
     parts = [_pairs(model, *signal, selection,
                     lambda s: np.ones(len(s), bool) if label is None else s.labels == label, say, max_events),
