@@ -154,7 +154,7 @@ def test_an_output_folder_holds_one_run(fileset: Path, tmp_path: Path,
     # an interrupt in the middle of writing the next run leaves the previous one whole
     run_module = importlib.import_module("jetclr_coffea.processors.run")
     calls = {"n": 0}
-    real = run_module.to_root
+    real = run_module.to_root_writable
 
     def interrupted(*args: Any) -> Any:
         calls["n"] += 1
@@ -162,7 +162,7 @@ def test_an_output_folder_holds_one_run(fileset: Path, tmp_path: Path,
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(run_module, "to_root", interrupted)
+    monkeypatch.setattr(run_module, "to_root_writable", interrupted)
     assert main(["run", str(fileset), "--model", str(MODEL), "-o", str(out), "--skim"]) == 130
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left

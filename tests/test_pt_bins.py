@@ -95,8 +95,9 @@ def test_evaluate_pt_bins_cli_errors(tmp_path: Path, samples: dict[str, Path],
                                      capsys: pytest.CaptureFixture[str]) -> None:
     base = ["evaluate", str(SHIPPED / "jetclr_top.onnx"), "--signal", str(samples["top"]), "--background",
             str(samples["qcd"]), "--output-dir", str(tmp_path / "e")]
-    assert main([*base, "--pt-bins", "300", "600", "--pt-bins", "600", "900"]) == 2
-    assert "--pt-bins given more than once" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # a usage error, as argparse gives
+        main([*base, "--pt-bins", "300", "600", "--pt-bins", "600", "900"])
+    assert usage.value.code == 2 and "--pt-bins given more than once" in capsys.readouterr().err
     assert main([*base, "--pt-bins", "300", "600", "--pt-min", "400", "--pt-max", "700"]) == 2
     assert "outside the jet selection" in capsys.readouterr().err
     assert main([*base, "--pt-bins", "600", "300"]) == 2

@@ -181,9 +181,14 @@ def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Pa
     training = read_card(onnx_path).training
     assert training["objective"] == objective and training["pairs"]["pairing"] == "same_class"
     if objective == "vicreg":  # the mass-matched LCT of a two-prong tagger on it
+        from jetclr_coffea.gen.generate import generate
+        from jetclr_coffea.gen.pythia import ProcessConfig
+
+        ddt_qcd = tmp_path / "qcd_ddt.root"  # the DDT maps' own QCD, not the test jets
+        generate(ProcessConfig("qcd", seed=12), 100, ddt_qcd, progress=False)
         metrics = evaluate(onnx_path, [str(samples["wprime-flat"])], [str(samples["qcd"])],
                            tmp_path / "eval", signal_label="two_prong", mass_matched=True,
-                           ddt_background=[str(samples["qcd"])])
+                           ddt_background=[str(ddt_qcd)])
         assert metrics["mass_matched"] and metrics["n_signal"] >= 10
         assert 0.0 <= metrics["mass_sculpting"]["baseline"] <= 1.0
         points = metrics["landscape"]["points"]  # the decorrelation landscape, DDT maps included
