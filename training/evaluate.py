@@ -416,6 +416,15 @@ def _prepare(output_dir: str | os.PathLike[str], test_fraction: float, signal_la
     return out
 
 
+def _sayer(progress: bool) -> Callable[[str], None]:
+    """A function printing a progress line to stderr when ``progress``, else nothing."""
+    def say(text: str) -> None:
+        if progress:
+            print(f"  {text}", file=sys.stderr, flush=True)
+
+    return say
+
+
 def _same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Whether two paths name one file (a link or another spelling of the path included)."""
     try:
@@ -644,10 +653,7 @@ def evaluate(
     out = _prepare(output_dir, test_fraction, signal_label)
     _check_files(signal, background, ddt_background, signal_label, max_jets)
 
-    def say(text: str) -> None:
-        if progress:
-            print(f"  {text}", file=sys.stderr, flush=True)
-
+    say = _sayer(progress)
     model = OnnxJetModel(model_path)
     other = None if compare is None else OnnxJetModel(compare)
     for m in () if other is None else (model, other):  # checked before any work

@@ -12,7 +12,6 @@ value on the matched jets, with the paired difference and its bootstrap error.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from jetclr_coffea.metrics import bootstrap
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS
 
 from .data import HANDCRAFTED, JetSample, load_jets
+from .evaluate import _run, _same, _sayer
 
 __all__ = ["match_jets", "pileup_response", "shift_summary"]
 
@@ -125,8 +125,6 @@ def _pairs(model: OnnxJetModel, ref_files: list[str], pu_files: list[str],
 
 
 def _outputs(model: OnnxJetModel, sample: JetSample, rows: I64) -> dict[str, F64]:
-    from .evaluate import _run
-
     sel = np.zeros(len(sample), dtype=bool)
     sel[rows] = True
     out = _run(model, sample, sel)
@@ -161,17 +159,9 @@ def _embedding_shift(model: OnnxJetModel, ref: JetSample, pu: JetSample, i_ref: 
 def _check_pairs(name: str, ref: list[str], pu: list[str]) -> None:
     if len(ref) != len(pu):
         raise ParameterError(name, f"needs one pile-up file per reference file, got {len(ref)} and {len(pu)}")
-    same = [r for r, p in zip(ref, pu, strict=True) if Path(r).resolve() == Path(p).resolve()]
+    same = [r for r, p in zip(ref, pu, strict=True) if _same(r, p)]
     if same:
         raise ParameterError(name, f"{same[0]} is both the reference and the pile-up file")
-
-
-def _sayer(progress: bool) -> Callable[[str], None]:
-    def say(text: str) -> None:
-        if progress:
-            print(f"  {text}", file=sys.stderr, flush=True)
-
-    return say
 
 
 def _check_arguments(model_path: str | os.PathLike[str], signal: tuple[list[str], list[str]],
