@@ -24,6 +24,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python .ci/function_length.py
 
 typecheck: $(STAMP)
 	MYPY=$(BIN)/mypy bash .ci/typecheck.sh

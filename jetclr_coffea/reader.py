@@ -216,6 +216,85 @@ def _flat(array: ak.Array) -> npt.NDArray[Any]:
     return np.asarray(ak.to_numpy(ak.flatten(array, axis=None)))
 
 
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class _Links:
+    """The candidate links of a chunk's fat jets, sorted by jet (every array per link)."""
+
+    n_cand_ev: I64  # (n_events,) candidates an event stores
+    link_event: I64  # event of each link
+    local: I64  # candidate index within its event
+    global_cand: I64  # candidate index over the chunk
+    per_jet: I64  # (n_jets,) links of every jet of the chunk
+
+
+def _offsets(counts: I64) -> I64:
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+
+
+def _candidate_counts(f: _Fields, conv: Convention) -> I64:
+    counter = f"n{conv.candidates}"
+    if conv.candidates in f.top:  # NanoEvents: the counts alone (no candidate column is read)
+        return np.asarray(ak.to_numpy(ak.num(f.events[conv.candidates], axis=1)), dtype=np.int64)
+    if counter in f.top:
+        return np.asarray(ak.to_numpy(f.events[counter]), dtype=np.int64)
+    return np.asarray(ak.to_numpy(ak.num(f.get(conv.candidates, "pt"), axis=1)), dtype=np.int64)
+
+
+def _links(f: _Fields, conv: Convention, n_jets_ev: I64) -> _Links:
+    """The valid jet-candidate links (indices inside their event's collections), by jet."""
+    n_cand_ev = _candidate_counts(f, conv)
+    link_jet = f.get(conv.link, conv.jet_index)
+    n_link_ev = np.asarray(ak.to_numpy(ak.num(link_jet, axis=1)), dtype=np.int64)
+    link_event = np.repeat(np.arange(len(n_jets_ev), dtype=np.int64), n_link_ev)
+    lj = _flat(link_jet).astype(np.int64)
+    lc = _flat(f.get(conv.link, conv.cand_index)).astype(np.int64)
+    valid = (lj >= 0) & (lj < n_jets_ev[link_event]) & (lc >= 0) & (lc < n_cand_ev[link_event])
+    global_jet = _offsets(n_jets_ev)[link_event[valid]] + lj[valid]
+    order = np.argsort(global_jet, kind="stable")
+    ev, local = link_event[valid][order], lc[valid][order]
+    return _Links(n_cand_ev, ev, local, _offsets(n_cand_ev)[ev] + local,
+                  np.bincount(global_jet, minlength=int(n_jets_ev.sum())).astype(np.int64))
+
+
+def _candidate_values(f: _Fields, conv: Convention, links: _Links, wanted: tuple[str, ...],
+                      source: ChunkColumns | None, apply_puppi: bool) -> dict[str, Any]:
+    """The ``wanted`` candidate columns the file has, one entry per link (PUPPI applied)."""
+    values: dict[str, Any] = {}
+    present = [name for name in wanted if f.has(conv.candidates, name)]
+    if source is not None:  # one full-length column at a time, straight from the file
+        with source:
+            for name in present:
+                values[name] = _gather_sliced(source, conv.candidates, name, links.n_cand_ev,
+                                              links.link_event, links.local)
+    else:
+        for name in present:
+            values[name] = _flat(f.get(conv.candidates, name))[links.global_cand]
+    for name in ("pt", "eta", "phi") + (("mass",) if "mass" in wanted else ()):
+        if name not in values:
+            raise JetCLRError(f"missing branch {conv.candidates}_{name}")
+    if "mass" not in values:
+        values["mass"] = np.zeros(len(links.global_cand), dtype=np.float32)
+    if apply_puppi and "puppiWeight" in values:
+        values["pt"] = values["pt"] * values["puppiWeight"]
+        values["mass"] = values["mass"] * values["puppiWeight"]
+    return values
+
+
+def _jet_records(f: _Fields, jet_collection: str, n_jets_ev: I64) -> ak.Array:
+    """One record per fat jet: its :data:`JET_FIELDS` the file has, ``event`` and ``index``."""
+    jet_values: dict[str, Any] = {}
+    for name in JET_FIELDS:
+        if f.has(jet_collection, name):
+            jet_values[name] = _flat(f.get(jet_collection, name))
+    total = int(n_jets_ev.sum())
+    jet_values["event"] = np.repeat(np.arange(len(n_jets_ev), dtype=np.int64), n_jets_ev)
+    jet_values["index"] = np.arange(total, dtype=np.int64) - np.repeat(_offsets(n_jets_ev), n_jets_ev)
+    return ak.zip(jet_values, depth_limit=1)
+
+
 def read_constituents(
     events: Any,
     jet_mask: ak.Array | None = None,
@@ -249,73 +328,20 @@ def read_constituents(
     f = _Fields(events)
     if not f.has(jet_collection, "pt"):
         raise JetCLRError(f"no {jet_collection}_pt branch: the file has no {jet_collection} collection")
-
-    jet_pt = f.get(jet_collection, "pt")
-    n_jets_ev = np.asarray(ak.to_numpy(ak.num(jet_pt, axis=1)), dtype=np.int64)
-    n_ev = len(n_jets_ev)
-    jet_offset = np.concatenate([[0], np.cumsum(n_jets_ev)[:-1]]).astype(np.int64)
-    total_jets = int(n_jets_ev.sum())
-
-    source = ChunkColumns.for_events(events) if direct else None
-    counter = f"n{conv.candidates}"
-    if conv.candidates in f.top:  # NanoEvents: the counts alone (no candidate column is read)
-        n_cand_ev = np.asarray(ak.to_numpy(ak.num(f.events[conv.candidates], axis=1)), dtype=np.int64)
-    elif counter in f.top:
-        n_cand_ev = np.asarray(ak.to_numpy(f.events[counter]), dtype=np.int64)
-    else:
-        n_cand_ev = np.asarray(ak.to_numpy(ak.num(f.get(conv.candidates, "pt"), axis=1)), dtype=np.int64)
-    cand_offset = np.concatenate([[0], np.cumsum(n_cand_ev)[:-1]]).astype(np.int64)
-
-    link_jet = f.get(conv.link, conv.jet_index)
-    link_cand = f.get(conv.link, conv.cand_index)
-    n_link_ev = np.asarray(ak.to_numpy(ak.num(link_jet, axis=1)), dtype=np.int64)
-    link_event = np.repeat(np.arange(n_ev, dtype=np.int64), n_link_ev)
-    lj = _flat(link_jet).astype(np.int64)
-    lc = _flat(link_cand).astype(np.int64)
-    valid = (lj >= 0) & (lj < n_jets_ev[link_event]) & (lc >= 0) & (lc < n_cand_ev[link_event])
-    global_jet = jet_offset[link_event[valid]] + lj[valid]
-    global_cand = cand_offset[link_event[valid]] + lc[valid]
-    order = np.argsort(global_jet, kind="stable")
-    global_jet, global_cand = global_jet[order], global_cand[order]
-    per_jet = np.bincount(global_jet, minlength=total_jets).astype(np.int64)
-
-    # constituents of every jet, then the selection; one full-length column at a time
+    n_jets_ev = np.asarray(ak.to_numpy(ak.num(f.get(jet_collection, "pt"), axis=1)), dtype=np.int64)
+    links = _links(f, conv, n_jets_ev)
     wanted = CANDIDATE_FIELDS if columns is None else tuple(
         dict.fromkeys(("pt", "eta", "phi", *columns, *(("puppiWeight",) if apply_puppi else ()))))
-    values: dict[str, Any] = {}
-    present = [name for name in wanted if f.has(conv.candidates, name)]
-    if source is not None:
-        link_ev = link_event[valid][order]
-        local = lc[valid][order]
-        with source:
-            for name in present:
-                values[name] = _gather_sliced(source, conv.candidates, name, n_cand_ev, link_ev, local)
-    else:
-        for name in present:
-            values[name] = _flat(f.get(conv.candidates, name))[global_cand]
-    for name in ("pt", "eta", "phi") + (("mass",) if "mass" in wanted else ()):
-        if name not in values:
-            raise JetCLRError(f"missing branch {conv.candidates}_{name}")
-    if "mass" not in values:
-        values["mass"] = np.zeros(len(global_cand), dtype=np.float32)
-    if apply_puppi and "puppiWeight" in values:
-        values["pt"] = values["pt"] * values["puppiWeight"]
-        values["mass"] = values["mass"] * values["puppiWeight"]
-    constituents = ak.unflatten(ak.zip(values, depth_limit=1), per_jet)
-
-    jet_values: dict[str, Any] = {}
-    for name in JET_FIELDS:
-        if f.has(jet_collection, name):
-            jet_values[name] = _flat(f.get(jet_collection, name))
-    jet_values["event"] = np.repeat(np.arange(n_ev, dtype=np.int64), n_jets_ev)
-    jet_values["index"] = np.arange(total_jets, dtype=np.int64) - np.repeat(jet_offset, n_jets_ev)
-    jets = ak.zip(jet_values, depth_limit=1)
-
+    source = ChunkColumns.for_events(events) if direct else None
+    values = _candidate_values(f, conv, links, wanted, source, apply_puppi)
+    constituents = ak.unflatten(ak.zip(values, depth_limit=1), links.per_jet)
+    jets = _jet_records(f, jet_collection, n_jets_ev)
+    per_jet = links.per_jet
     if jet_mask is not None:
         selected = np.asarray(_flat(jet_mask), dtype=bool)
-        if len(selected) != total_jets:
+        if len(selected) != len(per_jet):
             raise JetCLRError(
-                f"jet_mask selects among {len(selected)} jets but the events have {total_jets}"
+                f"jet_mask selects among {len(selected)} jets but the events have {len(per_jet)}"
             )
         constituents, jets, per_jet = constituents[selected], jets[selected], per_jet[selected]
     return JetConstituents(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .ddt import DDTMap, build_ddt_map, load_ddt_map
+from .ddt import DDTMap, build_ddt_map
 from .hists import hist_name, jet_rho
 from .run import RunOptions, RunResult, load_fileset, make_ddt_map, run, write_outputs
 from .schema import QuietPFNanoAODSchema
@@ -19,7 +19,6 @@ __all__ = [
     "build_ddt_map",
     "hist_name",
     "jet_rho",
-    "load_ddt_map",
     "load_fileset",
     "make_ddt_map",
     "run",

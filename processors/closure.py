@@ -21,7 +21,7 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path, check_writable, strict_json
 from jetclr_coffea.errors import JetCLRError
 
-from .ddt import check_xsecs, load_ddt_map, qcd_histogram
+from .ddt import DDTMap, check_xsecs, qcd_histogram
 from .run import RunOptions, run
 from .tagging import FatJetSelection, LearnedJetTagProcessor
 
@@ -132,7 +132,7 @@ def ddt_closure(fileset: dict[str, Any], model: str, ddt_map: str | os.PathLike[
     if out.exists() and not out.is_dir():
         raise JetCLRError(f"{out} exists and is not a folder")
     check_writable(out)
-    ddt = load_ddt_map(ddt_map)
+    ddt = DDTMap(ddt_map)
     efficiency = ddt.built_for.get("efficiency")
     if not isinstance(efficiency, int | float) or not 0 < efficiency < 1:
         raise JetCLRError(f"{ddt_map}: the map records no QCD efficiency; rebuild it with ddt-map")

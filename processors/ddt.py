@@ -29,7 +29,7 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError, ParameterError
 
-from .hists import hist_name
+from .hists import hist_name, jet_rho
 
 if TYPE_CHECKING:
     from jetclr_coffea.inference import OnnxJetModel
@@ -44,9 +44,9 @@ __all__ = [
     "DDTMap",
     "build_ddt_map",
     "check_xsecs",
+    "ddt_document",
     "effective_entries",
     "fold_flow",
-    "load_ddt_map",
     "pool_counts",
     "qcd_histogram",
     "quantile_map",
@@ -187,31 +187,46 @@ class DDTMap:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        import correctionlib
-
         p = Path(path)
         if not p.is_file():
             raise JetCLRError(f"{p}: no such DDT map")
         try:
             raw = json.loads(p.read_text())
-            cset = correctionlib.CorrectionSet.from_file(str(p))
         except Exception as err:
             raise JetCLRError(f"{p}: not a correctionlib JSON ({type(err).__name__})") from err
+        self._load(raw, str(p))
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any], where: str = "<in memory>") -> DDTMap:
+        """A map from the JSON document :func:`ddt_document` makes (held in memory: the
+        landscape's maps are the processors' maps without a file)."""
+        self = cls.__new__(cls)
+        self._load(dict(doc), where)
+        return self
+
+    def _load(self, raw: dict[str, Any], where: str) -> None:
+        import correctionlib
+
+        try:
+            cset = correctionlib.CorrectionSet.from_string(json.dumps(raw))
+        except Exception as err:
+            raise JetCLRError(f"{where}: not a correctionlib JSON ({type(err).__name__})") from err
         names = [n for n in cset if n.startswith("ddt_")]
         if len(names) != 1:
-            raise JetCLRError(f"{p}: expected one ddt_<score> correction, found {list(cset)}")
+            raise JetCLRError(f"{where}: expected one ddt_<score> correction, found {list(cset)}")
         built_for = raw.get(MAP_KEY) if isinstance(raw, dict) else None
-        self.path = str(p)
+        self.path = where
         self.name = names[0]
         self.score = self.name[len("ddt_"):]
         self.built_for: dict[str, Any] = built_for if isinstance(built_for, dict) else {}
+        self._doc = raw
         self._correction = cset[self.name]
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path}
+    def __getstate__(self) -> dict[str, Any]:  # the document travels: a worker need not see the file
+        return {"path": self.path, "doc": self._doc}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
+        self._load(state["doc"], state["path"])
 
     def threshold(self, rho: F64, pt: F64) -> F64:
         """The score threshold at (rho, pT); rho and pT outside the map take its edge bins
@@ -227,6 +242,18 @@ class DDTMap:
 
         rho = 2.0 * np.log(np.maximum(msd, MSD_FLOOR) / pt)  # below every map's rho range at msd <= 0
         return score - correctionlib_wrapper(self._correction)(rho, pt)
+
+    def ddt_values(self, score: F64, msd: F64, pt: F64) -> F64:
+        """``score - threshold(rho, pT)`` for numpy arrays of jets: the lookup of the processor
+        (``<score>_ddt``) and of the decorrelation landscape.  One policy: msoftdrop <= 0
+        (rho = -inf) takes the map's lowest rho bin; NaN where the score is not finite or rho
+        is undefined (pT <= 0, a non-finite msoftdrop or pT)."""
+        score = np.asarray(score, dtype=np.float64)
+        rho = jet_rho(msd, pt)
+        ok = np.isfinite(score) & ~np.isnan(rho)
+        out = np.full(score.shape, np.nan)
+        out[ok] = score[ok] - self.threshold(rho[ok], np.asarray(pt, dtype=np.float64)[ok])
+        return out
 
     def check(self, models: Mapping[str, OnnxJetModel], scores: Mapping[str, Any],
               selection: FatJetSelection) -> None:
@@ -315,27 +342,12 @@ def qcd_histogram(datasets: Mapping[str, Any], score: str, xsecs: Mapping[str, f
     return total
 
 
-def build_ddt_map(
+def ddt_document(
     counts: F64, rho_edges: F64, pt_edges: F64, score_edges: F64, *, score: str,
-    efficiency: float, output: str | os.PathLike[str], min_jets: float = 20.0,
-    variances: F64 | None = None, description: str = "", built_for: Mapping[str, Any] | None = None,
-) -> Path:
-    """Compute, smooth and write a DDT map as a correctionlib JSON (atomically).
-
-    Args:
-        counts: (n_rho, n_pt, n_score) QCD counts (weighted).
-        rho_edges, pt_edges, score_edges: bin edges.
-        score: the score's name (the correction is called ``ddt_<score>``).
-        efficiency: QCD efficiency q of the selection ``score > threshold``.
-        output: the JSON file.
-        min_jets: bins with fewer effective QCD jets pool their neighbours' jets (see
-            :func:`pool_counts`); raised to ``MIN_TAIL_JETS / efficiency`` where that is
-            more, so that several jets lie above every threshold.
-        variances: summed squared weights, as ``counts`` (None: unit weights).
-        description: free text stored in the JSON.
-        built_for: what the map is for (model name, ``model_sha256``, selection), stored
-            under :data:`MAP_KEY`; :class:`DDTMap` refuses maps without it.
-    """
+    efficiency: float, min_jets: float = 20.0, variances: F64 | None = None,
+    description: str = "", built_for: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Compute and smooth a DDT map: the correctionlib JSON document (see :func:`build_ddt_map`)."""
     import correctionlib.schemav2 as cs
 
     if not 0.0 < efficiency < 1.0:
@@ -357,13 +369,35 @@ def build_ddt_map(
     )
     cset = cs.CorrectionSet(schema_version=2, corrections=[corr],
                             description=f"jetclr-coffea DDT map, q = {efficiency}")
-    doc = cset.model_dump(mode="json", exclude_unset=True)
+    doc: dict[str, Any] = cset.model_dump(mode="json", exclude_unset=True)
     doc[MAP_KEY] = {"score": score, "efficiency": efficiency, **(built_for or {})}
+    return doc
+
+
+def build_ddt_map(
+    counts: F64, rho_edges: F64, pt_edges: F64, score_edges: F64, *, score: str,
+    efficiency: float, output: str | os.PathLike[str], min_jets: float = 20.0,
+    variances: F64 | None = None, description: str = "", built_for: Mapping[str, Any] | None = None,
+) -> Path:
+    """Compute, smooth and write a DDT map as a correctionlib JSON (atomically).
+
+    Args:
+        counts: (n_rho, n_pt, n_score) QCD counts (weighted).
+        rho_edges, pt_edges, score_edges: bin edges.
+        score: the score's name (the correction is called ``ddt_<score>``).
+        efficiency: QCD efficiency q of the selection ``score > threshold``.
+        output: the JSON file.
+        min_jets: bins with fewer effective QCD jets pool their neighbours' jets (see
+            :func:`pool_counts`); raised to ``MIN_TAIL_JETS / efficiency`` where that is
+            more, so that several jets lie above every threshold.
+        variances: summed squared weights, as ``counts`` (None: unit weights).
+        description: free text stored in the JSON.
+        built_for: what the map is for (model name, ``model_sha256``, selection), stored
+            under :data:`MAP_KEY`; :class:`DDTMap` refuses maps without it.
+    """
+    doc = ddt_document(counts, rho_edges, pt_edges, score_edges, score=score, efficiency=efficiency,
+                       min_jets=min_jets, variances=variances, description=description,
+                       built_for=built_for)
     with atomic_path(output) as tmp:
         tmp.write_text(json.dumps(doc, indent=1))
     return Path(output)
-
-
-def load_ddt_map(path: str | os.PathLike[str]) -> DDTMap:
-    """Load a DDT map written by :func:`build_ddt_map`."""
-    return DDTMap(path)

@@ -361,12 +361,10 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
                 else:
                     extra[f"{name}_{out}"] = values
         pt = np.asarray(ak.to_numpy(jc.jets.pt), dtype=np.float64)
-        rho = jet_rho(np.asarray(ak.to_numpy(jc.jets.msoftdrop), dtype=np.float64), pt)
+        msd = np.asarray(ak.to_numpy(jc.jets.msoftdrop), dtype=np.float64)
         for name, ddt_map in self.ddts.items():
-            score = scores[name]
-            ok = jc.has_constituents & np.isfinite(score) & ~np.isnan(rho)  # msd <= 0: rho = -inf
-            ddt = np.full(len(score), np.nan)
-            ddt[ok] = score[ok] - ddt_map.threshold(rho[ok], pt[ok])
+            ddt = ddt_map.ddt_values(scores[name], msd, pt)
+            ddt[~jc.has_constituents] = np.nan
             scores[f"{name}_ddt"] = ddt
         return jc, scores, extra
 

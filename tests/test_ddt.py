@@ -229,3 +229,41 @@ def test_jets_with_an_undefined_ddt_score_are_counted(samples: dict[str, Path], 
     c = res.datasets["qcd"]["cutflow"]
     h = res.datasets["qcd"]["hists"][hist_name("jetclr_top_tagger_score", "ddt_msd_pt")]
     assert c["ddt_undefined"] == c["scored"] > 0 and h.values().sum() == 0
+
+
+def test_the_landscape_and_the_processor_share_one_ddt_lookup(samples: dict[str, Path],
+                                                              tmp_path: Path) -> None:
+    """One DDT: the processor's ``<score>_ddt`` is the map's ``ddt_values`` on the same jets
+    (what the landscape applies), a map the landscape fits on the same QCD jets gives the
+    written map's thresholds, and both treat msoftdrop <= 0 and an undefined rho alike."""
+    import awkward as ak
+    from coffea.nanoevents import NanoEventsFactory
+    from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
+    from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map
+    from jetclr_coffea.processors.schema import QuietPFNanoAODSchema
+    from jetclr_coffea.training.landscape import fit_ddt
+
+    model = str(Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx")
+    fs = tmp_path / "qcd.json"
+    fs.write_text(json.dumps({"qcd": [str(samples["qcd"])]}))
+    path = make_ddt_map(load_fileset(fs), model, tmp_path / "m.json", score=None, efficiency=0.2,
+                        opts=RunOptions())
+    events = NanoEventsFactory.from_root({str(samples["qcd"]): "Events"}, schemaclass=QuietPFNanoAODSchema,
+                                         mode="eager").events()
+    sel = FatJetSelection()
+    tagged = LearnedJetTagProcessor([model], sel, path).tag_fatjets(events)
+    jets = tagged[sel.mask(tagged)]
+    score, msd, pt, ddt = (np.asarray(ak.to_numpy(ak.flatten(jets[f])), dtype=np.float64) for f in
+                           ("jetclr_top_tagger_score", "msoftdrop", "pt", "jetclr_top_tagger_score_ddt"))
+    ok = np.isfinite(score)
+    assert ok.sum() > 100
+    written = DDTMap(path)
+    np.testing.assert_allclose(ddt[ok], written.ddt_values(score, msd, pt)[ok], atol=1e-6)
+    fitted = fit_ddt(score[ok], msd[ok], pt[ok], 0.2)
+    assert np.median(np.abs(fitted.ddt_values(score, msd, pt)[ok] - ddt[ok])) < 0.02
+    for m in (written, fitted):  # one policy for odd jets
+        odd = m.ddt_values(np.array([0.5, 0.5, 0.5, np.nan]), np.array([0.0, -1e-5, 50.0, 50.0]),
+                           np.array([600.0, 600.0, 0.0, 600.0]))
+        lowest = 0.5 - m.threshold(np.array([-np.inf]), np.array([600.0]))[0]
+        np.testing.assert_allclose(odd[:2], lowest)
+        assert np.isnan(odd[2:]).all()

@@ -20,7 +20,7 @@ def test_ddt_keeps_the_same_qcd_fraction_at_every_mass() -> None:
     ddt = fit_ddt(score, msd, pt, 0.2)
     t_score, t_msd, t_pt = _qcd(40_000, 2)  # an independent QCD sample
     raw_pass = t_score > np.quantile(t_score, 0.8)
-    ddt_pass = ddt(t_score, t_msd, t_pt) > 0
+    ddt_pass = ddt.ddt_values(t_score, t_msd, t_pt) > 0
     assert abs(ddt_pass.mean() - 0.2) < 0.01
     for lo in (20.0, 70.0, 120.0, 170.0, 220.0):  # msoftdrop slices
         in_bin = (t_msd >= lo) & (t_msd < lo + 30.0)

@@ -376,14 +376,14 @@ def _landscape(model: OnnxJetModel, jets: _Labelled, rep: LCTResult | None, base
             sources[_SHORT[name]] = sign[name] * np.nan_to_num(col, nan=float(np.nanmedian(col)))
         if rep is not None:
             sources["lct"] = rep.decision(_run(model, qcd, keep)["embedding"])
-        maps = {}
+        efficiency = {}
         for name, q_score in sources.items():
             q_wp = working_point_efficiency(raw[name][y == 1], raw[name][y == 0])
             for suffix, q in (("_ddt", DDT_EFFICIENCY), ("_ddt_wp", q_wp)):
-                maps[name + suffix] = fit_ddt(q_score, q_msd, q_pt, q)
-                raw[name + suffix] = maps[name + suffix](raw[name], msd, pt)
+                raw[name + suffix] = fit_ddt(q_score, q_msd, q_pt, q).ddt_values(raw[name], msd, pt)
+                efficiency[name + suffix] = q
         section["ddt"] = {"files": [str(f) for f in ddt_background], "qcd_jets": int(keep.sum()),
-                          "efficiency": {k: m.efficiency for k, m in maps.items()},
+                          "efficiency": efficiency,
                           "note": f"*_ddt: the map at QCD efficiency {DDT_EFFICIENCY} (CMS's N2^DDT); "
                                   f"*_ddt_wp: at the QCD efficiency of the score's own cut at 50% signal "
                                   f"efficiency, where the landscape is measured (the flattest it can be)"}

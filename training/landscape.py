@@ -15,20 +15,19 @@ and quantile of the processors' DDT maps (:mod:`jetclr_coffea.processors.ddt`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from jetclr_coffea.processors.ddt import pool_counts, quantile_map
+from jetclr_coffea.processors.ddt import DDTMap, ddt_document
 from jetclr_coffea.processors.hists import PT_EDGES, RHO_AXIS, jet_rho
 
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.metrics import roc_metrics
 from jetclr_coffea.sculpting import mass_sculpting
 
-__all__ = ["DDT", "fit_ddt", "landscape", "plot_landscape", "working_point_efficiency"]
+__all__ = ["fit_ddt", "landscape", "plot_landscape", "working_point_efficiency"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -36,41 +35,30 @@ F64 = npt.NDArray[np.float64]
 SCORE_BINS = 400
 
 
-@dataclass(frozen=True)
-class DDT:
-    """A DDT map held in memory: ``score - threshold(rho, pT)`` (rho and pT clamped to the map)."""
-
-    rho_edges: F64
-    pt_edges: F64
-    threshold: F64  # (n_rho, n_pt)
-    efficiency: float
-
-    def __call__(self, score: F64, msd: F64, pt: F64) -> F64:
-        rho = np.nan_to_num(jet_rho(msd, pt), nan=-np.inf)
-        i = np.clip(np.searchsorted(self.rho_edges, rho, side="right") - 1, 0, len(self.rho_edges) - 2)
-        j = np.clip(np.searchsorted(self.pt_edges, pt, side="right") - 1, 0, len(self.pt_edges) - 2)
-        return np.asarray(score - self.threshold[i, j], dtype=np.float64)
-
-
-def fit_ddt(score: F64, msd: F64, pt: F64, efficiency: float, min_jets: float = 20.0) -> DDT:
+def fit_ddt(score: F64, msd: F64, pt: F64, efficiency: float, min_jets: float = 20.0) -> DDTMap:
     """The DDT map of ``score`` (larger: more signal-like) on QCD jets: in every (rho, pT) bin
     the value a fraction ``efficiency`` of them lies above.
 
-    Binning: the processors' rho axis and pT edges (jets outside counted in the edge bins);
-    bins with fewer than ``max(min_jets, 5 / efficiency)`` jets pool their neighbours' jets
-    (:func:`~jetclr_coffea.processors.ddt.pool_counts`).
+    The processors' map (:class:`~jetclr_coffea.processors.ddt.DDTMap`, held in memory):
+    their rho axis and pT edges (jets outside counted in the edge bins, msoftdrop <= 0 in the
+    lowest rho bin), their pooling of thin bins and tail minimum
+    (:func:`~jetclr_coffea.processors.ddt.ddt_document`); apply it with ``ddt_values``.
+    Jets with an undefined rho (pT <= 0, non-finite inputs) or score are left out.
     """
     n, lo, hi = RHO_AXIS
     rho_edges = np.linspace(lo, hi, n + 1)
     pt_edges = np.asarray(PT_EDGES, dtype=np.float64)
+    rho = jet_rho(msd, pt)
+    ok = ~np.isnan(rho) & np.isfinite(score)
+    score, rho, pt = score[ok], rho[ok], pt[ok]
     score_edges = np.unique(np.quantile(score, np.linspace(0.0, 1.0, SCORE_BINS + 1)))
-    rho = np.clip(np.nan_to_num(jet_rho(msd, pt), nan=-np.inf), lo, np.nextafter(hi, lo))
+    r = np.clip(rho, lo, np.nextafter(hi, lo))
     p = np.clip(pt, pt_edges[0], np.nextafter(pt_edges[-1], 0.0))
     s = np.clip(score, score_edges[0], np.nextafter(score_edges[-1], score_edges[0]))
-    counts, _ = np.histogramdd(np.stack([rho, p, s], 1), bins=[rho_edges, pt_edges, score_edges])
-    needed = max(min_jets, 5.0 / efficiency)
-    threshold, _ = quantile_map(pool_counts(counts, needed), score_edges, efficiency)
-    return DDT(rho_edges, pt_edges, threshold, efficiency)
+    counts, _ = np.histogramdd(np.stack([r, p, s], 1), bins=[rho_edges, pt_edges, score_edges])
+    doc = ddt_document(counts, rho_edges, pt_edges, score_edges, score="landscape",
+                       efficiency=efficiency, min_jets=min_jets)
+    return DDTMap.from_document(doc)
 
 
 def working_point_efficiency(signal: F64, background: F64, signal_efficiency: float = 0.5) -> float:
