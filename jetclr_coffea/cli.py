@@ -165,6 +165,60 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _line(m: dict[str, float], keys: tuple[str, ...] = ("auc", "r50")) -> str:
+    return "  ".join(f"{k.upper()} {m[k]:.4g} +- {m[k + '_err']:.2g}" for k in keys)
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    """The evaluation's summary on stdout (metrics.json holds everything)."""
+    lct, base, an = metrics["lct"], metrics["baseline"], metrics["anomaly_score"]
+    line = _line
+    print(f"{metrics['n_signal']} signal and {metrics['n_background']} background jets")
+    if lct is not None:
+        print(f"LCT on the representation:      {line(lct)}")
+    print(f"LCT on hand-engineered features: {line(base)}")
+    print(f"BDT on hand-engineered features: {line(metrics['observables_bdt'])}")
+    for name, m in metrics["scores"].items():
+        print(f"{name} (no fit, test jets): {line(m)}  dAUC vs features' LCT {m['d_auc']:+.4f} +- "
+              f"{m['d_auc_err']:.4f}")
+    if lct is not None:
+        print(f"representation - features:      dAUC {lct['d_auc']:+.4f} +- {lct['d_auc_err']:.4f}  "
+              f"dR50 {lct['d_r50']:+.3g} +- {lct['d_r50_err']:.2g}")
+    if "compare" in metrics:
+        _print_compare(metrics["compare"])
+    print(f"anomaly score, {an['score']} (no fit): {line(an, ('auc', 'r50', 'r20'))}")
+    _print_bins_and_landscape(metrics)
+
+
+def _print_compare(c: dict[str, Any]) -> None:
+    a, name, line = c["anomaly_score"], Path(c["model"]).name, _line
+    print(f"LCT of {c['model']}: {line(c['lct'])}")
+    print(f"representation - {name}: dAUC {c['d_auc']:+.4f} +- {c['d_auc_err']:.4f}  "
+          f"dR50 {c['d_r50']:+.3g} +- {c['d_r50_err']:.2g}")
+    print(f"anomaly score of {name}: {line(a, ('auc', 'r50', 'r20'))}")
+    print(f"anomaly score - {name}'s: dAUC {a['d_auc']:+.4f} +- {a['d_auc_err']:.4f}  "
+          f"dR20 {a['d_r20']:+.3g} +- {a['d_r20_err']:.2g}")
+
+
+def _print_bins_and_landscape(metrics: dict[str, Any]) -> None:
+    line = _line
+    for b in metrics.get("pt_bins", []):
+        where = (f"pT {b['pt_min']:g}-{b['pt_max']:g}: {b['n_test_signal']}/{b['n_test_background']} "
+                 "test jets")
+        first = b["lct"] or next(iter(b["scores"].values()), None) or b["anomaly_score"]
+        bdt = b["observables_bdt"]
+        print(f"{where}  " + ("too few jets" if first is None else f"model {line(first)}")
+              + ("" if bdt is None else f" | observables' BDT {line(bdt)}"))
+    if "landscape" in metrics:
+        print("decorrelation landscape (R50, 1/JSD at 50% signal efficiency):")
+        for name, p in metrics["landscape"]["points"].items():
+            vs = p.get("vs")
+            paired = (f"   vs {vs['score']}: dR50 {vs['d_r50']:+.3g} +- {vs['d_r50_err']:.2g}, d(1/JSD) "
+                      f"{vs['d_inv_jsd']:+.3g} +- {vs['d_inv_jsd_err']:.2g}") if vs else ""
+            print(f"  {name:22s} R50 {p['r50']:7.3g} +- {p['r50_err']:<7.2g} "
+                  f"1/JSD {p['inv_jsd']:7.3g} +- {p['inv_jsd_err']:<7.2g}{paired}")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from jetclr_coffea.training.evaluate import evaluate, fit_head
 
@@ -185,47 +239,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         ddt_background=args.ddt_background, compare=args.compare, pt_bins=args.pt_bins,
         progress=not args.quiet,
     )
-    lct, base, an = metrics["lct"], metrics["baseline"], metrics["anomaly_score"]
-
-    def line(m: dict[str, float], keys: tuple[str, ...] = ("auc", "r50")) -> str:
-        return "  ".join(f"{k.upper()} {m[k]:.4g} +- {m[k + '_err']:.2g}" for k in keys)
-
-    print(f"{metrics['n_signal']} signal and {metrics['n_background']} background jets")
-    if lct is not None:
-        print(f"LCT on the representation:      {line(lct)}")
-    print(f"LCT on hand-engineered features: {line(base)}")
-    print(f"BDT on hand-engineered features: {line(metrics['observables_bdt'])}")
-    for name, m in metrics["scores"].items():
-        print(f"{name} (no fit, test jets): {line(m)}  dAUC vs features' LCT {m['d_auc']:+.4f} +- "
-              f"{m['d_auc_err']:.4f}")
-    if lct is not None:
-        print(f"representation - features:      dAUC {lct['d_auc']:+.4f} +- {lct['d_auc_err']:.4f}  "
-              f"dR50 {lct['d_r50']:+.3g} +- {lct['d_r50_err']:.2g}")
-    if "compare" in metrics:
-        c, a = metrics["compare"], metrics["compare"]["anomaly_score"]
-        name = Path(c["model"]).name
-        print(f"LCT of {c['model']}: {line(c['lct'])}")
-        print(f"representation - {name}: dAUC {c['d_auc']:+.4f} +- {c['d_auc_err']:.4f}  "
-              f"dR50 {c['d_r50']:+.3g} +- {c['d_r50_err']:.2g}")
-        print(f"anomaly score of {name}: {line(a, ('auc', 'r50', 'r20'))}")
-        print(f"anomaly score - {name}'s: dAUC {a['d_auc']:+.4f} +- {a['d_auc_err']:.4f}  "
-              f"dR20 {a['d_r20']:+.3g} +- {a['d_r20_err']:.2g}")
-    print(f"anomaly score, {an['score']} (no fit): {line(an, ('auc', 'r50', 'r20'))}")
-    for b in metrics.get("pt_bins", []):
-        where = (f"pT {b['pt_min']:g}-{b['pt_max']:g}: {b['n_test_signal']}/{b['n_test_background']} "
-                 "test jets")
-        first = b["lct"] or next(iter(b["scores"].values()), None) or b["anomaly_score"]
-        bdt = b["observables_bdt"]
-        print(f"{where}  " + ("too few jets" if first is None else f"model {line(first)}")
-              + ("" if bdt is None else f" | observables' BDT {line(bdt)}"))
-    if "landscape" in metrics:
-        print("decorrelation landscape (R50, 1/JSD at 50% signal efficiency):")
-        for name, p in metrics["landscape"]["points"].items():
-            vs = p.get("vs")
-            paired = (f"   vs {vs['score']}: dR50 {vs['d_r50']:+.3g} +- {vs['d_r50_err']:.2g}, d(1/JSD) "
-                      f"{vs['d_inv_jsd']:+.3g} +- {vs['d_inv_jsd_err']:.2g}") if vs else ""
-            print(f"  {name:22s} R50 {p['r50']:7.3g} +- {p['r50_err']:<7.2g} "
-                  f"1/JSD {p['inv_jsd']:7.3g} +- {p['inv_jsd_err']:<7.2g}{paired}")
+    _print_metrics(metrics)
     print(f"wrote {Path(args.output_dir) / 'metrics.json'} and roc.png")
     if args.fit_head:
         if metrics["lct"] is None:
@@ -385,7 +399,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from jetclr_coffea.demo import run_demo
 
     run_demo(Path(args.output), events=args.events, seed=args.seed,
-             model=Path(args.model) if args.model else None, workers=args.workers)
+             models=[Path(m) for m in args.model] if args.model else None, workers=args.workers)
     return 0
 
 
@@ -452,7 +466,11 @@ def _add_training(sub: Any) -> None:
     ex.add_argument("checkpoint", help="checkpoint.pt of a training run")
     ex.add_argument("--output", "-o", required=True, help="output .onnx file")
     _finish(ex, _cmd_export)
+    _add_evaluate(sub)
+    _add_ot_medoids(sub)
 
+
+def _add_evaluate(sub: Any) -> None:
     from jetclr_coffea.truth import SIGNAL_LABELS
 
     ev = sub.add_parser("evaluate", help="linear classifier test of an exported encoder",
@@ -491,6 +509,8 @@ def _add_training(sub: Any) -> None:
     ev.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     _finish(ev, _cmd_evaluate)
 
+
+def _add_ot_medoids(sub: Any) -> None:
     om = sub.add_parser("ot-medoids", help="an OT anomaly score: W_p to the nearest QCD medoid, as ONNX",
                         description="Build the optimal-transport anomaly model: the exact W_p matrix of QCD "
                         "training jets, K medoids by FasterPAM, and an ONNX graph computing each jet's "
@@ -539,7 +559,12 @@ def _add_processing(sub: Any) -> None:
                     help="what to do with files without PF candidates")
     _add_runner_options(rn)
     _finish(rn, _cmd_run, out_dir="--output")
+    _add_ddt(sub)
+    _add_pileup_response(sub)
+    _add_demo(sub)
 
+
+def _add_ddt(sub: Any) -> None:
     dd = sub.add_parser("ddt-map", help="build a DDT map (correctionlib JSON) from QCD jets",
                         description="Build a DDT map of a model's score from QCD jets: the threshold "
                         "above which a fraction q of QCD jets lies, in bins of rho and pT, as a "
@@ -556,6 +581,21 @@ def _add_processing(sub: Any) -> None:
     _add_runner_options(dd)
     _finish(dd, _cmd_ddt_map, efficiency="--qcd-efficiency", min_jets="--min-jets-per-bin")
 
+    dc = sub.add_parser("ddt-closure", help="a DDT map's QCD pass fraction per (msd, pT) bin",
+                        description="Check a DDT map's closure: run the model with the map over an "
+                        "independent QCD fileset (not the one the map was built from) and write the QCD "
+                        "pass fraction with its error and pull in every (msoftdrop, pT) bin "
+                        "(closure.json, closure.png), the pass fraction per pT bin and the chi2 against "
+                        "the map's target.")
+    dc.add_argument("fileset", help="JSON fileset of QCD, independent of the map's")
+    dc.add_argument("--model", required=True, help="ONNX model the map was built for")
+    dc.add_argument("--ddt-map", required=True, help="DDT map from jetclr-coffea ddt-map")
+    dc.add_argument("--output", "-o", required=True, help="output folder")
+    _add_runner_options(dc)
+    _finish(dc, _cmd_ddt_closure)
+
+
+def _add_pileup_response(sub: Any) -> None:
     pr = sub.add_parser("pileup-response", help="how a model's scores move with pile-up, jet by jet",
                         description="Match the jets of two samples made with the same --seed at two pile-up "
                         "values (same event, dR < 0.2) and report, per model output and per NanoAOD "
@@ -580,27 +620,17 @@ def _add_processing(sub: Any) -> None:
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     _finish(pr, _cmd_pileup_response)
 
-    dc = sub.add_parser("ddt-closure", help="a DDT map's QCD pass fraction per (msd, pT) bin",
-                        description="Check a DDT map's closure: run the model with the map over an "
-                        "independent QCD fileset (not the one the map was built from) and write the QCD "
-                        "pass fraction with its error and pull in every (msoftdrop, pT) bin "
-                        "(closure.json, closure.png), the pass fraction per pT bin and the chi2 against "
-                        "the map's target.")
-    dc.add_argument("fileset", help="JSON fileset of QCD, independent of the map's")
-    dc.add_argument("--model", required=True, help="ONNX model the map was built for")
-    dc.add_argument("--ddt-map", required=True, help="DDT map from jetclr-coffea ddt-map")
-    dc.add_argument("--output", "-o", required=True, help="output folder")
-    _add_runner_options(dc)
-    _finish(dc, _cmd_ddt_closure)
 
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser("demo", help="the embedded default: the whole chain on small samples",
                           description="The embedded default: generate small QCD and top samples, run the "
-                          "shipped tagger through coffea's Runner, build a DDT map, rerun with it, and "
-                          "write histograms and plots.")
+                          "five shipped models through coffea's Runner (with friend trees), build DDT maps "
+                          "of the taggers' scores, rerun with them, and write histograms and plots.")
     demo.add_argument("--output", "-o", default="demo_output", help="output folder")
     demo.add_argument("--events", type=_positive_int, default=300, help="events per sample")
     demo.add_argument("--seed", type=int, default=1, help="random seed")
-    demo.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
+    demo.add_argument("--model", action="append", default=None,
+                      help="ONNX model (repeatable; default: the five shipped ones)")
     demo.add_argument("--workers", type=_positive_int, default=1, help="processor worker processes")
     _finish(demo, _cmd_demo)
 

@@ -1,24 +1,28 @@
 """The embedded default run (``jetclr-coffea demo``): the README's main command.
 
-The whole chain on small samples:
+The whole chain on small samples, with every shipped model:
 
 1. generate QCD and top samples (Pythia 8 + fast simulation + FastJet -> PFNano ROOT);
-2. run the tagging processor with the shipped encoder (``onnx_models/jetclr_top.onnx``)
-   through coffea's Runner;
-3. build a DDT map of its ``tagger_score`` from the QCD sample;
-4. run again with the map;
-5. write histograms and plots (score distributions, ROC, DDT map, QCD pass/fail ratio
-   versus msoftdrop) into the output folder.
+2. run the tagging processor with the five shipped models (``onnx_models/``) through
+   coffea's Runner, writing a NanoAOD friend tree per input file (``friends/``);
+3. build a DDT map of each tagger's and decorrelated tagger's score from the QCD sample
+   (``jetclr_top``'s ``tagger_score``, ``codec_twoprong``'s ``decorrelated_score``);
+4. run those models again with their maps;
+5. write histograms and plots (every model's score distributions, ROC of the top tagger,
+   its DDT map, QCD pass/fail ratio versus msoftdrop) into the output folder.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jetclr_coffea.errors import JetCLRError
 
-__all__ = ["SHIPPED_MODEL", "run_demo"]
+__all__ = ["DDT_SCORES", "SHIPPED_MODEL", "DemoSummary", "run_demo"]
+
 
 def _shipped() -> Path:
     from jetclr_coffea.models import shipped_model
@@ -28,24 +32,45 @@ def _shipped() -> Path:
 
 #: The shipped top tagger (package data: found from a source checkout and from a wheel).
 SHIPPED_MODEL = _shipped()
+#: Scores the demo builds a DDT map of (QCD efficiency 5 %), where a model gives them.
+DDT_SCORES = ("tagger_score", "decorrelated_score")
+#: QCD efficiency of the demo's DDT maps.
+EFFICIENCY = 0.05
 
 
-def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None = None,
-             workers: int = 1) -> dict[str, object]:
-    """Run the embedded default chain into ``output``; returns a summary."""
+@dataclass(frozen=True)
+class DemoSummary:
+    """What the demo measured.
+
+    Attributes:
+        auc: per model score ``<model>_<output>``: its AUC, top-sample jets against QCD
+            (all jets, no truth matching), from the score histograms.
+        qcd_ddt_efficiency: per DDT map's score: the QCD fraction passing, and its binomial
+            error in ``qcd_ddt_efficiency_error`` (the map was built from these jets).
+        top_ddt_efficiency: per DDT map's score: the top-sample fraction passing.
+        providers: the ONNX Runtime execution providers that ran.
+        written: every file written.
+    """
+
+    auc: dict[str, float]
+    qcd_ddt_efficiency: dict[str, float]
+    qcd_ddt_efficiency_error: dict[str, float]
+    top_ddt_efficiency: dict[str, float]
+    providers: list[str]
+    written: list[Path]
+
+
+def _default_models() -> list[Path]:
+    from jetclr_coffea.models import shipped_model, shipped_models
+
+    return [shipped_model(name) for name in shipped_models()]
+
+
+def _generate(output: Path, events: int, seed: int) -> dict[str, list[str]]:
     from jetclr_coffea.gen.generate import generate
     from jetclr_coffea.gen.pythia import ProcessConfig
     from jetclr_coffea.inspect_file import summarise
-    from jetclr_coffea.plots import plot_ddt_map, plot_pass_fail, plot_roc_from_hists, plot_scores
-    from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, hist_name
-    from jetclr_coffea.processors.run import RunOptions, load_fileset, make_ddt_map, run, write_outputs
 
-    model = model or SHIPPED_MODEL
-    if not model.is_file():
-        raise JetCLRError(f"{model}: no such model (the shipped one lives in onnx_models/)")
-    if output.exists() and not output.is_dir():
-        raise JetCLRError(f"{output} exists and is not a folder")
-    output.mkdir(parents=True, exist_ok=True)
     files = {}
     for process in ("qcd", "top"):
         path = output / f"{process}.root"
@@ -53,51 +78,115 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, model: Path | None 
         s = generate(ProcessConfig(process, seed=seed), events, path, progress=True)
         print(f"   {s.fat_jets} fat jets, {s.events_per_second:.1f} events/s")
         print("   " + summarise(path).format().replace("\n", "\n   "))
-        files[process] = path.name
-    (output / "fileset.json").write_text(json.dumps({k: [v] for k, v in files.items()}))
-    (output / "fileset_qcd.json").write_text(json.dumps({"qcd": [files["qcd"]]}))
+        files[process] = [path.name]
+    (output / "fileset.json").write_text(json.dumps(files))
+    (output / "fileset_qcd.json").write_text(json.dumps({"qcd": files["qcd"]}))
+    return files
+
+
+def _check(models: list[Path], output: Path) -> None:
+    if not models:
+        raise JetCLRError("no model given")
+    stems = [m.stem for m in models]
+    for model in models:
+        if not model.is_file():
+            raise JetCLRError(f"{model}: no such model (the shipped ones live in onnx_models/)")
+        if stems.count(model.stem) > 1:
+            raise JetCLRError(f"{model}: two models named {model.stem!r}; their outputs would collide")
+    if output.exists() and not output.is_dir():
+        raise JetCLRError(f"{output} exists and is not a folder")
+
+
+def _efficiencies(datasets: dict[str, Any], score: str) -> tuple[float, float, float]:
+    """(QCD pass fraction, its binomial error, top-sample pass fraction) of ``score``'s DDT."""
+    from jetclr_coffea.processors import hist_name
+
+    def passing(ds: str) -> tuple[float, float]:
+        v = datasets[ds]["hists"][hist_name(score, "ddt_msd_pt")].values()
+        return float(v[1].sum() / max(v.sum(), 1e-12)), float(v.sum())
+
+    qcd, n = passing("qcd")
+    return qcd, float((qcd * (1 - qcd) / max(n, 1.0)) ** 0.5), passing("top")[0]
+
+
+def _plots(first: dict[str, Any], second: dict[str, Any], scores: list[str], maps: dict[str, Path],
+           output: Path) -> tuple[list[Path], dict[str, float]]:
+    from jetclr_coffea.plots import plot_ddt_map, plot_pass_fail, plot_roc_from_hists, plot_scores
+    from jetclr_coffea.processors import hist_name
+
+    plots, auc = [], {}
+    for score in scores:
+        h = {ds: first[ds]["hists"][hist_name(score, "score_msd_pt")].project("score") for ds in first}
+        plots.append(plot_scores(h, score, output / f"scores_{score}.png"))
+        roc, auc[score] = plot_roc_from_hists(h["top"], h["qcd"], output / f"roc_{score}.png")
+        plots.append(roc)
+    for score, path in maps.items():
+        plots += [plot_ddt_map(path, output / f"ddt_map_{score}.png"),
+                  plot_pass_fail(second["qcd"]["hists"][hist_name(score, "ddt_msd_pt")],
+                                 output / f"qcd_pass_fail_{score}.png")]
+    return plots, auc
+
+
+def _report(summary: DemoSummary) -> None:
+    for path in summary.written:
+        print(f"   wrote {path}")
+    for score, auc in summary.auc.items():
+        print(f"   {score}: AUC {auc:.3f} (all top-sample jets vs QCD, pT > 300 GeV)")
+    for score, eff in summary.qcd_ddt_efficiency.items():
+        print(f"   {score} DDT: QCD efficiency {eff:.3f} +- {summary.qcd_ddt_efficiency_error[score]:.3f} "
+              f"(target {EFFICIENCY}; the map was built from these jets, so it closes up to the "
+              f"smoothing of thin bins), top-sample jets {summary.top_ddt_efficiency[score]:.3f}")
+
+
+def run_demo(output: Path, events: int = 300, seed: int = 1, models: list[Path] | None = None,
+             workers: int = 1) -> DemoSummary:
+    """Run the embedded default chain into ``output`` (default models: every shipped one)."""
+    from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor
+    from jetclr_coffea.processors.run import (
+        RunOptions,
+        load_fileset,
+        main_score,
+        make_ddt_map,
+        run,
+        write_friend_trees,
+        write_outputs,
+    )
+
+    models = list(models) if models is not None else _default_models()
+    _check(models, output)
+    output.mkdir(parents=True, exist_ok=True)
+    _generate(output, events, seed)
     fileset = load_fileset(output / "fileset.json")
     opts = RunOptions(executor="futures" if workers > 1 else "iterative", workers=workers)
     selection = FatJetSelection(pt_min=300.0)
-
-    print(f"== 2. tagging processor with {model.name}")
-    proc = LearnedJetTagProcessor([model], selection, threads=opts.onnx_threads)
-    first = run(fileset, proc, opts).datasets
-    score = f"{model.stem}_tagger_score"
-    if score not in proc.scores:
-        raise JetCLRError(f"{model} has no tagger_score output")
-
-    print("== 3. DDT map (QCD efficiency 5%) from the QCD sample")
-    ddt_path = make_ddt_map(load_fileset(output / "fileset_qcd.json"), str(model),
-                            output / "ddt_map.json", score="tagger_score", efficiency=0.05,
-                            opts=opts, selection=selection, min_jets=5)
-
-    print("== 4. tagging processor with the DDT map")
-    proc_ddt = LearnedJetTagProcessor([model], selection, ddt_path, threads=opts.onnx_threads)
-    result = run(fileset, proc_ddt, opts)
-    second = result.datasets
-    written = write_outputs(result, output / "hists")
-
+    print(f"== 2. tagging processor with {', '.join(m.name for m in models)}, friend trees")
+    proc = LearnedJetTagProcessor(models, selection, threads=opts.onnx_threads, friend=True)
+    first_run = run(fileset, proc, opts)
+    written = write_friend_trees(first_run, fileset, output / "friends")
+    scores = [f"{m.name}_{s}" for m in proc.models.values() if (s := main_score(m.card.scores))]
+    mapped = {m.name: next(s for s in DDT_SCORES if s in m.card.scores)
+              for m in proc.models.values() if set(DDT_SCORES) & set(m.card.scores)}
+    print(f"== 3. DDT maps (QCD efficiency {EFFICIENCY:.0%}) from the QCD sample: "
+          f"{', '.join(f'{k}_{v}' for k, v in mapped.items()) or 'none (no tagger among the models)'}")
+    maps = {f"{name}_{score}": make_ddt_map(
+        load_fileset(output / "fileset_qcd.json"), proc.models[name].path, output / f"ddt_map_{name}.json",
+        score=score, efficiency=EFFICIENCY, opts=opts, selection=selection, min_jets=5)
+        for name, score in mapped.items()}
+    second: dict[str, Any] = {}
+    if maps:
+        print("== 4. tagging processor with the DDT maps")
+        with_maps = LearnedJetTagProcessor([proc.models[n].path for n in mapped], selection,
+                                           list(maps.values()), threads=opts.onnx_threads)
+        result = run(fileset, with_maps, opts)
+        second, written = result.datasets, written + write_outputs(result, output / "hists")
+    else:
+        written += write_outputs(first_run, output / "hists")
     print("== 5. plots")
-    h_scores = {ds: first[ds]["hists"][hist_name(score, "score_msd_pt")].project("score") for ds in files}
-    plots = [plot_scores(h_scores, score, output / "scores.png")]
-    roc, auc = plot_roc_from_hists(h_scores["top"], h_scores["qcd"], output / "roc.png")
-    plots += [roc, plot_ddt_map(ddt_path, output / "ddt_map.png"),
-              plot_pass_fail(second["qcd"]["hists"][hist_name(score, "ddt_msd_pt")],
-                             output / "qcd_pass_fail.png")]
-    ddt_h = second["qcd"]["hists"][hist_name(score, "ddt_msd_pt")].values()
-    qcd_eff = float(ddt_h[1].sum() / max(ddt_h.sum(), 1e-12))
-    # binomial uncertainty; the demo's QCD sample has a few hundred jets
-    qcd_err = float((qcd_eff * (1 - qcd_eff) / max(ddt_h.sum(), 1.0)) ** 0.5)
-    top_h = second["top"]["hists"][hist_name(score, "ddt_msd_pt")].values()
-    top_eff = float(top_h[1].sum() / max(top_h.sum(), 1e-12))
-    for path in [*written, *plots]:
-        print(f"   wrote {path}")
-    summary = {"auc_all_jets": auc, "qcd_ddt_efficiency": qcd_eff, "qcd_ddt_efficiency_error": qcd_err,
-               "top_ddt_efficiency": top_eff,
-               "providers": sorted(second["top"]["providers"])}
-    print(f"   score AUC (all top-sample jets vs QCD, pT > 300 GeV): {auc:.3f}")
-    print(f"   DDT selection: QCD efficiency {qcd_eff:.3f} +- {qcd_err:.3f} (target 0.05; the map was "
-          f"built from these jets, so it closes up to the smoothing of thinly filled bins), "
-          f"top-sample jets {top_eff:.3f}")
+    plots, auc = _plots(first_run.datasets, second, scores, maps, output)
+    eff = {score: _efficiencies(second, score) for score in maps}
+    summary = DemoSummary(auc, {k: v[0] for k, v in eff.items()}, {k: v[1] for k, v in eff.items()},
+                          {k: v[2] for k, v in eff.items()},
+                          sorted(set().union(*(d["providers"] for d in first_run.datasets.values()))),
+                          [*written, *maps.values(), *plots])
+    _report(summary)
     return summary

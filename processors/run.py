@@ -15,6 +15,7 @@ import pickle
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +34,12 @@ from .tagging import FatJetSelection, LearnedJetTagProcessor
 
 __all__ = [
     "OUTPUT_FILES",
+    "SCORE_PREFERENCE",
     "RunOptions",
     "RunResult",
     "check_output_dir",
     "load_fileset",
+    "main_score",
     "make_ddt_map",
     "run",
     "write_outputs",
@@ -450,6 +453,16 @@ def _swap_in(new: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+#: The score a model is known by (a DDT map's default), in order of preference.
+SCORE_PREFERENCE = ("tagger_score", "decorrelated_score", "anomaly_score")
+
+
+def main_score(scores: Iterable[str]) -> str | None:
+    """The first of :data:`SCORE_PREFERENCE` among a model's ``scores`` (None: none of them)."""
+    given = set(scores)
+    return next((s for s in SCORE_PREFERENCE if s in given), None)
+
+
 def make_ddt_map(
     fileset: dict[str, Any], model: str, output: str | os.PathLike[str], *, score: str | None,
     efficiency: float, opts: RunOptions, selection: FatJetSelection = FatJetSelection(),
@@ -468,13 +481,10 @@ def make_ddt_map(
     proc = LearnedJetTagProcessor([model], selection, batch_size=opts.batch_size)
     (tagger,) = proc.models.values()
     if score is None:
-        for candidate in ("tagger_score", "decorrelated_score", "anomaly_score"):
-            if candidate in tagger.card.scores:
-                score = candidate
-                break
-        else:
-            raise ParameterError("score", f"not given, and {model} has no tagger_score, decorrelated_score "
-                                          "or anomaly_score output")
+        score = main_score(tagger.card.scores)
+        if score is None:
+            raise ParameterError("score", f"not given, and {model} has no {', '.join(SCORE_PREFERENCE)} "
+                                          "output")
     key = f"{tagger.name}_{score}"
     if key not in proc.scores:
         raise ParameterError("score", f"{score!r} is not a score of {model} (scores: "
