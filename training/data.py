@@ -111,6 +111,46 @@ def event_weights(path: str | os.PathLike[str], events: ak.Array) -> npt.NDArray
     return w
 
 
+_Part = tuple[ak.Array, ak.Array, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64],
+              npt.NDArray[np.int64]]  # constituents, jets, labels, file index, weight, entry
+
+
+def _read_part(path: str | os.PathLike[str], i: int, window: tuple[float, float, float], max_jets: int,
+               max_events: int) -> _Part | None:
+    """The selected jets of one file with stored constituents (None: the file is empty)."""
+    pt_min, pt_max, eta_max = window
+    events = read_events(path, entry_stop=max_events or None)
+    if len(events) == 0:  # an empty file holds no jets (its Events tree may even lack branches)
+        return None
+    if "FatJet_pt" not in ak.fields(events):
+        raise JetCLRError(f"{path}: no FatJet collection")
+    fj_pt, fj_eta = events["FatJet_pt"], events["FatJet_eta"]
+    mask = (fj_pt > pt_min) & (fj_pt < pt_max) & (np.abs(fj_eta) < eta_max)
+    try:
+        jc = read_constituents(events, mask)
+    except JetCLRError as err:
+        raise JetCLRError(f"{path}: {err}") from err
+    if "GenPart_pdgId" in ak.fields(events):
+        genpart = ak.zip({n: events[f"GenPart_{n}"] for n in ("pdgId", "genPartIdxMother", "eta", "phi")})
+        fatjets = ak.zip({"eta": fj_eta, "phi": events["FatJet_phi"]})
+        labels = ak.to_numpy(ak.flatten(label_fatjets(fatjets, genpart)[mask])).astype(np.int64)
+    else:
+        labels = np.full(len(jc), -1, dtype=np.int64)
+    idx = np.flatnonzero(jc.has_constituents)
+    if max_jets > 0:
+        idx = idx[:max_jets]
+    entry = np.asarray(ak.to_numpy(jc.jets["event"]), dtype=np.int64)[idx]
+    return (jc.constituents[idx], jc.jets[idx], labels[idx], np.full(len(idx), i, dtype=np.int64),
+            event_weights(path, events)[entry], entry)
+
+
+def _common_concatenate(arrays: list[ak.Array]) -> ak.Array:
+    """Records of several files, with the fields every file has: files of both constituent
+    conventions (PFNano's full candidate list, NanoAOD v15's fat-jet candidates) mix."""
+    common = [f for f in ak.fields(arrays[0]) if all(f in ak.fields(a) for a in arrays[1:])]
+    return ak.concatenate([a[common] if ak.fields(a) != common else a for a in arrays])
+
+
 def load_jets(
     files: Sequence[str | os.PathLike[str]],
     spec: PreprocessSpec,
@@ -129,40 +169,14 @@ def load_jets(
     Raises:
         JetCLRError: a file is unreadable, has no constituents, or no jet passes.
     """
-    parts = []
-    for i, path in enumerate(files):
-        events = read_events(path, entry_stop=max_events or None)
-        if len(events) == 0:  # an empty file holds no jets (its Events tree may even lack branches)
-            continue
-        if "FatJet_pt" not in ak.fields(events):
-            raise JetCLRError(f"{path}: no FatJet collection")
-        fj_pt, fj_eta = events["FatJet_pt"], events["FatJet_eta"]
-        mask = (fj_pt > pt_min) & (fj_pt < pt_max) & (np.abs(fj_eta) < eta_max)
-        try:
-            jc = read_constituents(events, mask)
-        except JetCLRError as err:
-            raise JetCLRError(f"{path}: {err}") from err
-        keep = jc.has_constituents
-        if "GenPart_pdgId" in ak.fields(events):
-            genpart = ak.zip({n: events[f"GenPart_{n}"] for n in
-                              ("pdgId", "genPartIdxMother", "eta", "phi")})
-            fatjets = ak.zip({"eta": fj_eta, "phi": events["FatJet_phi"]})
-            labels = ak.to_numpy(ak.flatten(label_fatjets(fatjets, genpart)[mask])).astype(np.int64)
-        else:
-            labels = np.full(len(jc), -1, dtype=np.int64)
-        idx = np.flatnonzero(keep)
-        if max_jets > 0:
-            idx = idx[:max_jets]
-        entry = np.asarray(ak.to_numpy(jc.jets["event"]), dtype=np.int64)[idx]
-        parts.append((jc.constituents[idx], jc.jets[idx], labels[idx], np.full(len(idx), i),
-                      event_weights(path, events)[entry], entry))
+    parts = [part for i, path in enumerate(files)
+             if (part := _read_part(path, i, (pt_min, pt_max, eta_max), max_jets, max_events)) is not None]
     if not parts or sum(len(p[2]) for p in parts) == 0:
         raise JetCLRError(
             f"no fat jet with {pt_min} < pT < {pt_max} GeV and |eta| < {eta_max} "
             f"and stored constituents in {', '.join(map(str, files))}"
         )
-    constituents = ak.concatenate([p[0] for p in parts])
-    jets = ak.concatenate([p[1] for p in parts])
+    constituents, jets = _common_concatenate([p[0] for p in parts]), _common_concatenate([p[1] for p in parts])
     return JetSample(
         arrays=kinematics(constituents, spec),
         observables=_observables(jets),

@@ -298,6 +298,41 @@ def _calorimeter(p: Particles, eta: F64, phi: F64, ok: B, in_tracker: B, rng: np
     return c_event[keep], c_eta[keep], c_phi[keep], c_e[keep], np.array([22, 130, 2, 1])[c_calo[keep]]
 
 
+def _merge(p: Particles, eta: F64, phi: F64, t: _Tracks, cells: tuple[F64, ...], cfg: DetectorConfig,
+           with_pileup: bool) -> Candidates:
+    """Tracks and calorimeter cells as one candidate list, sorted by event (PUPPI weights:
+    charged from the vertex association, neutral from the local charged pile-up fraction)."""
+    c_event, c_eta, c_phi, c_e, c_pdg = cells
+    trk = t.chosen
+    n_trk = int(trk.sum())
+    zeros = np.zeros(len(c_e))
+    event = np.concatenate([p.event[trk], c_event])
+    out_dz = np.concatenate([t.dz, zeros])
+    is_track = np.arange(len(event)) < n_trk
+    pv_track = is_track & (np.abs(out_dz) < cfg.dz_pv_max_cm)
+    order = np.argsort(event, kind="stable")
+    cands = Candidates(
+        event=event,
+        pt=np.concatenate([t.pt, c_e / np.cosh(c_eta)]),
+        eta=np.concatenate([eta[trk], c_eta]),
+        phi=np.concatenate([phi[trk], c_phi]),
+        mass=np.concatenate([_track_mass(np.abs(p.pdg[trk])), zeros]),
+        charge=np.concatenate([np.sign(p.charge[trk]), zeros]).astype(np.int64),
+        pdg=np.concatenate([_track_pdg(p.pdg[trk], p.charge[trk]), c_pdg]),
+        d0=np.concatenate([t.d0, zeros]),
+        dz=out_dz,
+        puppi=np.where(is_track, pv_track.astype(np.float64), 1.0),
+    ).take(order)
+    if with_pileup:
+        is_track, pv_track = is_track[order], pv_track[order]
+        neutral_w = _neutral_puppi(
+            cands.event, cands.eta, cands.phi, cands.pt, is_track, pv_track,
+            cfg.neutral_puppi_radius,
+        )
+        cands = dataclasses.replace(cands, puppi=np.where(is_track, cands.puppi, neutral_w))
+    return cands
+
+
 def simulate(
     particles: Particles,
     pv_z_mm: F64,
@@ -333,32 +368,4 @@ def simulate(
     t = _tracks(p, pt, ok, in_tracker, pv_z_mm, rng, cfg, pileup_rng)
     c_event, c_eta, c_phi, c_e, c_pdg = _calorimeter(p, eta, phi, ok, in_tracker, rng, cfg, cell_noise)
 
-    # --- merge tracks and cells, sorted by event
-    trk = t.chosen
-    n_trk = int(trk.sum())
-    zeros = np.zeros(len(c_e))
-    event = np.concatenate([p.event[trk], c_event])
-    out_dz = np.concatenate([t.dz, zeros])
-    is_track = np.arange(len(event)) < n_trk
-    pv_track = is_track & (np.abs(out_dz) < cfg.dz_pv_max_cm)
-    order = np.argsort(event, kind="stable")
-    cands = Candidates(
-        event=event,
-        pt=np.concatenate([t.pt, c_e / np.cosh(c_eta)]),
-        eta=np.concatenate([eta[trk], c_eta]),
-        phi=np.concatenate([phi[trk], c_phi]),
-        mass=np.concatenate([_track_mass(np.abs(p.pdg[trk])), zeros]),
-        charge=np.concatenate([np.sign(p.charge[trk]), zeros]).astype(np.int64),
-        pdg=np.concatenate([_track_pdg(p.pdg[trk], p.charge[trk]), c_pdg]),
-        d0=np.concatenate([t.d0, zeros]),
-        dz=out_dz,
-        puppi=np.where(is_track, pv_track.astype(np.float64), 1.0),
-    ).take(order)
-    if with_pileup:
-        is_track, pv_track = is_track[order], pv_track[order]
-        neutral_w = _neutral_puppi(
-            cands.event, cands.eta, cands.phi, cands.pt, is_track, pv_track,
-            cfg.neutral_puppi_radius,
-        )
-        cands = dataclasses.replace(cands, puppi=np.where(is_track, cands.puppi, neutral_w))
-    return cands
+    return _merge(p, eta, phi, t, (c_event, c_eta, c_phi, c_e, c_pdg), cfg, with_pileup)

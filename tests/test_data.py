@@ -1,0 +1,29 @@
+"""training/data.py: reading, selecting and weighting the jets a training or evaluation uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.training.data import load_jets
+
+MODEL = Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx"
+
+
+def test_files_of_both_constituent_conventions_mix(real_files: dict[str, Path]) -> None:
+    """PFNano (every PF candidate) and NanoAOD v15 (the fat jets' candidates) in one list:
+    each file's jets as read alone, in file order, with the fields both files have."""
+    spec = OnnxJetModel(MODEL).spec
+    files = [real_files["pfnano.root"], real_files["nano_tt_v15.root"]]
+    window = {"pt_min": 200.0, "pt_max": 3000.0, "eta_max": 2.5}
+    both = load_jets(files, spec, **window)
+    alone = [load_jets([f], spec, **window) for f in files]
+    assert [int((both.source == i).sum()) for i in range(2)] == [len(a.pt) for a in alone]
+    assert all(len(a.pt) > 5 for a in alone)
+    np.testing.assert_array_equal(both.pt, np.concatenate([a.pt for a in alone]))
+    np.testing.assert_allclose(both.observables, np.concatenate([a.observables for a in alone]))
+    for name in ("pt", "deta", "dphi", "energy", "mask"):  # each jet's constituents, unchanged by the mixing
+        np.testing.assert_array_equal(getattr(both.arrays, name),
+                                      np.concatenate([getattr(a.arrays, name) for a in alone]))
