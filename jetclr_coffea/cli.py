@@ -220,7 +220,8 @@ def _print_bins_and_landscape(metrics: dict[str, Any]) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from jetclr_coffea.training.evaluate import evaluate, fit_head
+    from jetclr_coffea.training.evaluate import evaluate
+    from jetclr_coffea.training.head import fit_head
 
     if (args.pt_min is None) != (args.pt_max is None):
         raise ParameterError("pt_range", "needs both --pt-min and --pt-max, or neither")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from jetclr_coffea.training.data import load_jets
 
 from jetclr_coffea.inference import OnnxJetModel
-from jetclr_coffea.training.data import load_jets
 
 MODEL = Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx"
 

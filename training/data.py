@@ -176,7 +176,8 @@ def load_jets(
             f"no fat jet with {pt_min} < pT < {pt_max} GeV and |eta| < {eta_max} "
             f"and stored constituents in {', '.join(map(str, files))}"
         )
-    constituents, jets = _common_concatenate([p[0] for p in parts]), _common_concatenate([p[1] for p in parts])
+    constituents = _common_concatenate([p[0] for p in parts])
+    jets = _common_concatenate([p[1] for p in parts])
     return JetSample(
         arrays=kinematics(constituents, spec),
         observables=_observables(jets),

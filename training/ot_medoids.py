@@ -114,6 +114,46 @@ def choose_medoids(dist: F64, k: int, seed: int) -> npt.NDArray[np.int64]:
     return np.asarray(result.medoids, dtype=np.int64)
 
 
+def _card(cfg: OTMedoidConfig, name: str, measured: dict[str, Any], medoid_rows: list[int],
+          hi: float) -> ModelCard:
+    return ModelCard(
+        preprocessing=cfg.spec,
+        outputs=(OutputSpec("anomaly_score"), OutputSpec("medoid_distances", (cfg.k,))),
+        mask="pt_fraction", model_kind="ot_medoids", code_version=__version__,
+        score_ranges={"anomaly_score": (0.0, hi)},
+        scores_info={"anomaly_score": {
+            "definition": f"W_{cfg.p:g} (ground distance (Delta R / 0.8)^{cfg.p:g}, pT fractions) to the "
+                          f"nearest of {cfg.k} QCD medoid jets, Sinkhorn in the graph",
+            "sinkhorn": {"eps_start": GRAPH_SINKHORN.eps_start, "eps_end": GRAPH_SINKHORN.eps_end,
+                         "stages": GRAPH_SINKHORN.stages, "iterations": GRAPH_SINKHORN.iterations},
+            **measured}},
+        training={"name": name, "objective": "ot_medoids",
+                  "data": {"files": list(cfg.files), "pt_min": cfg.pt_min, "pt_max": cfg.pt_max,
+                           "eta_max": cfg.eta_max, "max_jets": 0},
+                  "n_jets": cfg.n_jets, "k": cfg.k, "p": cfg.p, "seed": cfg.seed,
+                  "medoid_rows": medoid_rows, "seconds": measured["seconds"]},
+    )
+
+
+def _write_onnx(graph: torch.nn.Module, example: tuple[Any, Any], card: ModelCard,
+                output: str | os.PathLike[str]) -> None:
+    import onnx
+
+    with atomic_path(output) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x0 = torch.tensor(example[0], dtype=torch.float32)
+        torch.onnx.export(graph, (x0, torch.tensor(example[1], dtype=torch.float32)), str(tmp),
+                          input_names=["constituents", "mask"],
+                          output_names=["anomaly_score", "medoid_distances"],
+                          dynamic_axes={"constituents": {0: "jets", 1: "constituents"},
+                                        "mask": {0: "jets", 1: "constituents"},
+                                        "anomaly_score": {0: "jets"}, "medoid_distances": {0: "jets"}},
+                          opset_version=17, dynamo=False)
+        model = load_onnx(tmp)
+        write_card(model, card)
+        onnx.save(model, str(tmp))
+
+
 def build_ot_medoids(cfg: OTMedoidConfig, output: str | os.PathLike[str],
                      progress: bool = False) -> dict[str, Any]:
     """Choose the medoids, write the ONNX model (atomically) and return what was measured."""
@@ -146,37 +186,7 @@ def build_ot_medoids(cfg: OTMedoidConfig, output: str | os.PathLike[str],
                                           "max": float(rel.max()), "jets": len(rel)},
         "seconds": time.perf_counter() - t0,
     }
-    hi = float(np.max(train_scores)) * 1.5
-    card = ModelCard(
-        preprocessing=cfg.spec,
-        outputs=(OutputSpec("anomaly_score"), OutputSpec("medoid_distances", (cfg.k,))),
-        mask="pt_fraction", model_kind="ot_medoids", code_version=__version__,
-        score_ranges={"anomaly_score": (0.0, hi)},
-        scores_info={"anomaly_score": {
-            "definition": f"W_{cfg.p:g} (ground distance (Delta R / 0.8)^{cfg.p:g}, pT fractions) to the "
-                          f"nearest of {cfg.k} QCD medoid jets, Sinkhorn in the graph",
-            "sinkhorn": {"eps_start": GRAPH_SINKHORN.eps_start, "eps_end": GRAPH_SINKHORN.eps_end,
-                         "stages": GRAPH_SINKHORN.stages, "iterations": GRAPH_SINKHORN.iterations},
-            **measured}},
-        training={"name": Path(output).stem, "objective": "ot_medoids",
-                  "data": {"files": list(cfg.files), "pt_min": cfg.pt_min, "pt_max": cfg.pt_max,
-                           "eta_max": cfg.eta_max, "max_jets": 0},
-                  "n_jets": cfg.n_jets, "k": cfg.k, "p": cfg.p, "seed": cfg.seed,
-                  "medoid_rows": [int(i) for i in pick[medoids]], "seconds": measured["seconds"]},
-    )
-    import onnx
-
-    with atomic_path(output) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        x0 = torch.tensor(xc[:3], dtype=torch.float32)
-        torch.onnx.export(graph, (x0, torch.tensor(wc[:3], dtype=torch.float32)), str(tmp),
-                          input_names=["constituents", "mask"],
-                          output_names=["anomaly_score", "medoid_distances"],
-                          dynamic_axes={"constituents": {0: "jets", 1: "constituents"},
-                                        "mask": {0: "jets", 1: "constituents"},
-                                        "anomaly_score": {0: "jets"}, "medoid_distances": {0: "jets"}},
-                          opset_version=17, dynamo=False)
-        model = load_onnx(tmp)
-        write_card(model, card)
-        onnx.save(model, str(tmp))
+    card = _card(cfg, Path(output).stem, measured, [int(i) for i in pick[medoids]],
+                 float(np.max(train_scores)) * 1.5)
+    _write_onnx(graph, (xc[:3], wc[:3]), card, output)
     return measured

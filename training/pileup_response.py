@@ -26,7 +26,8 @@ from jetclr_coffea.metrics import bootstrap
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS
 
 from .data import HANDCRAFTED, JetSample, load_jets
-from .evaluate import _run, _same, _sayer
+from .evaluate import _same, _sayer
+from .lct import run_model
 
 __all__ = ["match_jets", "pileup_response", "shift_summary"]
 
@@ -127,8 +128,8 @@ def _pairs(model: OnnxJetModel, ref_files: list[str], pu_files: list[str],
 def _outputs(model: OnnxJetModel, sample: JetSample, rows: I64) -> dict[str, F64]:
     sel = np.zeros(len(sample), dtype=bool)
     sel[rows] = True
-    out = _run(model, sample, sel)
-    inv = np.argsort(np.argsort(rows))  # _run returns the jets in sample order
+    out = run_model(model, sample, sel)
+    inv = np.argsort(np.argsort(rows))  # run_model returns the jets in sample order
     return {k: v[inv] for k, v in out.items()}
 
 

@@ -298,7 +298,8 @@ def _calorimeter(p: Particles, eta: F64, phi: F64, ok: B, in_tracker: B, rng: np
     return c_event[keep], c_eta[keep], c_phi[keep], c_e[keep], np.array([22, 130, 2, 1])[c_calo[keep]]
 
 
-def _merge(p: Particles, eta: F64, phi: F64, t: _Tracks, cells: tuple[F64, ...], cfg: DetectorConfig,
+def _merge(p: Particles, eta: F64, phi: F64, t: _Tracks,
+           cells: tuple[npt.NDArray[np.int64], F64, F64, F64, npt.NDArray[np.int64]], cfg: DetectorConfig,
            with_pileup: bool) -> Candidates:
     """Tracks and calorimeter cells as one candidate list, sorted by event (PUPPI weights:
     charged from the vertex association, neutral from the local charged pile-up fraction)."""

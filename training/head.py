@@ -1,0 +1,43 @@
+"""Grafting the LCT onto an exported encoder (``evaluate --fit-head``): the fitted linear
+tagger becomes the model's ``tagger_score`` output, with the evaluation in its card.
+Beside :mod:`.export` (torch-free: it edits the ONNX graph)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jetclr_coffea._io import atomic_path, to_strict
+
+from .lct import LCTResult
+
+__all__ = ["fit_head"]
+
+
+def fit_head(model_path: str | os.PathLike[str], metrics: dict[str, Any],
+             output: str | os.PathLike[str]) -> Path:
+    """Write ``model_path`` plus the LCT of ``metrics`` as output ``tagger_score``.
+
+    The metrics go into the new file's metadata.
+    """
+    import onnx
+
+    from jetclr_coffea.model_card import OutputSpec
+    from jetclr_coffea.onnx_io import add_linear_tagger, load_onnx, read_card, write_card
+
+    lct: LCTResult = metrics["_lct"]
+    model = load_onnx(model_path)
+    card = read_card(model_path)
+    add_linear_tagger(model, lct.weight, lct.bias, lct.mean, lct.scale)
+    card = card.with_output(
+        OutputSpec("tagger_score"),
+        tagger={"kind": "logistic regression on the standardised embedding",
+                "signal": metrics["selection"]["signal_label"],
+                "signal_files": metrics["signal_files"],
+                "background_files": metrics["background_files"]},
+        metrics=to_strict({k: v for k, v in metrics.items() if not k.startswith("_")}))
+    write_card(model, card)
+    with atomic_path(output) as tmp:
+        onnx.save(model, str(tmp))
+    return Path(output)
