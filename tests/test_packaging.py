@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -11,6 +12,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: What the wheel is built from (pyproject.toml's package-dir and readme).
+SOURCES = ("pyproject.toml", "README.md", "jetclr_coffea", "processors", "training", "onnx_models")
 SHIPPED = ("jetclr_top", "darkclr_qcd", "ot_medoids_qcd", "vae_emd_qcd", "codec_twoprong")
 
 
@@ -18,9 +21,14 @@ def test_the_wheel_installs_and_runs_from_a_fresh_environment(tmp_path: Path) ->
     """Build the wheel, install it into a new virtual environment (its dependencies seen from
     this one's site-packages, the project's own source not), load every shipped model from the
     installed package data and run ``jetclr-coffea demo --help``."""
-    dist = tmp_path / "dist"
+    src, dist = tmp_path / "src", tmp_path / "dist"
+    for name in SOURCES:  # a copy: setuptools writes build/ and *.egg-info into the tree it builds
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        src.mkdir(exist_ok=True)
+        copy(ROOT / name, src / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                         if (ROOT / name).is_dir() else {}))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(dist), str(ROOT)], check=True, capture_output=True, timeout=300)
+                    "-w", str(dist), str(src)], check=True, capture_output=True, timeout=300)
     (wheel,) = dist.glob("jetclr_coffea-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "jetclr_coffea/py.typed" in names
