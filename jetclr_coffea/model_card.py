@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.preprocessing import PreprocessSpec, check_jet_features
+from jetclr_coffea.preprocessing import MASK_KINDS, PreprocessSpec, check_jet_features
 
 __all__ = [
     "FORMAT_VERSION",
@@ -38,9 +38,6 @@ METADATA_KEY = "jetclr_coffea"
 #: of 1 for a score) is still read.
 FORMAT_VERSION = 2
 KNOWN_FORMATS = (1, 2)
-#: How the model's ``mask`` input is made: 0/1 for real constituents, or their pT fractions
-#: (IRC-safe models).
-MASK_KINDS = ("binary", "pt_fraction")
 #: Architectures: ``jetclr``: the transformer encoder of :mod:`jetclr_coffea.model` (its
 #: outputs do not depend on trailing padding); ``ot_medoids``: optimal-transport distances
 #: to QCD medoid jets computed in the graph (``jetclr_coffea.training.ot_medoids``);

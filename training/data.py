@@ -27,12 +27,12 @@ from jetclr_coffea.reader import read_constituents
 from jetclr_coffea.sculpting import mass_matching_weights
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS, label_fatjets
 
-__all__ = ["JET_FIELDS", "JetSample", "Targets", "batch_inputs", "event_weights", "load_jets", "subset",
-           "to_batch", "training_targets"]
+__all__ = ["JET_FEATURE_FIELDS", "JetSample", "Targets", "batch_inputs", "event_weights", "load_jets",
+           "subset", "to_batch", "training_targets"]
 
 HANDCRAFTED = ("msoftdrop", "tau21", "tau32", "n2b1", "n3b1")
 #: FatJet fields kept per jet for the models' jet features (:data:`JET_FEATURES`).
-JET_FIELDS = jet_feature_fields(tuple(JET_FEATURES))
+JET_FEATURE_FIELDS = jet_feature_fields(tuple(JET_FEATURES))
 
 
 @dataclass
@@ -46,7 +46,7 @@ class JetSample:
         source: index of the file each jet came from.
         pt: jet pT.
         jet_fields: the FatJet fields a model's jet features are computed from
-            (:data:`JET_FIELDS`; zeros where a file lacks one).
+            (:data:`JET_FEATURE_FIELDS`; zeros where a file lacks one).
         weight: the event weight of each jet (:func:`event_weights`).
         event: (file index, entry) of each jet's event, to match jets across files.
         eta, phi: jet direction.
@@ -184,7 +184,7 @@ def load_jets(
         labels=np.concatenate([p[2] for p in parts]),
         source=np.concatenate([p[3] for p in parts]).astype(np.int64),
         pt=np.asarray(ak.to_numpy(jets.pt), dtype=np.float64),
-        jet_fields={name: _field(jets, name) for name in JET_FIELDS},
+        jet_fields={name: _field(jets, name) for name in JET_FEATURE_FIELDS},
         weight=np.concatenate([p[4] for p in parts]).astype(np.float64),
         event=np.stack([np.concatenate([p[3] for p in parts]),
                         np.concatenate([p[5] for p in parts])], axis=1).astype(np.int64),

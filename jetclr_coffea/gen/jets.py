@@ -55,10 +55,6 @@ def _fastjet() -> Any:
 _EXCLUSIVE_WARNING = "dcut and exclusive jets for jet-finders other than kt"
 
 
-def _four_vectors(px: Any, py: Any, pz: Any, e: Any) -> ak.Array:
-    return ak.zip({"px": px, "py": py, "pz": pz, "E": e})
-
-
 def cluster(particles: ak.Array, cfg: JetConfig) -> tuple[ak.Array, ak.Array]:
     """Anti-kT fat jets of each event, sorted by pT, with |eta| and pT cuts.
 
