@@ -13,7 +13,19 @@ from typing import Any
 
 from jetclr_coffea.errors import JetCLRError
 
-__all__ = ["atomic_path", "check_writable", "strict_json", "to_strict"]
+__all__ = ["atomic_path", "check_writable", "probe_writable", "strict_json", "to_strict"]
+
+
+def probe_writable(folder: Path, target: str | os.PathLike[str]) -> None:
+    """Refuse ``folder`` unless a file can be made in it: permissions alone do not say so (root
+    passes every access check, and /proc or a read-only mount still refuse)."""
+    if not os.access(folder, os.W_OK):
+        raise JetCLRError(f"cannot write {target}: folder {folder} is not writable")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".probe.", dir=folder))
+    except OSError as err:
+        raise JetCLRError(f"cannot write {target}: folder {folder} is not writable "
+                          f"({err.strerror or type(err).__name__})") from err
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
@@ -26,8 +38,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise JetCLRError(f"cannot write {target}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise JetCLRError(f"cannot write {target}: folder {folder} is not writable")
+    probe_writable(folder, target)
     if target.is_dir():
         raise JetCLRError(f"cannot write {target}: it is a folder")
     return target

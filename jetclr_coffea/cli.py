@@ -233,19 +233,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 raise ParameterError("fit_head", f"{head} is an input model: write the tagged model to "
                                                  "another file")
         check_writable(head)
-    metrics = evaluate(
+    report = evaluate(
         args.model, args.signal, args.background, args.output_dir,
         signal_label=args.signal_label, pt_range=pt_range, test_fraction=args.test_fraction,
         seed=args.seed, max_jets=args.max_jets, mass_matched=args.mass_matched,
         ddt_background=args.ddt_background, compare=args.compare, pt_bins=args.pt_bins,
         progress=not args.quiet,
     )
-    _print_metrics(metrics)
-    print(f"wrote {Path(args.output_dir) / 'metrics.json'} and roc.png")
+    _print_metrics(report.metrics)
+    print(f"wrote {report.path} and roc.png")
     if args.fit_head:
-        if metrics["lct"] is None:
+        if report.lct is None:
             raise ParameterError("fit_head", f"needs a representation: {args.model} has no embedding")
-        fit_head(args.model, metrics, args.fit_head)
+        fit_head(args.model, report.lct, report.metrics, args.fit_head)
         print(f"wrote {args.fit_head} with output tagger_score")
     return 0
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from jetclr_coffea._io import check_writable, strict_json
+from jetclr_coffea._io import check_writable, probe_writable, strict_json
 from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 
 from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record
@@ -368,8 +368,7 @@ def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
         raise JetCLRError(f"{out} exists and is not a folder")
     if not parent.is_dir():
         raise JetCLRError(f"cannot write {out}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise JetCLRError(f"cannot write {out}: folder {parent} is not writable")
+    probe_writable(parent, out)
     if out.is_dir():
         others = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES)
         if others:

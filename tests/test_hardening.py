@@ -275,8 +275,22 @@ def test_an_empty_file_adds_no_jets_to_evaluate(tmp_path: Path, samples: dict[st
     empty = tmp_path / "empty.root"
     with uproot.recreate(empty) as f:
         f.mktree("Events", {"run": np.int32})
-    both = evaluate(MODEL, [str(empty), str(samples["top"])], [str(samples["qcd"])], tmp_path / "a")
-    alone = evaluate(MODEL, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "b")
+    both = evaluate(MODEL, [str(empty), str(samples["top"])], [str(samples["qcd"])], tmp_path / "a").metrics
+    alone = evaluate(MODEL, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "b").metrics
     assert both["n_signal"] == alone["n_signal"] and both["lct"]["auc"] == alone["lct"]["auc"]
     with pytest.raises(JetCLRError, match="no fat jet with"):
         evaluate(MODEL, [str(empty)], [str(samples["qcd"])], tmp_path / "c")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    """/proc passes os.access for root but takes no file: refused up front in one line."""
+    from jetclr_coffea._io import check_writable
+    from jetclr_coffea.processors.run import check_output_dir
+
+    with pytest.raises(JetCLRError, match=r"cannot write /proc/out: folder /proc is not writable"):
+        check_output_dir("/proc/out")
+    with pytest.raises(JetCLRError, match=r"cannot write /proc/m.json: folder /proc is not writable"):
+        check_writable("/proc/m.json")
+    assert check_writable(tmp_path / "ok.json") == tmp_path / "ok.json"
+    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind

@@ -78,7 +78,7 @@ def test_bad_edges(edges: tuple[float, ...], match: str) -> None:
 def test_evaluate_pt_bins_on_generated_jets(tmp_path: Path, samples: dict[str, Path]) -> None:
     model = SHIPPED / "jetclr_top.onnx"
     edges = [300.0, 550.0, 650.0, 1000.0]
-    m = evaluate(model, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "ev", pt_bins=edges)
+    m = evaluate(model, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "ev", pt_bins=edges).metrics
     assert m["selection"]["pt_min"] == 300.0 and m["selection"]["pt_max"] == 1000.0  # the bins' range
     bins = json.loads((tmp_path / "ev" / "metrics.json").read_text())["pt_bins"]
     assert [(b["pt_min"], b["pt_max"]) for b in bins] == list(itertools.pairwise(edges))

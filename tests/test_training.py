@@ -61,7 +61,7 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
     assert len(log) == 3  # header + 2 epochs
     onnx_path = export(result.checkpoint, tmp_path / "tiny.onnx")
     metrics = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval",
-                       test_fraction=0.5)
+                       test_fraction=0.5).metrics
     assert 0.0 <= metrics["lct"]["auc"] <= 1.0 and 0.5 < metrics["baseline"]["auc"] <= 1.0
     sculpting = metrics["mass_sculpting"]
     assert all(0.0 <= sculpting[k] <= 1.0 for k in ("lct", "baseline", "anomaly_score"))
@@ -79,7 +79,7 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
     emb, score = sess.run(["embedding", "tagger_score"], {"constituents": x, "mask": mask})
     assert score.shape == (40,) and np.all((score >= 0) & (score <= 1))
     # the grafted output is the fitted LCT's own probability: sigmoid of its decision function
-    lct = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval3")["_lct"]
+    lct = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval3").lct
     want = 1.0 / (1.0 + np.exp(-lct.decision(emb.astype(np.float64))))
     np.testing.assert_allclose(score, want, rtol=1e-4, atol=1e-6)
     assert read_card(out).scores == ("tagger_score",)
@@ -88,15 +88,15 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
                   progress=False)
     other_path = export(other.checkpoint, tmp_path / "other.onnx")
     vs = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval4",
-                  compare=other_path)["compare"]
-    alone = evaluate(other_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval5")
+                  compare=other_path).metrics["compare"]
+    alone = evaluate(other_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval5").metrics
     assert vs["lct"]["auc"] == pytest.approx(alone["lct"]["auc"], abs=1e-12)
     assert vs["d_auc"] == pytest.approx(metrics["lct"]["auc"] - alone["lct"]["auc"], abs=1e-12)
     assert vs["d_auc"] != 0.0 and vs["d_auc_err"] > 0.0
     assert vs["anomaly_score"]["d_auc"] == pytest.approx(
         metrics["anomaly_score"]["auc"] - alone["anomaly_score"]["auc"], abs=1e-12)
     itself = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval6",
-                      compare=out)["compare"]  # the same embedding: no difference in any resample
+                      compare=out).metrics["compare"]  # the same embedding: no difference in any resample
     assert itself["d_auc"] == 0.0 and itself["d_auc_err"] == 0.0
     assert itself["anomaly_score"]["d_auc"] == 0.0
     with pytest.raises(JetCLRError, match=r"missing\.onnx: no such model file"):  # fails before any work
@@ -140,7 +140,7 @@ def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[
     lo, hi = proc.scores["anom_anomaly_score"]
     assert (lo, hi) == pytest.approx(anomaly_score_range(norm)) and lo < norm["min"] and hi > norm["max"]
     metrics = evaluate(onnx_path, [str(samples["svj"])], [str(samples["qcd"])], tmp_path / "eval",
-                       signal_label="dark")
+                       signal_label="dark").metrics
     assert metrics["anomaly_score"]["score"] == "anomaly_score output"
     assert 0.0 <= metrics["anomaly_score"]["auc"] <= 1.0 and metrics["n_signal"] >= 10
     # a run of another objective cannot resume it
@@ -188,7 +188,7 @@ def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Pa
         generate(ProcessConfig("qcd", seed=12), 100, ddt_qcd, progress=False)
         metrics = evaluate(onnx_path, [str(samples["wprime-flat"])], [str(samples["qcd"])],
                            tmp_path / "eval", signal_label="two_prong", mass_matched=True,
-                           ddt_background=[str(ddt_qcd)])
+                           ddt_background=[str(ddt_qcd)]).metrics
         assert metrics["mass_matched"] and metrics["n_signal"] >= 10
         assert 0.0 <= metrics["mass_sculpting"]["baseline"] <= 1.0
         points = metrics["landscape"]["points"]  # the decorrelation landscape, DDT maps included
@@ -364,7 +364,7 @@ def test_supervised_disco_trains_exports_and_separates(tmp_path: Path, samples: 
     sig, bkg = score[sample.labels == TWO_PRONG], score[sample.labels == QCD]
     assert auc(sig, bkg) > 0.6  # it learned from the labels (training jets)
     metrics = evaluate(onnx_path, [files[1]], [files[0]], tmp_path / "eval", signal_label="two_prong",
-                       pt_range=(200.0, 5000.0), eta_max=2.4)
+                       pt_range=(200.0, 5000.0), eta_max=2.4).metrics
     assert set(metrics["scores"]) == {"decorrelated_score"}  # its score, no fit, on the test jets
     assert 0.5 < metrics["observables_bdt"]["auc"] <= 1.0 and "d_auc_err" in metrics["observables_bdt"]
     assert "decorrelated_score" in metrics["landscape"]["points"]

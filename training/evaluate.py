@@ -53,7 +53,7 @@ from .lct import (
 )
 from .pt_bins import BinnedScores, check_edges, plot_pt_bins, pt_bin_metrics
 
-__all__ = ["MIN_SPLIT_JETS", "WEIGHTING", "evaluate"]
+__all__ = ["MIN_SPLIT_JETS", "WEIGHTING", "EvaluationReport", "evaluate"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -303,6 +303,23 @@ def _landscape_and_bins(metrics: dict[str, Any], model: OnnxJetModel, jets: Labe
                      anomaly=label == "dark")
 
 
+@dataclass(frozen=True)
+class EvaluationReport:
+    """What :func:`evaluate` measured.
+
+    Attributes:
+        metrics: the JSON document written to ``metrics.json`` (strict JSON values; its
+            keys are documented in the README and :mod:`.pt_bins`).
+        lct: the LCT fitted on the model's embedding (None: the model has no embedding), what
+            :func:`~jetclr_coffea.training.head.fit_head` grafts onto the graph.
+        path: the ``metrics.json`` written.
+    """
+
+    metrics: dict[str, Any]
+    lct: LCTResult | None
+    path: Path
+
+
 def _models(model_path: str | os.PathLike[str], compare: str | os.PathLike[str] | None
             ) -> tuple[OnnxJetModel, OnnxJetModel | None]:
     model = OnnxJetModel(model_path)
@@ -333,7 +350,7 @@ def evaluate(
     pt_range: tuple[float, float] | None = None, eta_max: float | None = None, test_fraction: float = 0.5,
     seed: int = 1, max_jets: int = 0, mass_matched: bool = False, ddt_background: list[str] | None = None,
     compare: str | os.PathLike[str] | None = None, pt_bins: list[float] | None = None, progress: bool = False,
-) -> dict[str, Any]:
+) -> EvaluationReport:
     """Run the LCT of ``model_path`` and the hand-engineered baselines on the same jets.
 
     Args:
@@ -357,8 +374,7 @@ def evaluate(
     Jets of weighted samples (``genWeight`` not all equal) are weighted as :data:`WEIGHTING`.
 
     Returns:
-        The metrics (also written to ``metrics.json``), with the fitted LCT of the model
-        under the key ``"_lct"`` (not written).
+        The metrics (as written to ``metrics.json``) and the model's fitted LCT.
     """
     out = _prepare(output_dir, test_fraction, signal_label)
     _check_files(signal, background, ddt_background, signal_label, max_jets)
@@ -385,5 +401,4 @@ def evaluate(
         tmp.write_text(strict_json(metrics))
     _plot_roc(out / "roc.png", _curves(jets, fits, anomaly),
               f"{Path(model_path).name}: {window[0]:g} < pT < {window[1]:g} GeV")
-    metrics["_lct"] = fits.rep
-    return metrics
+    return EvaluationReport(metrics, fits.rep, out / "metrics.json")

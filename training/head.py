@@ -15,18 +15,15 @@ from .lct import LCTResult
 __all__ = ["fit_head"]
 
 
-def fit_head(model_path: str | os.PathLike[str], metrics: dict[str, Any],
+def fit_head(model_path: str | os.PathLike[str], lct: LCTResult, metrics: dict[str, Any],
              output: str | os.PathLike[str]) -> Path:
-    """Write ``model_path`` plus the LCT of ``metrics`` as output ``tagger_score``.
-
-    The metrics go into the new file's metadata.
-    """
+    """Write ``model_path`` plus ``lct`` (fitted on its embedding by :func:`.evaluate.evaluate`,
+    whose ``metrics`` go into the new file's card) as output ``tagger_score``."""
     import onnx
 
     from jetclr_coffea.model_card import OutputSpec
     from jetclr_coffea.onnx_io import add_linear_tagger, load_onnx, read_card, write_card
 
-    lct: LCTResult = metrics["_lct"]
     model = load_onnx(model_path)
     card = read_card(model_path)
     add_linear_tagger(model, lct.weight, lct.bias, lct.mean, lct.scale)
@@ -36,7 +33,7 @@ def fit_head(model_path: str | os.PathLike[str], metrics: dict[str, Any],
                 "signal": metrics["selection"]["signal_label"],
                 "signal_files": metrics["signal_files"],
                 "background_files": metrics["background_files"]},
-        metrics=to_strict({k: v for k, v in metrics.items() if not k.startswith("_")}))
+        metrics=to_strict(metrics))
     write_card(model, card)
     with atomic_path(output) as tmp:
         onnx.save(model, str(tmp))
