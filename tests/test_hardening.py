@@ -285,8 +285,9 @@ def test_an_empty_file_adds_no_jets_to_evaluate(tmp_path: Path, samples: dict[st
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
 def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path) -> None:
     """/proc passes os.access for root but takes no file: refused up front in one line."""
-    from jetclr_coffea._io import check_writable
     from jetclr_coffea.processors.run import check_output_dir
+
+    from jetclr_coffea._io import check_writable
 
     with pytest.raises(JetCLRError, match=r"cannot write /proc/out: folder /proc is not writable"):
         check_output_dir("/proc/out")

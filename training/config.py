@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from jetclr_coffea.augment import AnomalyConfig, AugmentConfig
@@ -88,27 +89,50 @@ class DataConfig:
     mass-matched pairs).
 
     Attributes:
-        files: NanoAOD/PFNano ROOT files (generated or real, any mix).
+        files: NanoAOD/PFNano ROOT files (generated or real, any mix of the two constituent
+            conventions), relative to the working directory.
+        fileset: instead of ``files``, a fileset JSON in ``jetclr-coffea run``'s format,
+            relative to the config file (its files relative to the fileset): with every
+            dataset's ``metadata.xsec``, each jet weighs ``genWeight * xsec / sum(genWeight)``
+            of its dataset (QCD pT or HT slices add up), else its file's ``genWeight``
+            (``* xsec_pb / genEventSumw`` where the file's Runs tree has them).
         pt_min, pt_max: fat-jet pT window, GeV.
         eta_max: fat-jet |eta| cut.
         max_jets: at most this many jets per file (0: all).
+        reweight: "none", "pt" (the weights made flat in pT over [pt_min, pt_max]) or
+            "pt_msd" (flat in pT and msoftdrop, for decorrelation); signal and background
+            separately where the objective reads the truth (:mod:`.reweight`).
+        reweight_bins: pT bins of the reweighting.
+        weighted: draw the training batches in proportion to the jets' weights (always with
+            ``reweight``); False: every jet equally often, whatever its weight.
     """
 
-    files: tuple[str, ...]
+    files: tuple[str, ...] = ()
+    fileset: str = ""
     pt_min: float = 550.0
     pt_max: float = 650.0
     eta_max: float = 2.0
     max_jets: int = 0
+    reweight: str = "none"
+    reweight_bins: int = 20
+    weighted: bool = False
 
     def __post_init__(self) -> None:
-        if not self.files:
-            raise ValueError("files must list at least one ROOT file")
+        from .reweight import REWEIGHT_MODES
+
+        if bool(self.files) == bool(self.fileset):
+            raise ValueError("give files (a list of ROOT files) or fileset (a fileset JSON), not "
+                             + ("both" if self.files else "neither"))
         if not (0 <= self.pt_min < self.pt_max):
             raise ValueError(f"needs 0 <= pt_min < pt_max, got {self.pt_min}, {self.pt_max}")
         if not self.eta_max > 0:
             raise ValueError(f"eta_max must be positive, got {self.eta_max}")
         if self.max_jets < 0:
             raise ValueError(f"max_jets must be >= 0 (0: all), got {self.max_jets}")
+        if self.reweight not in REWEIGHT_MODES:
+            raise ValueError(f"reweight must be one of {', '.join(REWEIGHT_MODES)}, got {self.reweight!r}")
+        if self.reweight_bins < 1:
+            raise ValueError(f"reweight_bins must be >= 1, got {self.reweight_bins}")
 
 
 @dataclass(frozen=True)
@@ -222,4 +246,10 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     except JetCLRError as err:
         raise JetCLRError(f"{path}: {err}") from err
     n = len(cfg.preprocessing.features)
-    return replace(cfg, model=replace(cfg.model, n_features=n), efn=replace(cfg.efn, n_features=n))
+    cfg = replace(cfg, model=replace(cfg.model, n_features=n), efn=replace(cfg.efn, n_features=n))
+    if cfg.data.fileset:  # relative to the config file, as a fileset's files are to the fileset
+        fileset = Path(path).parent / cfg.data.fileset
+        if not fileset.is_file():
+            raise JetCLRError(f"{path}: data.fileset {cfg.data.fileset!r}: no such file {fileset}")
+        cfg = replace(cfg, data=replace(cfg.data, fileset=str(fileset.resolve())))
+    return cfg

@@ -28,10 +28,11 @@ from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError, ParameterError
 
 from .config import TrainConfig
-from .data import Targets, load_jets, subset, to_batch, training_targets
+from .data import Targets, subset, to_batch, training_targets
 from .objectives import Objective, get_objective
+from .reweight import training_jets
 
-__all__ = ["TrainResult", "pick_device", "train"]
+__all__ = ["TrainResult", "epoch_order", "pick_device", "train"]
 
 CHECKPOINT = "checkpoint.pt"
 INTERRUPTED = "checkpoint_interrupted.pt"
@@ -126,6 +127,16 @@ def _progress(epoch: int, epochs: int, step: int, steps: int, loss: float, rate:
               f"{rate:,.0f} jets/s", end=end, file=sys.stderr)
 
 
+def epoch_order(n_jets: int, g: torch.Generator, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The jets of one epoch, in order: a permutation, or (``weights``) ``n_jets`` draws with
+    replacement in proportion to the weights (:mod:`.reweight`: how weights reach training)."""
+    if weights is None:
+        return torch.randperm(n_jets, generator=g, device=g.device)
+    if not float(weights.sum()) > 0:
+        raise JetCLRError("every training jet has weight <= 0: nothing to draw batches from")
+    return torch.multinomial(weights, n_jets, replacement=True, generator=g)
+
+
 @dataclass
 class _Run:
     """The state of one training run: data, model, optimiser, schedule, history."""
@@ -145,6 +156,7 @@ class _Run:
     first_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     extras: Callable[[torch.nn.Module], dict[str, Any]] | None = None
+    weights: torch.Tensor | None = None  # (n_jets,) the batches' sampling weights (data.reweight)
 
     @property
     def n_jets(self) -> int:
@@ -153,16 +165,15 @@ class _Run:
     @classmethod
     def start(cls, cfg: TrainConfig, out: Path, device: torch.device, resume: bool) -> _Run:
         """Read the jets, build the model and optimiser, and (``resume``) load the checkpoint."""
-        sample = load_jets(
-            cfg.data.files, cfg.preprocessing, pt_min=cfg.data.pt_min, pt_max=cfg.data.pt_max,
-            eta_max=cfg.data.eta_max, max_jets=cfg.data.max_jets,
-        )
+        sample = training_jets(cfg.data, cfg.preprocessing)
         objective = get_objective(cfg.objective)
         arrays, labels, targets = sample.arrays, sample.labels, None
+        weights = sample.weight if cfg.data.weighted or cfg.data.reweight != "none" else None
         if objective.needs_targets(cfg):  # signal and QCD jets only, with their truth
             keep, targets = training_targets(sample, cfg.truth.signal_label, cfg.truth.mass_flatten, device,
                                              objective.jet_features(cfg.to_dict()))
             arrays, labels = subset(sample.arrays, keep), sample.labels[keep]
+            weights = None if weights is None else weights[keep]
         jets = to_batch(arrays, device)
         n = len(labels)
         within_class = cfg.pairs.pairing in ("same_class", "mass_matched")
@@ -193,6 +204,8 @@ class _Run:
             run.first_epoch, run.history = saved["epoch"] + 1, saved["history"]
         # what the objective records with each checkpoint (anomalyclr: embedding norms)
         run.extras = objective.checkpoint_extras(cfg, jets, device)
+        if weights is not None:
+            run.weights = torch.as_tensor(np.clip(weights, 0.0, None), dtype=torch.float64, device=device)
         return run
 
     def state(self, epoch: int) -> dict[str, Any]:
@@ -212,11 +225,12 @@ class _Run:
         g = torch.Generator(device=self.device).manual_seed(cfg.optim.seed * 100_003 + epoch)
         torch.manual_seed(cfg.optim.seed * 7_919 + epoch)
         model.train()
+        weights = self.weights
         if cfg.pairs.pairing == "mass_matched" and self.targets is not None:
             # CoDec's flattening by sampling: jets drawn with their mass-matching weights
-            perm = torch.multinomial(self.targets.weight, self.n_jets, replacement=True, generator=g)
-        else:
-            perm = torch.randperm(self.n_jets, generator=g, device=self.device)
+            mass = self.targets.weight.to(torch.float64)
+            weights = mass if weights is None else weights * mass
+        perm = epoch_order(self.n_jets, g, weights)
         t0, total = time.perf_counter(), 0.0
         for step in range(self.steps):
             rows = perm[step * bs:(step + 1) * bs]
