@@ -35,7 +35,11 @@ case "${1:-all}" in
     qcd) lib; gen qcd 7101 "${FLAT[@]}" ;;
     top) wait_lib; gen top 7201 "${FLAT[@]}" ;;
     wprime) wait_lib; gen wprime-flat 7401 "${FLAT[@]}" ;;
-    svj) wait_lib; gen svj_m1000 7311 --mzprime 1000; gen svj_m2000 7321 --mzprime 2000;
-         gen svj_m3000 7331 --mzprime 3000 ;;
+    svj) wait_lib  # docs/phase_space.md's sample: 2 files a mass at mu = 0, 1 (2 for 2 TeV) at mu = 40
+         for m in 1 2 3; do
+             MUS=0 PARTS="0 1" gen svj_m${m}000 73${m}1 --mzprime ${m}000
+             MUS=40 PARTS=0 gen svj_m${m}000 73${m}1 --mzprime ${m}000
+         done
+         MUS=40 PARTS=1 gen svj_m2000 7321 --mzprime 2000 ;;
     *) echo "usage: $0 lib|qcd|top|svj|wprime" >&2; exit 2 ;;
 esac
