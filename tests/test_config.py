@@ -46,7 +46,8 @@ def test_a_number_yaml_reads_as_text_is_taken(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("changes", "match"), [
     ({"name": "../../etc/x"}, "plain name"), ({"name": ".hidden"}, "plain name"),
-    ({"data__max_jets": -5}, "max_jets must be >= 0"), ({"data__files": []}, "at least one ROOT file"),
+    ({"data__max_jets": -5}, "max_jets must be >= 0"),
+    ({"data__files": []}, "give files .* or fileset .*, not neither"),
     ({"data__pt_min": 700.0, "data__pt_max": 600.0}, "pt_min < pt_max"),
     ({"optim__lr": "fast"}, "expected a number"), ({"model": 5}, "model"),
 ])
