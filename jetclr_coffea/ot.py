@@ -18,6 +18,15 @@ the log domain, with the regularisation eps annealed geometrically from ``eps_st
 positions and the weights (the potentials are iterated without gradient, then one last
 differentiable update at the final eps gives the gradient of the converged problem, as
 geomloss does).  It runs on a GPU, and, with fixed iterations, inside an ONNX graph.
+
+:func:`sinkhorn_scaling` solves the same problem without gradient in the scaling domain with
+absorption (Schmitzer, arXiv:1610.06519): at each eps stage one stabilised kernel
+exp((f_i + g_j - C_ij) / eps) is built from the potentials so far, its updates are matrix-vector
+products (no exp), and the scalings are absorbed back into the potentials before the next
+stage.  Warm-started, the kernel's largest entry in each row and column stays of order one, so
+float32 neither overflows nor loses a row, and entries far from the plan underflow to zero (a
+truncated kernel for free).  It costs one exp per cost entry a stage instead of two a
+log-sum-exp update: what an inference graph needs (benchmarks/bench_ot.py).
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import numpy.typing as npt
 
 from jetclr_coffea.errors import MissingExtraError
 
-__all__ = ["JET_RADIUS", "SinkhornConfig", "emd_exact", "emd_matrix", "sinkhorn"]
+__all__ = ["JET_RADIUS", "SinkhornConfig", "emd_exact", "emd_matrix", "sinkhorn", "sinkhorn_scaling"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -155,3 +164,35 @@ def sinkhorn(xa: Any, wa: Any, xb: Any, wb: Any, p: float = 1.0, radius: float =
         g = update_g(f, cost, eps)
     plan_log = (f[..., :, None] + g[..., None, :] - cost) / eps + log_a[..., :, None] + log_b[..., None, :]
     return (torch.exp(plan_log) * cost).sum((-2, -1))
+
+
+def sinkhorn_scaling(cost: Any, wa: Any, wb: Any, cfg: SinkhornConfig | None = None) -> Any:
+    """Entropic OT costs from ground costs, scaling domain with absorption (torch, no gradient).
+
+    Args:
+        cost: (..., Ca, Cb) ground costs (for jets: (Delta R / R)^p).
+        wa, wb: (..., Ca), (..., Cb) weights, each summing to one (zeros for padding).
+        cfg: the eps schedule (default :class:`SinkhornConfig`); each stage runs
+            ``iterations`` pairs of updates on its kernel, then absorbs the scalings.
+
+    Returns:
+        (...,) the transport cost of the entropic plan, sum_ij pi_ij C_ij, after a last row
+        update (the plan's rows carry exactly ``wa``).
+    """
+    import torch
+
+    cfg = cfg or SinkhornConfig()
+    tiny = torch.finfo(cost.dtype).tiny
+    f = torch.zeros_like(wa)  # (..., Ca) absorbed potentials
+    g = torch.zeros_like(wb)  # (..., Cb)
+    for eps in cfg.schedule:
+        kernel = torch.exp((f[..., :, None] + g[..., None, :] - cost) / eps)  # (..., Ca, Cb)
+        v = torch.ones_like(wb)
+        for _ in range(cfg.iterations):
+            u = wa / torch.clamp((kernel @ v[..., None])[..., 0], min=tiny)  # (..., Ca)
+            v = wb / torch.clamp((u[..., None, :] @ kernel)[..., 0, :], min=tiny)  # (..., Cb)
+        u = wa / torch.clamp((kernel @ v[..., None])[..., 0], min=tiny)
+        f = f + eps * torch.log(torch.clamp(u, min=tiny))  # padding: pushed to -87 eps a stage
+        g = g + eps * torch.log(torch.clamp(v, min=tiny))
+    plan = u[..., :, None] * kernel * v[..., None, :]  # the last stage's plan
+    return (plan * cost).sum((-2, -1))

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("ot", reason="needs the [ot] extra (POT)")
 torch = pytest.importorskip("torch", reason="needs the [train] extra")
 
-from jetclr_coffea.ot import emd_exact, emd_matrix, sinkhorn  # noqa: E402
+from jetclr_coffea.ot import SinkhornConfig, emd_exact, emd_matrix, sinkhorn, sinkhorn_scaling  # noqa: E402
 
 
 def _generated_jets(samples: dict[str, Path], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,3 +79,42 @@ def test_gradients_are_finite_and_point_downhill(samples: dict[str, Path]) -> No
     with torch.no_grad():
         moved = sinkhorn(xa - 1e-3 * xa.grad / xa.grad.norm(), wa, _t(x[4:]), _t(w[4:]), grad=False)
     assert moved.sum() < cost.sum()
+
+
+def _cost(xa: Any, xb: Any, p: float = 1.0) -> Any:
+    return (torch.sqrt(((xa[..., :, None, :] - xb[..., None, :, :]) ** 2).sum(-1) + 1e-12) / 0.8) ** p
+
+
+@pytest.mark.parametrize("p", [1.0, 0.5])
+def test_scaling_domain_matches_exact_emd_in_float32(samples: dict[str, Path], p: float) -> None:
+    """The scaling-domain Sinkhorn, in the float32 an ONNX graph runs, reaches the exact W_p
+    as closely as the log domain does with the same schedule (both blurred by the final eps)."""
+    x, w = _generated_jets(samples, 80)
+    exact = np.array([emd_exact(x[i], w[i], x[i + 40], w[i + 40], p) for i in range(40)])
+    f32 = [torch.tensor(v, dtype=torch.float32) for v in (x[:40], w[:40], x[40:], w[40:])]
+    cfg = SinkhornConfig(1.0, 0.001, 15, 20)
+    scaled = sinkhorn_scaling(_cost(f32[0], f32[2], p), f32[1], f32[3], cfg).numpy()
+    logd = sinkhorn(*f32, p, cfg=cfg, grad=False).numpy()
+    assert np.isfinite(scaled).all()
+    rel = np.abs(scaled / exact - 1)
+    assert rel.mean() <= 0.01 and np.quantile(rel, 0.95) <= 0.03, (rel.mean(), rel.max())
+    assert rel.mean() <= 1.5 * np.abs(logd / exact - 1).mean() + 1e-3
+
+
+def test_scaling_domain_ignores_padding_and_order(samples: dict[str, Path]) -> None:
+    x, w = _generated_jets(samples, 8)
+    xa, wa, xb, wb = (torch.tensor(v, dtype=torch.float32) for v in (x[:4], w[:4], x[4:], w[4:]))
+    base = sinkhorn_scaling(_cost(xa, xb), wa, wb).numpy()
+    # ten more zero-weight slots, far away: no mass, no NaN, the same cost
+    pad_x = torch.cat([xa, torch.full((4, 10, 2), 3.0)], 1)
+    pad_w = torch.cat([wa, torch.zeros(4, 10)], 1)
+    padded = sinkhorn_scaling(_cost(pad_x, xb), pad_w, wb).numpy()
+    np.testing.assert_allclose(padded, base, rtol=1e-4)
+    perm = torch.randperm(xa.shape[1], generator=torch.Generator().manual_seed(1))
+    shuffled = sinkhorn_scaling(_cost(xa[:, perm], xb), wa[:, perm], wb).numpy()
+    np.testing.assert_allclose(shuffled, base, rtol=1e-4)
+    same = sinkhorn_scaling(_cost(xa, xa), wa, wa).numpy()
+    assert np.all(same < 0.05 * base)
+    # broadcasting over medoids: (jets, 1, C) against (1, K, M) is each pair on its own
+    grid = sinkhorn_scaling(_cost(xa[:, None], xb[None]), wa[:, None], wb[None]).numpy()  # (4, 4)
+    np.testing.assert_allclose(np.diag(grid), base, rtol=1e-5)
