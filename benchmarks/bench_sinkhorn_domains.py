@@ -2,7 +2,7 @@
 
     python benchmarks/bench_sinkhorn_domains.py --files data/qcd_heldout.root
 
-Issue 23's first step: the OT model's graph (W_1 of each jet to K = 8 medoid jets, 40
+Issue 23's first step: the OT model's graph (training/ot_medoids.py; W_1 of each jet to K = 8 medoid jets, 40
 constituents, float32) exported twice from the same medoids (the first K jets of the file,
 a stand-in for FasterPAM's, which do not change the cost per jet) with
 :func:`jetclr_coffea.ot.sinkhorn` (log-sum-exp updates) and
@@ -28,12 +28,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import best_time, record
 from jetclr_coffea.training.data import load_jets
-from jetclr_coffea.training.ot_medoids import jet_clouds
+from jetclr_coffea.training.ot_medoids import _Graph, jet_clouds
 
-from jetclr_coffea.ot import JET_RADIUS, SinkhornConfig, emd_exact, sinkhorn, sinkhorn_scaling
+from jetclr_coffea.ot import SinkhornConfig, emd_exact
 from jetclr_coffea.preprocessing import PreprocessSpec
 
 K = 8
+OUTPUTS = ["score", "distances"]  # of training/ot_medoids.py's graph
 SCHEDULES = {  # name: (domain, eps_start, eps_end, stages, iterations)
     "log, the shipped graph (1 -> 0.005, 10 x 10)": ("log", 1.0, 0.005, 10, 10),
     "scaling, 1 -> 0.005, 10 x 10": ("scaling", 1.0, 0.005, 10, 10),
@@ -42,30 +43,12 @@ SCHEDULES = {  # name: (domain, eps_start, eps_end, stages, iterations)
 }
 
 
-class _Graph(torch.nn.Module):
-    """constituents (N, C, 2), pT fractions (N, C) -> distance to the nearest medoid (N,)."""
-
-    def __init__(self, mx: torch.Tensor, mw: torch.Tensor, domain: str, cfg: SinkhornConfig) -> None:
-        super().__init__()
-        self.mx, self.mw, self.domain, self.cfg = mx, mw, domain, cfg  # (K, M, 2), (K, M)
-
-    def forward(self, c: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        w = m / torch.clamp(m.sum(1, keepdim=True), min=1e-12)
-        if self.domain == "log":
-            d = sinkhorn(c[:, None], w[:, None], self.mx[None], self.mw[None], cfg=self.cfg, grad=False)
-        else:
-            diff = c[:, None, :, None] - self.mx[None, :, None]  # (N, K, C, M, 2)
-            cost = torch.sqrt((diff**2).sum(-1) + 1e-12) / JET_RADIUS
-            d = sinkhorn_scaling(cost, w[:, None], self.mw[None], self.cfg)  # (N, K)
-        return d.min(1).values
-
-
 def _session(graph: torch.nn.Module, x: np.ndarray, w: np.ndarray, path: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, (torch.tensor(x[:3]), torch.tensor(w[:3])), path,
-                          input_names=["constituents", "mask"], output_names=["score"],
-                          dynamic_axes={n: {0: "jets"} for n in ("constituents", "mask", "score")},
+                          input_names=["constituents", "mask"], output_names=OUTPUTS,
+                          dynamic_axes={n: {0: "jets"} for n in ("constituents", "mask", *OUTPUTS)},
                           opset_version=17, dynamo=False)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
@@ -81,14 +64,14 @@ def main() -> None:
     spec = PreprocessSpec(features=("deta", "dphi"), n_max=40, centre=True, rotate=True)
     x64, w64 = jet_clouds(load_jets(args.files, spec, pt_min=550.0, pt_max=650.0, eta_max=2.0).arrays)
     x, w = x64.astype(np.float32), w64.astype(np.float32)
-    mx, mw = torch.tensor(x[:K]), torch.tensor(w[:K])
     xs, ws = x[K:K + args.jets], w[K:K + args.jets]
     exact = np.array([min(emd_exact(x64[K + i], w64[K + i], x64[k], w64[k]) for k in range(K))
                       for i in range(200)])
     results: dict[str, Any] = {"jets": len(xs), "medoids": K, "schedules": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (domain, e0, e1, stages, its) in SCHEDULES.items():
-            s = _session(_Graph(mx, mw, domain, SinkhornConfig(e0, e1, stages, its)), xs, ws, f"{tmp}/g.onnx")
+            graph = _Graph(x64[:K], w64[:K], 1.0, SinkhornConfig(e0, e1, stages, its), domain).eval()
+            s = _session(graph, xs, ws, f"{tmp}/g.onnx")
 
             def run(s: Any = s) -> np.ndarray:
                 return np.concatenate([s.run(None, {"constituents": xs[b:b + 128], "mask": ws[b:b + 128]})[0]

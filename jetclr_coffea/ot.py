@@ -26,7 +26,7 @@ products (no exp), and the scalings are absorbed back into the potentials before
 stage.  Warm-started, the kernel's largest entry in each row and column stays of order one, so
 float32 neither overflows nor loses a row, and entries far from the plan underflow to zero (a
 truncated kernel for free).  It costs one exp per cost entry a stage instead of two a
-log-sum-exp update: what an inference graph needs (benchmarks/bench_ot.py).
+log-sum-exp update: what an inference graph needs (benchmarks/bench_sinkhorn_domains.py).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ import numpy.typing as npt
 
 from jetclr_coffea.errors import MissingExtraError
 
-__all__ = ["JET_RADIUS", "SinkhornConfig", "emd_exact", "emd_matrix", "sinkhorn", "sinkhorn_scaling"]
+__all__ = ["JET_RADIUS", "SinkhornConfig", "emd_exact", "emd_matrix", "ground_cost", "sinkhorn",
+           "sinkhorn_scaling"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -120,6 +121,15 @@ class SinkhornConfig:
         return [self.eps_start * math.exp(ratio * k) for k in range(self.stages)]
 
 
+def ground_cost(xa: Any, xb: Any, p: float = 1.0, radius: float = JET_RADIUS) -> Any:
+    """(Delta R / radius)^p between positions (..., Ca, 2) and (..., Cb, 2) -> (..., Ca, Cb)
+    (torch; differentiable, also at Delta R = 0)."""
+    import torch
+
+    diff = xa[..., :, None, :] - xb[..., None, :, :]
+    return (torch.sqrt((diff**2).sum(-1) + 1e-12) / radius) ** p
+
+
 def sinkhorn(xa: Any, wa: Any, xb: Any, wb: Any, p: float = 1.0, radius: float = JET_RADIUS,
              cfg: SinkhornConfig | None = None, grad: bool = True) -> Any:
     """Entropic W_p costs for a batch of jet pairs (torch; broadcasts over leading axes).
@@ -138,8 +148,7 @@ def sinkhorn(xa: Any, wa: Any, xb: Any, wb: Any, p: float = 1.0, radius: float =
     import torch
 
     cfg = cfg or SinkhornConfig()
-    diff = xa[..., :, None, :] - xb[..., None, :, :]
-    cost = (torch.sqrt((diff**2).sum(-1) + 1e-12) / radius) ** p  # (..., Ca, Cb)
+    cost = ground_cost(xa, xb, p, radius)  # (..., Ca, Cb)
     tiny = torch.finfo(cost.dtype).tiny
     log_a = torch.log(torch.clamp(wa, min=tiny))  # padding: log(tiny), no mass
     log_b = torch.log(torch.clamp(wb, min=tiny))

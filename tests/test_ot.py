@@ -11,7 +11,14 @@ import pytest
 pytest.importorskip("ot", reason="needs the [ot] extra (POT)")
 torch = pytest.importorskip("torch", reason="needs the [train] extra")
 
-from jetclr_coffea.ot import SinkhornConfig, emd_exact, emd_matrix, sinkhorn, sinkhorn_scaling  # noqa: E402
+from jetclr_coffea.ot import (  # noqa: E402
+    SinkhornConfig,
+    emd_exact,
+    emd_matrix,
+    ground_cost,
+    sinkhorn,
+    sinkhorn_scaling,
+)
 
 
 def _generated_jets(samples: dict[str, Path], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,10 +88,6 @@ def test_gradients_are_finite_and_point_downhill(samples: dict[str, Path]) -> No
     assert moved.sum() < cost.sum()
 
 
-def _cost(xa: Any, xb: Any, p: float = 1.0) -> Any:
-    return (torch.sqrt(((xa[..., :, None, :] - xb[..., None, :, :]) ** 2).sum(-1) + 1e-12) / 0.8) ** p
-
-
 @pytest.mark.parametrize("p", [1.0, 0.5])
 def test_scaling_domain_matches_exact_emd_in_float32(samples: dict[str, Path], p: float) -> None:
     """The scaling-domain Sinkhorn, in the float32 an ONNX graph runs, reaches the exact W_p
@@ -93,7 +96,7 @@ def test_scaling_domain_matches_exact_emd_in_float32(samples: dict[str, Path], p
     exact = np.array([emd_exact(x[i], w[i], x[i + 40], w[i + 40], p) for i in range(40)])
     f32 = [torch.tensor(v, dtype=torch.float32) for v in (x[:40], w[:40], x[40:], w[40:])]
     cfg = SinkhornConfig(1.0, 0.001, 15, 20)
-    scaled = sinkhorn_scaling(_cost(f32[0], f32[2], p), f32[1], f32[3], cfg).numpy()
+    scaled = sinkhorn_scaling(ground_cost(f32[0], f32[2], p), f32[1], f32[3], cfg).numpy()
     logd = sinkhorn(*f32, p, cfg=cfg, grad=False).numpy()
     assert np.isfinite(scaled).all()
     rel = np.abs(scaled / exact - 1)
@@ -104,17 +107,17 @@ def test_scaling_domain_matches_exact_emd_in_float32(samples: dict[str, Path], p
 def test_scaling_domain_ignores_padding_and_order(samples: dict[str, Path]) -> None:
     x, w = _generated_jets(samples, 8)
     xa, wa, xb, wb = (torch.tensor(v, dtype=torch.float32) for v in (x[:4], w[:4], x[4:], w[4:]))
-    base = sinkhorn_scaling(_cost(xa, xb), wa, wb).numpy()
+    base = sinkhorn_scaling(ground_cost(xa, xb), wa, wb).numpy()
     # ten more zero-weight slots, far away: no mass, no NaN, the same cost
     pad_x = torch.cat([xa, torch.full((4, 10, 2), 3.0)], 1)
     pad_w = torch.cat([wa, torch.zeros(4, 10)], 1)
-    padded = sinkhorn_scaling(_cost(pad_x, xb), pad_w, wb).numpy()
+    padded = sinkhorn_scaling(ground_cost(pad_x, xb), pad_w, wb).numpy()
     np.testing.assert_allclose(padded, base, rtol=1e-4)
     perm = torch.randperm(xa.shape[1], generator=torch.Generator().manual_seed(1))
-    shuffled = sinkhorn_scaling(_cost(xa[:, perm], xb), wa[:, perm], wb).numpy()
+    shuffled = sinkhorn_scaling(ground_cost(xa[:, perm], xb), wa[:, perm], wb).numpy()
     np.testing.assert_allclose(shuffled, base, rtol=1e-4)
-    same = sinkhorn_scaling(_cost(xa, xa), wa, wa).numpy()
+    same = sinkhorn_scaling(ground_cost(xa, xa), wa, wa).numpy()
     assert np.all(same < 0.05 * base)
     # broadcasting over medoids: (jets, 1, C) against (1, K, M) is each pair on its own
-    grid = sinkhorn_scaling(_cost(xa[:, None], xb[None]), wa[:, None], wb[None]).numpy()  # (4, 4)
+    grid = sinkhorn_scaling(ground_cost(xa[:, None], xb[None]), wa[:, None], wb[None]).numpy()  # (4, 4)
     np.testing.assert_allclose(np.diag(grid), base, rtol=1e-5)

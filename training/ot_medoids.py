@@ -28,7 +28,7 @@ from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import MissingExtraError, ParameterError
 from jetclr_coffea.model_card import ModelCard, OutputSpec
 from jetclr_coffea.onnx_io import load_onnx, write_card
-from jetclr_coffea.ot import SinkhornConfig, emd_matrix, sinkhorn
+from jetclr_coffea.ot import SinkhornConfig, emd_matrix, ground_cost, sinkhorn, sinkhorn_scaling
 from jetclr_coffea.preprocessing import PreprocessSpec, pt_fraction
 
 from .data import load_jets
@@ -89,18 +89,22 @@ def jet_clouds(arrays: Any) -> tuple[F64, F64]:
 class _Graph(torch.nn.Module):
     """constituents (N, C, 2), mask = pT fractions (N, C) -> (anomaly_score (N,), distances (N, K))."""
 
-    def __init__(self, mx: F64, mw: F64, p: float, cfg: SinkhornConfig) -> None:
+    def __init__(self, mx: F64, mw: F64, p: float, cfg: SinkhornConfig, domain: str = "log") -> None:
         super().__init__()
         self.register_buffer("mx", torch.tensor(mx, dtype=torch.float32))  # (K, M, 2)
         self.register_buffer("mw", torch.tensor(mw, dtype=torch.float32))  # (K, M)
-        self.p, self.cfg = p, cfg
+        self.p, self.cfg, self.domain = p, cfg, domain  # domain: "log" (sinkhorn) or "scaling"
 
     def forward(self, constituents: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         w = mask / torch.clamp(mask.sum(1, keepdim=True), min=1e-12)  # (N, C), sums to one
         mx: torch.Tensor = self.mx  # type: ignore[assignment]
         mw: torch.Tensor = self.mw  # type: ignore[assignment]
-        d = sinkhorn(constituents[:, None], w[:, None], mx[None], mw[None], self.p,
-                     cfg=self.cfg, grad=False)  # (N, K)
+        if self.domain == "scaling":
+            cost = ground_cost(constituents[:, None], mx[None], self.p)  # (N, K, C, M)
+            d = sinkhorn_scaling(cost, w[:, None], mw[None], self.cfg)  # (N, K)
+        else:
+            d = sinkhorn(constituents[:, None], w[:, None], mx[None], mw[None], self.p,
+                         cfg=self.cfg, grad=False)  # (N, K)
         return d.min(dim=1).values, d
 
 
