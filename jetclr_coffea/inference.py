@@ -60,9 +60,10 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH = {"CPUExecutionProvider": 128, "CUDAExecutionProvider": 1024}
 
 #: Model kinds whose outputs do not depend on trailing padding (JetEncoder: padded
-#: constituents get zero attention and pooling weight; the EFN: zero pooling weight), so
+#: constituents get zero attention and pooling weight; the EFN and the VAE's encoder: zero pooling
+#: weight; the Sinkhorns of the OT model and the VAE: zero mass), so
 #: batches may be cut to their longest jet.
-PADDING_INVARIANT_KINDS = frozenset({"jetclr", "efn"})
+PADDING_INVARIANT_KINDS = frozenset({"jetclr", "efn", "ot_medoids", "emd_vae"})
 
 #: Trimmed batches keep a multiple of this many constituent slots (see ``batches``).
 LENGTH_STEP = 8

@@ -32,6 +32,7 @@ log-sum-exp update: what an inference graph needs (benchmarks/bench_sinkhorn_dom
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,8 @@ import numpy.typing as npt
 
 from jetclr_coffea.errors import MissingExtraError
 
-__all__ = ["JET_RADIUS", "SinkhornConfig", "emd_exact", "emd_matrix", "ground_cost", "sinkhorn",
-           "sinkhorn_scaling"]
+__all__ = ["JET_RADIUS", "NearestConfig", "SinkhornConfig", "emd_exact", "emd_matrix", "ground_cost",
+           "sinkhorn", "sinkhorn_nearest", "sinkhorn_plan", "sinkhorn_scaling"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -123,11 +124,22 @@ class SinkhornConfig:
 
 def ground_cost(xa: Any, xb: Any, p: float = 1.0, radius: float = JET_RADIUS) -> Any:
     """(Delta R / radius)^p between positions (..., Ca, 2) and (..., Cb, 2) -> (..., Ca, Cb)
-    (torch; differentiable, also at Delta R = 0)."""
+    (torch; differentiable, also at Delta R = 0).
+
+    Built one coordinate at a time (no (..., Ca, Cb, 2) temporary) and with square roots
+    instead of a power for p = 1 and 1/2: in an ONNX graph a broadcast over a last axis of
+    two and a ``Pow`` took half the OT model's time (docs/performance.md).
+    """
     import torch
 
-    diff = xa[..., :, None, :] - xb[..., None, :, :]
-    return (torch.sqrt((diff**2).sum(-1) + 1e-12) / radius) ** p
+    dx = xa[..., :, None, 0] - xb[..., None, :, 0]  # (..., Ca, Cb)
+    dy = xa[..., :, None, 1] - xb[..., None, :, 1]
+    if p == 2.0:
+        return (dx * dx + dy * dy) / radius**2
+    d = torch.sqrt(dx * dx + dy * dy + 1e-12) / radius
+    if p == 1.0:
+        return d
+    return torch.sqrt(d) if p == 0.5 else d**p
 
 
 def sinkhorn(xa: Any, wa: Any, xb: Any, wb: Any, p: float = 1.0, radius: float = JET_RADIUS,
@@ -175,6 +187,32 @@ def sinkhorn(xa: Any, wa: Any, xb: Any, wb: Any, p: float = 1.0, radius: float =
     return (torch.exp(plan_log) * cost).sum((-2, -1))
 
 
+def _scaling_stages(cost: Any, a: Any, b: Any, f: Any, g: Any, schedule: list[float],
+                    iterations: int) -> tuple[Any, Any, Any, Any, Any]:
+    """Stages of :func:`sinkhorn_scaling` from absorbed potentials f (..., Ca, 1), g (..., Cb, 1)
+    with weights a (..., Ca, 1), b (..., Cb, 1); returns (f, g) and the last stage's plan
+    u_i K_ij v_j as (u (..., Ca, 1), K (..., Ca, Cb), v (..., Cb, 1))."""
+    import torch
+
+    tiny = torch.finfo(cost.dtype).tiny
+    for eps in schedule:
+        kernel = torch.exp((f + g.transpose(-1, -2) - cost) / eps)  # (..., Ca, Cb)
+        kernel_t = kernel.transpose(-1, -2)  # (..., Cb, Ca)
+        v = torch.ones_like(b)
+        for _ in range(iterations):
+            u = a / torch.clamp(kernel @ v, min=tiny)  # (..., Ca, 1)
+            v = b / torch.clamp(kernel_t @ u, min=tiny)  # (..., Cb, 1)
+        u = a / torch.clamp(kernel @ v, min=tiny)
+        f = f + eps * torch.log(torch.clamp(u, min=tiny))  # padding: pushed to -87 eps a stage
+        g = g + eps * torch.log(torch.clamp(v, min=tiny))
+    return f, g, u, kernel, v
+
+
+def _plan_cost(cost: Any, u: Any, kernel: Any, v: Any) -> Any:
+    """sum_ij u_i K_ij v_j C_ij -> (...,)."""
+    return (((kernel * cost) @ v) * u).sum((-2, -1))
+
+
 def sinkhorn_scaling(cost: Any, wa: Any, wb: Any, cfg: SinkhornConfig | None = None) -> Any:
     """Entropic OT costs from ground costs, scaling domain with absorption (torch, no gradient).
 
@@ -187,21 +225,91 @@ def sinkhorn_scaling(cost: Any, wa: Any, wb: Any, cfg: SinkhornConfig | None = N
     Returns:
         (...,) the transport cost of the entropic plan, sum_ij pi_ij C_ij, after a last row
         update (the plan's rows carry exactly ``wa``).
+
+    Scalings and potentials are column vectors and the kernel's transpose a view, so that
+    every update is one matrix product and one division, with no index or reshape node
+    between them in an exported graph (ONNX Runtime fuses the transpose into the product).
     """
     import torch
 
     cfg = cfg or SinkhornConfig()
-    tiny = torch.finfo(cost.dtype).tiny
-    f = torch.zeros_like(wa)  # (..., Ca) absorbed potentials
-    g = torch.zeros_like(wb)  # (..., Cb)
-    for eps in cfg.schedule:
-        kernel = torch.exp((f[..., :, None] + g[..., None, :] - cost) / eps)  # (..., Ca, Cb)
-        v = torch.ones_like(wb)
-        for _ in range(cfg.iterations):
-            u = wa / torch.clamp((kernel @ v[..., None])[..., 0], min=tiny)  # (..., Ca)
-            v = wb / torch.clamp((u[..., None, :] @ kernel)[..., 0, :], min=tiny)  # (..., Cb)
-        u = wa / torch.clamp((kernel @ v[..., None])[..., 0], min=tiny)
-        f = f + eps * torch.log(torch.clamp(u, min=tiny))  # padding: pushed to -87 eps a stage
-        g = g + eps * torch.log(torch.clamp(v, min=tiny))
-    plan = u[..., :, None] * kernel * v[..., None, :]  # the last stage's plan
-    return (plan * cost).sum((-2, -1))
+    a, b = wa[..., :, None], wb[..., :, None]  # (..., Ca, 1), (..., Cb, 1)
+    _, _, u, kernel, v = _scaling_stages(cost, a, b, torch.zeros_like(a), torch.zeros_like(b), cfg.schedule,
+                                         cfg.iterations)
+    return _plan_cost(cost, u, kernel, v)
+
+
+def sinkhorn_plan(cost: Any, wa: Any, wb: Any, cfg: SinkhornConfig | None = None) -> Any:
+    """The entropic transport plan of :func:`sinkhorn_scaling`: (..., Ca, Cb), rows summing to
+    ``wa`` (..., Ca) exactly, columns to ``wb`` (..., Cb) up to the last stage's convergence."""
+    import torch
+
+    cfg = cfg or SinkhornConfig()
+    a, b = wa[..., :, None], wb[..., :, None]
+    _, _, u, kernel, v = _scaling_stages(cost, a, b, torch.zeros_like(a), torch.zeros_like(b), cfg.schedule,
+                                         cfg.iterations)
+    return u * kernel * v.transpose(-1, -2)
+
+
+@dataclass(frozen=True)
+class NearestConfig:
+    """Settings of :func:`sinkhorn_nearest`.
+
+    Attributes:
+        schedule: the whole eps schedule; its ``iterations`` are those of the refining stages.
+        coarse_stages: the schedule's first stages, run for every target.
+        coarse_iterations: update pairs per coarse stage.
+        keep: the targets nearest after the coarse stages, which alone run the rest.
+    """
+
+    schedule: SinkhornConfig
+    coarse_stages: int
+    coarse_iterations: int
+    keep: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.coarse_stages < self.schedule.stages:
+            raise ValueError(f"coarse_stages must be in [1, {self.schedule.stages}), "
+                             f"got {self.coarse_stages}")
+        if self.coarse_iterations < 1 or self.keep < 1:
+            raise ValueError("coarse_iterations and keep must be positive")
+
+
+def sinkhorn_nearest(cost: Any, wa: Any, wb: Any, cfg: NearestConfig) -> tuple[Any, Any]:
+    """Entropic OT costs from each of N jets to K targets, refined only for the nearest.
+
+    All N x K pairs run the schedule's first ``coarse_stages`` stages (a blurred cost);
+    the ``keep`` targets nearest to each jet by that cost then run the remaining stages,
+    warm-started from their potentials.  The nearest target's cost has the precision of the
+    whole schedule at a fraction of its price, as long as the true nearest target is among
+    the ``keep`` (the price of a miss is the second's cost, measured in the OT model's card).
+
+    Args:
+        cost: (N, K, Ca, Cb) ground costs.
+        wa: (N, Ca) weights of the jets; wb: (K, Cb) of the targets (each summing to one).
+        cfg: the schedule and how it is split.
+
+    Returns:
+        (N, K) costs, refined for the ``keep`` nearest targets and coarse for the others, and
+        (N, keep) the indices of the refined targets.
+    """
+    import torch
+
+    n, k = cost.shape[0], cost.shape[1]
+    a = wa[:, None, :, None].expand(n, k, -1, 1)  # (N, K, Ca, 1)
+    b = wb[None, :, :, None].expand(n, k, -1, 1)  # (N, K, Cb, 1)
+    sched = cfg.schedule.schedule
+    f, g, u, kernel, v = _scaling_stages(cost, a, b, torch.zeros_like(a), torch.zeros_like(b),
+                                         sched[:cfg.coarse_stages], cfg.coarse_iterations)
+    coarse = _plan_cost(cost, u, kernel, v)  # (N, K)
+    keep = min(cfg.keep, k)
+    idx = torch.topk(coarse, keep, dim=1, largest=False).indices  # (N, keep)
+
+    def take(t: Any) -> Any:  # (N, K, ...) -> (N, keep, ...)
+        return torch.gather(t, 1, idx.reshape(n, keep, 1, 1).expand(n, keep, t.shape[2], t.shape[3]))
+
+    cost_kept = take(cost)
+    _, _, u, kernel, v = _scaling_stages(cost_kept, take(a), take(b), take(f), take(g),
+                                         sched[cfg.coarse_stages:], cfg.schedule.iterations)
+    fine = _plan_cost(cost_kept, u, kernel, v)  # (N, keep)
+    return coarse.scatter(1, idx, fine), idx

@@ -12,11 +12,13 @@ pytest.importorskip("ot", reason="needs the [ot] extra (POT)")
 torch = pytest.importorskip("torch", reason="needs the [train] extra")
 
 from jetclr_coffea.ot import (  # noqa: E402
+    NearestConfig,
     SinkhornConfig,
     emd_exact,
     emd_matrix,
     ground_cost,
     sinkhorn,
+    sinkhorn_nearest,
     sinkhorn_scaling,
 )
 
@@ -121,3 +123,50 @@ def test_scaling_domain_ignores_padding_and_order(samples: dict[str, Path]) -> N
     # broadcasting over medoids: (jets, 1, C) against (1, K, M) is each pair on its own
     grid = sinkhorn_scaling(ground_cost(xa[:, None], xb[None]), wa[:, None], wb[None]).numpy()  # (4, 4)
     np.testing.assert_allclose(np.diag(grid), base, rtol=1e-5)
+
+
+def _targets(samples: dict[str, Path]) -> tuple[Any, Any, Any, Any, np.ndarray]:
+    """30 jets and 6 targets (float32 tensors) and the exact W_1 (30, 6) between them."""
+    x, w = _generated_jets(samples, 36)
+    exact = emd_matrix(x[:30], w[:30], others=(x[30:], w[30:]))
+    xa, wa, xb, wb = (torch.tensor(v, dtype=torch.float32) for v in (x[:30], w[:30], x[30:], w[30:]))
+    return xa, wa, xb, wb, exact
+
+
+def test_nearest_refines_the_nearest_target_to_the_whole_schedule(samples: dict[str, Path]) -> None:
+    """Keeping every target is the whole schedule for all (the coarse/fine split changes
+    nothing); keeping two, the nearest target's cost is that precise, and the others keep
+    their coarse (blurred, larger) costs."""
+    xa, wa, xb, wb, exact = _targets(samples)
+    cost = ground_cost(xa[:, None], xb[None])  # (30, 6, C, C)
+    sched = SinkhornConfig(0.3, 0.002, 8, 20)
+    whole = sinkhorn_scaling(cost, wa[:, None], wb[None], sched).numpy()
+    every, idx = sinkhorn_nearest(cost, wa, wb, NearestConfig(sched, 3, 20, keep=6))
+    np.testing.assert_allclose(every.numpy(), whole, rtol=1e-5)
+    assert sorted(idx[0].tolist()) == list(range(6))
+    two, idx2 = sinkhorn_nearest(cost, wa, wb, NearestConfig(sched, 3, 3, keep=2))
+    two = two.numpy()
+    rows = np.arange(30)[:, None]
+    assert np.isin(exact.argmin(1), idx2.numpy()).mean() >= 0.9  # the nearest was refined
+    rel = np.abs(two.min(1) / exact.min(1) - 1)
+    assert rel.mean() < 0.03 and np.quantile(rel, 0.95) < 0.08, (rel.mean(), rel.max())
+    refined = np.zeros((30, 6), bool)
+    refined[rows, idx2.numpy()] = True
+    assert np.all(two[~refined] > exact[~refined])  # coarse costs: blurred upwards
+    rel_refined, rel_coarse = np.abs(two / exact - 1)[refined], np.abs(two / exact - 1)[~refined]
+    assert rel_refined.mean() < rel_coarse.mean()
+
+
+def test_nearest_ignores_padding_and_refuses_bad_splits(samples: dict[str, Path]) -> None:
+    xa, wa, xb, wb, _ = _targets(samples)
+    cfg = NearestConfig(SinkhornConfig(0.3, 0.002, 8, 20), 3, 3, keep=2)
+    base = sinkhorn_nearest(ground_cost(xa[:, None], xb[None]), wa, wb, cfg)[0].numpy()
+    pad_x = torch.cat([xb, torch.full((6, 7, 2), 2.0)], 1)  # 7 empty target slots, far away
+    pad_w = torch.cat([wb, torch.zeros(6, 7)], 1)
+    padded = sinkhorn_nearest(ground_cost(xa[:, None], pad_x[None]), wa, pad_w, cfg)[0].numpy()
+    np.testing.assert_allclose(padded, base, rtol=1e-4)
+    assert np.isfinite(base).all()
+    for bad in ({"coarse_stages": 0}, {"coarse_stages": 8}, {"keep": 0}, {"coarse_iterations": 0}):
+        args = {"schedule": cfg.schedule, "coarse_stages": 3, "coarse_iterations": 3, "keep": 2, **bad}
+        with pytest.raises(ValueError, match=r"coarse|keep"):
+            NearestConfig(**args)  # type: ignore[arg-type]

