@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import best_time, record
 from jetclr_coffea.processors import LearnedJetTagProcessor, QuietPFNanoAODSchema
 
-MODELS = ("jetclr_top", "darkclr_qcd", "ot_medoids_qcd", "vae_emd_qcd", "codec_twoprong")
+MODELS = ("jetclr_top", "darkclr_qcd", "ot_medoids_qcd", "vae_emd_qcd", "codec_twoprong", "lot_qcd")
 REFERENCE = "jetclr_top"
 
 
@@ -76,9 +76,9 @@ def main() -> None:
     ref = results["models"][REFERENCE]["jets_per_s"]
     for r in results["models"].values():
         r["ratio_to_jetclr_top"] = r["jets_per_s"] / ref
-    rate, jets = _rate(list(paths.values()), args.files, args.entries, args.repeats)
+    rate, jets = _rate(list(paths.values()), args.files, args.entries, args.repeats)  # every shipped model
     results["all_models"] = {"jets_per_s": rate, "jets": jets}
-    print(f"{'all five':16s} {rate:8.0f} jets/s; ratios to {REFERENCE}: "
+    print(f"{'all shipped':16s} {rate:8.0f} jets/s; ratios to {REFERENCE}: "
           + ", ".join(f"{n} {r['ratio_to_jetclr_top']:.3f}" for n, r in results["models"].items()))
     record("models", results)
 

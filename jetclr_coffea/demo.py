@@ -3,7 +3,7 @@
 The whole chain on small samples, with every shipped model:
 
 1. generate QCD and top samples (Pythia 8 + fast simulation + FastJet -> PFNano ROOT);
-2. run the tagging processor with the five shipped models (``onnx_models/``) through
+2. run the tagging processor with the six shipped models (``onnx_models/``) through
    coffea's Runner, writing a NanoAOD friend tree per input file (``friends/``);
 3. build a DDT map of each tagger's and decorrelated tagger's score from the QCD sample
    (``jetclr_top``'s ``tagger_score``, ``codec_twoprong``'s ``decorrelated_score``);

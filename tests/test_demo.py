@@ -1,4 +1,4 @@
-"""The README's main command (`jetclr-coffea demo`) on tiny samples: the whole chain, all five models."""
+"""The README's main command (`jetclr-coffea demo`) on tiny samples: the whole chain, all six models."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_demo_runs_the_whole_chain_with_every_shipped_model(tmp_path: Path) -> N
     names += [f"{kind}_{score}.png" for score in (TAGGER, CODEC) for kind in ("ddt_map", "qcd_pass_fail")]
     for name in names:
         assert (out / name).is_file(), name
-    assert len(shipped_models()) == 5 and len(summary.auc) == 5  # every model's score, plotted
+    assert len(shipped_models()) == 6 and len(summary.auc) == 6  # every model's score, plotted
     for score in summary.auc:
         assert (out / f"scores_{score}.png").is_file() and (out / f"roc_{score}.png").is_file()
     doc = json.loads((out / "ddt_map_jetclr_top.json").read_text())

@@ -76,7 +76,7 @@ def test_friend_trees_of_real_cms_files(real_files: dict[str, Path], tmp_path: P
     fs = tmp_path / "fs.json"
     fs.write_text(json.dumps({"tt": [str(real_files["nano_tt_v15.root"])],
                               "pf": [str(real_files["pfnano.root"])]}))
-    friends = _friends(load_fileset(fs), tmp_path / "fr", RunOptions(chunksize=50), MODELS[:1])
+    friends = _friends(load_fileset(fs), tmp_path / "fr", RunOptions(chunksize=120), MODELS[:1])  # 2 chunks
     _check_aligned(friends["nano_tt_v15_friend.root"], real_files["nano_tt_v15.root"], 450.0)
     _check_aligned(friends["pfnano_friend.root"], real_files["pfnano.root"], 450.0)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: What the wheel is built from (pyproject.toml's package-dir and readme).
 SOURCES = ("pyproject.toml", "README.md", "jetclr_coffea", "processors", "training", "onnx_models")
-SHIPPED = ("jetclr_top", "darkclr_qcd", "ot_medoids_qcd", "vae_emd_qcd", "codec_twoprong")
+SHIPPED = ("jetclr_top", "darkclr_qcd", "ot_medoids_qcd", "vae_emd_qcd", "codec_twoprong", "lot_qcd")
 
 
 def test_the_wheel_installs_and_runs_from_a_fresh_environment(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_the_wheel_installs_and_runs_from_a_fresh_environment(tmp_path: Path) ->
     cli = subprocess.run([str(env_dir / "bin" / "jetclr-coffea"), "demo", "--help"], capture_output=True,
                          text=True, cwd=tmp_path, env=run_env, timeout=300)
     assert cli.returncode == 0, cli.stderr
-    assert "five shipped models" in " ".join(cli.stdout.split())
+    assert "six shipped models" in " ".join(cli.stdout.split())
 
 
 def test_the_processors_run_every_shipped_model_without_torch(samples: dict[str, Path]) -> None:
