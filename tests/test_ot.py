@@ -135,7 +135,8 @@ def _targets(samples: dict[str, Path]) -> tuple[Any, Any, Any, Any, np.ndarray]:
 
 def test_nearest_refines_the_nearest_target_to_the_whole_schedule(samples: dict[str, Path]) -> None:
     """Keeping every target is the whole schedule for all (the coarse/fine split changes
-    nothing); keeping two, the nearest target's cost is that precise, and the others keep
+    nothing); with the shipped OT graph's split, the nearest target's cost is within issue
+    23's bounds of the exact one (3 % mean, 8 % at the 95th percentile), and the others keep
     their coarse (blurred, larger) costs."""
     xa, wa, xb, wb, exact = _targets(samples)
     cost = ground_cost(xa[:, None], xb[None])  # (30, 6, C, C)
@@ -144,7 +145,10 @@ def test_nearest_refines_the_nearest_target_to_the_whole_schedule(samples: dict[
     every, idx = sinkhorn_nearest(cost, wa, wb, NearestConfig(sched, 3, 20, keep=6))
     np.testing.assert_allclose(every.numpy(), whole, rtol=1e-5)
     assert sorted(idx[0].tolist()) == list(range(6))
-    two, idx2 = sinkhorn_nearest(cost, wa, wb, NearestConfig(sched, 3, 3, keep=2))
+    from jetclr_coffea.training.ot_medoids import GRAPH_SINKHORN  # the shipped OT model's
+
+    assert GRAPH_SINKHORN.keep == 2
+    two, idx2 = sinkhorn_nearest(cost, wa, wb, GRAPH_SINKHORN)
     two = two.numpy()
     rows = np.arange(30)[:, None]
     assert np.isin(exact.argmin(1), idx2.numpy()).mean() >= 0.9  # the nearest was refined

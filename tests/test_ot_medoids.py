@@ -91,3 +91,20 @@ def test_ddt_map_takes_the_ot_score(ot_model: Path, samples: dict[str, Path], tm
     values = passed.values(flow=True)
     assert values.sum() == out.datasets["qcd"]["cutflow"]["scored"]
     assert 0.05 < values[1].sum() / values.sum() < 0.4
+
+
+def test_the_shipped_graph_keeps_its_error_bounds() -> None:
+    """Issue 23: the shipped OT score stays within 3 % mean and 8 % (95th percentile) of the
+    exact W_1 on the build's held-out check jets, with the scaling-domain graph of the code."""
+    from jetclr_coffea.models import shipped_model
+    from jetclr_coffea.training.ot_medoids import GRAPH_SINKHORN
+
+    info = OnnxJetModel(shipped_model("ot_medoids_qcd")).card.scores_info["anomaly_score"]
+    err = info["graph_vs_exact_relative_error"]
+    assert err["jets"] >= 200 and err["mean"] <= 0.03 and err["q95"] <= 0.08
+    sched = GRAPH_SINKHORN.schedule
+    assert info["sinkhorn"] == {"domain": "scaling", "eps_start": sched.eps_start, "eps_end": sched.eps_end,
+                                "stages": sched.stages, "iterations": sched.iterations,
+                                "coarse_stages": GRAPH_SINKHORN.coarse_stages,
+                                "coarse_iterations": GRAPH_SINKHORN.coarse_iterations,
+                                "refined_medoids": GRAPH_SINKHORN.keep}
