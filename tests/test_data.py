@@ -27,3 +27,21 @@ def test_files_of_both_constituent_conventions_mix(real_files: dict[str, Path]) 
     for name in ("pt", "deta", "dphi", "energy", "mask"):  # each jet's constituents, unchanged by the mixing
         np.testing.assert_array_equal(getattr(both.arrays, name),
                                       np.concatenate([getattr(a.arrays, name) for a in alone]))
+
+
+def test_observables_and_jet_features_share_one_tau_ratio() -> None:
+    """The LCT's/BDT's observables and the models' jet features compute tau21 and tau32 by
+    one function: 0 where the denominator vanishes or the numerator is NaN."""
+    import awkward as ak
+    from jetclr_coffea.training.data import _observables
+
+    from jetclr_coffea.preprocessing.jet_features import jet_features
+
+    fields = {"msoftdrop": [50.0, 0.0, 80.0], "tau1": [0.3, 0.0, 0.4], "tau2": [0.15, 0.1, 0.2],
+              "tau3": [0.05, float("nan"), 0.1], "n2b1": [0.1, 0.2, 0.3], "n3b1": [1.0, 2.0, 3.0],
+              "pt": [500.0, 400.0, 600.0]}
+    obs = _observables(ak.Array(fields))  # (3, 5): msoftdrop, tau21, tau32, n2b1, n3b1
+    feats = jet_features({k: np.asarray(v) for k, v in fields.items()}, ("tau21", "tau32"))
+    np.testing.assert_allclose(obs[:, 1:3], feats, rtol=1e-6)
+    np.testing.assert_allclose(obs[:, 1], [0.5, 0.0, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(obs[:, 2], [1 / 3, 0.0, 0.5], rtol=1e-6)

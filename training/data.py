@@ -23,6 +23,7 @@ from jetclr_coffea.preprocessing import (
     kinematics,
     model_inputs,
 )
+from jetclr_coffea.preprocessing.jet_features import ratio
 from jetclr_coffea.reader import read_constituents
 from jetclr_coffea.sculpting import mass_matching_weights
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS, label_fatjets
@@ -80,8 +81,7 @@ def _field(jets: ak.Array, name: str) -> npt.NDArray[np.float64]:
 
 def _observables(jets: ak.Array) -> npt.NDArray[np.float64]:
     tau1, tau2, tau3 = (_field(jets, n) for n in ("tau1", "tau2", "tau3"))
-    tau21 = np.where(tau1 > 0, tau2 / np.where(tau1 > 0, tau1, 1.0), 0.0)
-    tau32 = np.where(tau2 > 0, tau3 / np.where(tau2 > 0, tau2, 1.0), 0.0)
+    tau21, tau32 = ratio(tau2, tau1), ratio(tau3, tau2)  # as the models' jet features
     return np.stack([_field(jets, "msoftdrop"), tau21, tau32, _field(jets, "n2b1"), _field(jets, "n3b1")],
                     axis=1)
 

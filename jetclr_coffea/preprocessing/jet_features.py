@@ -16,7 +16,7 @@ import numpy as np
 
 from jetclr_coffea.preprocessing._array import xp
 
-__all__ = ["JET_FEATURES", "check_jet_features", "jet_feature_fields", "jet_features"]
+__all__ = ["JET_FEATURES", "check_jet_features", "jet_feature_fields", "jet_features", "ratio"]
 
 #: Known per-jet features and the NanoAOD FatJet fields each is computed from:
 #: ``msoftdrop_over_pt``: msoftdrop / pT (0 where msoftdrop is missing or not positive; the
@@ -52,7 +52,10 @@ def jet_feature_fields(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f for n in names for f in JET_FEATURES[n]))
 
 
-def _ratio(num: Any, den: Any) -> Any:
+def ratio(num: Any, den: Any) -> Any:
+    """num / den where den > 0, else 0 (a NaN numerator counts as 0): the N-subjettiness
+    ratios and msoftdrop / pT, one definition for the models' inputs and the observables
+    (numpy, torch or awkward-compatible arrays)."""
     lib = xp(den)
     ok = den > 0
     return lib.where(ok, lib.nan_to_num(num, nan=0.0) / lib.where(ok, den, 1.0 + 0.0 * den), 0.0 * den)
@@ -75,13 +78,13 @@ def jet_features(fields: Mapping[str, Any], names: tuple[str, ...]) -> Any:
     for name in names:
         if name == "msoftdrop_over_pt":
             m = lib.nan_to_num(fields["msoftdrop"], nan=0.0)
-            columns.append(_ratio(lib.where(m > 0, m, 0.0 * m), fields["pt"]))
+            columns.append(ratio(lib.where(m > 0, m, 0.0 * m), fields["pt"]))
         elif name == "log_pt":
             columns.append(lib.log(fields["pt"]))
         elif name == "tau21":
-            columns.append(_ratio(fields["tau2"], fields["tau1"]))
+            columns.append(ratio(fields["tau2"], fields["tau1"]))
         elif name == "tau32":
-            columns.append(_ratio(fields["tau3"], fields["tau2"]))
+            columns.append(ratio(fields["tau3"], fields["tau2"]))
         else:  # n2b1, n3b1
             columns.append(lib.nan_to_num(fields[name], nan=0.0))
     out = lib.stack(columns, 1)
