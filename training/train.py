@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from jetclr_coffea._io import atomic_path
 from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError, ParameterError
 
@@ -63,9 +63,8 @@ def pick_device(name: str) -> torch.device:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _scheduler(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -308,9 +307,7 @@ def train(
 
 
 def _write_log(path: Path, history: list[dict[str, float]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, path)
