@@ -51,19 +51,23 @@ def load_onnx(path: str | os.PathLike[str]) -> Any:
 
 
 def read_card(path_or_model: str | os.PathLike[str] | Any) -> ModelCard:
-    """The model card of an ONNX file (or loaded ``onnx.ModelProto``), checked against its graph.
+    """The model card of an ONNX file (read as the processors read it, through ONNX Runtime:
+    :func:`jetclr_coffea.inference.read_card`) or of a loaded ``onnx.ModelProto`` (during
+    export), checked against its graph.
 
     Raises:
         JetCLRError: the file is not ONNX, has no card, or its card is malformed or does
             not describe the graph.
     """
-    source = str(path_or_model) if isinstance(path_or_model, str | os.PathLike) else ""
-    model: Any = load_onnx(path_or_model) if source else path_or_model
+    if isinstance(path_or_model, str | os.PathLike):  # a file: one reader, the processors' own
+        from jetclr_coffea.inference import read_card as read_file_card
+
+        return read_file_card(path_or_model)
+    model: Any = path_or_model
     props = {p.key: p.value for p in model.metadata_props}
     if METADATA_KEY not in props:
-        raise JetCLRError(f"{source or 'the ONNX model'}: no '{METADATA_KEY}' metadata: "
-                          "not exported by jetclr-coffea")
-    card = ModelCard.from_json(props[METADATA_KEY], source)
+        raise JetCLRError(f"the ONNX model: no '{METADATA_KEY}' metadata: not exported by jetclr-coffea")
+    card = ModelCard.from_json(props[METADATA_KEY], "")
 
     def shapes(values: Any) -> dict[str, list[Any]]:
         return {v.name: [d.dim_value if d.HasField("dim_value") else d.dim_param
@@ -71,7 +75,7 @@ def read_card(path_or_model: str | os.PathLike[str] | Any) -> ModelCard:
 
     inits = {i.name for i in model.graph.initializer}
     card.check_graph(shapes(i for i in model.graph.input if i.name not in inits),
-                     shapes(model.graph.output), source)
+                     shapes(model.graph.output), "")
     return card
 
 
