@@ -307,7 +307,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_friend_trees,
         write_outputs,
     )
-    from jetclr_coffea.processors.tagging import parse_model_selection
+    from jetclr_coffea.processors.selection import parse_model_selection
 
     opts, selection = _run_options(args), _selection(args)
     check_output_dir(args.output)  # before the first chunk, not after the last

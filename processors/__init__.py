@@ -6,7 +6,8 @@ from .ddt import DDTMap, build_ddt_map
 from .hists import hist_name, jet_rho
 from .run import RunOptions, RunResult, load_fileset, make_ddt_map, run, write_outputs
 from .schema import QuietPFNanoAODSchema
-from .tagging import CUTFLOW_KEYS, FatJetSelection, LearnedJetTagProcessor
+from .selection import FatJetSelection
+from .tagging import CUTFLOW_KEYS, LearnedJetTagProcessor
 
 __all__ = [
     "CUTFLOW_KEYS",

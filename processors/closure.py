@@ -23,7 +23,8 @@ from jetclr_coffea.errors import JetCLRError
 
 from .ddt import DDTMap, check_xsecs, qcd_histogram
 from .run import RunOptions, run
-from .tagging import FatJetSelection, LearnedJetTagProcessor
+from .selection import FatJetSelection
+from .tagging import LearnedJetTagProcessor
 
 __all__ = ["ClosureBin", "closure_table", "ddt_closure", "plot_closure", "summary"]
 

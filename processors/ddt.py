@@ -34,7 +34,7 @@ from .hists import hist_name, jet_rho
 if TYPE_CHECKING:
     from jetclr_coffea.inference import OnnxJetModel
 
-    from .tagging import FatJetSelection
+    from .selection import FatJetSelection
 
 __all__ = [
     "MAP_KEY",

@@ -30,7 +30,8 @@ from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection
 from .hists import to_root_writable
 from .memory import DEFAULT_BUDGET, Density, choose_chunksize, tree_density
 from .schema import QuietPFNanoAODSchema
-from .tagging import FatJetSelection, LearnedJetTagProcessor
+from .selection import FatJetSelection
+from .tagging import LearnedJetTagProcessor
 
 __all__ = [
     "OUTPUT_FILES",

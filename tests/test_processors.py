@@ -407,7 +407,7 @@ def test_tag_fatjets_attaches_the_processor_outputs(samples: dict[str, Path], op
 
 
 def test_a_model_runs_on_its_own_selection_only(fileset: Path) -> None:
-    from jetclr_coffea.processors.tagging import parse_model_selection
+    from jetclr_coffea.processors.selection import parse_model_selection
 
     name, own = parse_model_selection("jetclr_top:msd_min=40,pt_min=400")
     assert name == "jetclr_top" and own.msd_min == 40.0 and own.pt_min == 400.0
