@@ -23,6 +23,7 @@ from jetclr_coffea.errors import JetCLRError, ParameterError
 __all__ = [
     "BASE_BYTES",
     "DEFAULT_BUDGET",
+    "MODEL_BYTES",
     "Density",
     "bytes_per_event",
     "choose_chunksize",
@@ -36,6 +37,10 @@ DEFAULT_BUDGET = 2_000_000_000
 #: What a worker holds before its first chunk: Python, coffea, ONNX Runtime and its
 #: sessions (~290 MB measured, with room for larger models).
 BASE_BYTES = 450_000_000
+#: What each model after the first adds to a worker: its ONNX Runtime session and arena
+#: (measured, one thread, batches of 1 000 jets: 9-58 MB for the shipped models after
+#: ``jetclr_top``; docs/performance.md).
+MODEL_BYTES = 60_000_000
 #: Entries whose counters give a file's density.
 SAMPLE_ENTRIES = 2000
 #: Chunk sizes are rounded down to a multiple of this (and never below it).
@@ -130,8 +135,9 @@ def parse_size(text: str) -> int:
 
 
 def choose_chunksize(densities: dict[str, Density], budget: int, n_max: int,
-                     chunksize: int | None = None) -> int:
-    """The chunk size for ``densities`` (file -> density) within ``budget`` bytes a worker.
+                     chunksize: int | None = None, n_models: int = 1) -> int:
+    """The chunk size for ``densities`` (file -> density) within ``budget`` bytes a worker
+    running ``n_models`` models (each after the first adds :data:`MODEL_BYTES`).
 
     With ``chunksize`` given, check it instead.
 
@@ -139,19 +145,22 @@ def choose_chunksize(densities: dict[str, Density], budget: int, n_max: int,
         JetCLRError: the budget does not hold the worker's base memory, or the given
             ``chunksize`` needs more than the budget (reported before any chunk is read).
     """
-    if budget <= BASE_BYTES:
-        raise ParameterError("memory_budget", f"must exceed the {BASE_BYTES / 1e9:.2f} GB a worker needs "
-                                              f"before its first chunk, got {budget / 1e9:.2f} GB")
+    base = BASE_BYTES + MODEL_BYTES * max(n_models - 1, 0)
+    if budget <= base:
+        with_models = f" with {n_models} models" if n_models > 1 else ""
+        raise ParameterError("memory_budget", f"must exceed the {base / 1e9:.2f} GB a worker needs"
+                                              f"{with_models} before its first chunk, "
+                                              f"got {budget / 1e9:.2f} GB")
     if not densities:
         return chunksize or 100_000
     densest = max(densities, key=lambda f: bytes_per_event(densities[f], n_max))
     per_event = bytes_per_event(densities[densest], n_max)
-    fits = int((budget - BASE_BYTES) // per_event)
+    fits = int((budget - base) // per_event)
     if chunksize is not None:
         if chunksize > fits:
             raise JetCLRError(
                 f"chunks of {chunksize} events need about "
-                f"{(BASE_BYTES + chunksize * per_event) / 1e9:.1f} GB "
+                f"{(base + chunksize * per_event) / 1e9:.1f} GB "
                 f"a worker for {densest} ({densities[densest].candidates:.0f} PF candidates an event), "
                 f"over the memory budget of {budget / 1e9:.1f} GB: use a chunk size of at most {fits}, "
                 "or a larger budget")

@@ -280,7 +280,8 @@ def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
             f"{s['file']}: {s['reason']}" for s in skipped))
     models = getattr(processor_instance, "models", {})
     n_max = max((m.spec.n_max for m in models.values()), default=50)
-    chunksize = choose_chunksize(densities, opts.memory_budget, n_max, opts.chunksize)
+    chunksize = choose_chunksize(densities, opts.memory_budget, n_max, opts.chunksize,
+                                 n_models=max(len(models), 1))
     with ExitStack() as stack:
         runner = processor.Runner(
             executor=_executor(opts, stack), schema=QuietPFNanoAODSchema, chunksize=chunksize,

@@ -21,7 +21,7 @@ from jetclr_coffea.processors.memory import (
 )
 
 from jetclr_coffea.cli import main
-from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.errors import JetCLRError, ParameterError
 
 MODEL = Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx"
 PFNANO = Density(candidates=1820.0, links=108.0, fatjets=2.4)  # coffea's real pfnano.root
@@ -52,6 +52,18 @@ def test_chunk_size_fits_the_budget_and_scales_with_density() -> None:
     assert choose_chunksize({"real.root": PFNANO}, 2_000_000_000, 40, chunksize=5000) == 5000
     with pytest.raises(JetCLRError, match=r"chunks of 1000000 events need about .* at most \d+"):
         choose_chunksize({"real.root": PFNANO}, 2_000_000_000, 40, chunksize=1_000_000)
+
+
+def test_each_model_after_the_first_takes_its_share_of_the_budget() -> None:
+    """Six models (the shipped set) leave five MODEL_BYTES less for chunks than one does."""
+    from jetclr_coffea.processors.memory import MODEL_BYTES
+
+    one = choose_chunksize({"real.root": PFNANO}, 2_000_000_000, 40)
+    six = choose_chunksize({"real.root": PFNANO}, 2_000_000_000, 40, n_models=6)
+    per_event = bytes_per_event(PFNANO, 40)
+    assert six < one and abs((one - six) * per_event - 5 * MODEL_BYTES) < 2 * CHUNK_STEP * per_event
+    with pytest.raises(ParameterError, match="with 6 models before its first chunk"):
+        choose_chunksize({"real.root": PFNANO}, BASE_BYTES + 5 * MODEL_BYTES, 40, n_models=6)
 
 
 def test_file_density_reads_the_counters(samples: dict[str, Path]) -> None:
