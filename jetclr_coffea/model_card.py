@@ -28,6 +28,7 @@ __all__ = [
     "MASK_KINDS",
     "METADATA_KEY",
     "MODEL_KINDS",
+    "PROBABILITY_SCORES",
     "ModelCard",
     "OutputSpec",
 ]
@@ -44,6 +45,9 @@ KNOWN_FORMATS = (1, 2)
 #: ``emd_vae``: the Sinkhorn-EMD VAE of :mod:`jetclr_coffea.vae`; ``efn``: the Energy Flow
 #: Network of :mod:`jetclr_coffea.efn`.
 MODEL_KINDS = ("jetclr", "ot_medoids", "emd_vae", "efn")
+#: Scores that are probabilities (a sigmoid's output) and so range over [0, 1] without a
+#: declared range; every other score must declare one (its histogram axes and DDT maps).
+PROBABILITY_SCORES = ("tagger_score", "decorrelated_score")
 #: The inputs every model takes: constituents (jets, constituents, features) and mask; a
 #: model with ``jet_features`` also takes ``jet`` (jets, len(jet_features)).
 INPUTS = ("constituents", "mask")
@@ -102,8 +106,9 @@ class ModelCard:
         mask: one of :data:`MASK_KINDS`.
         model_kind: one of :data:`MODEL_KINDS`.
         code_version: the jetclr-coffea version that wrote the card.
-        score_ranges: declared ranges of scores (histogram axes, DDT maps); a score with
-            none declared ranges over [0, 1].
+        score_ranges: declared ranges of scores (histogram axes, DDT maps); required for
+            every score but the probabilities of :data:`PROBABILITY_SCORES`, which range
+            over [0, 1] where none is declared.
         encoder: the encoder's configuration.
         training: how the model was trained (config sections, epochs, loss, time).
         metrics: evaluation results recorded with the model.
@@ -142,6 +147,11 @@ class ModelCard:
         names = [o.name for o in self.outputs]
         if len(set(names)) != len(names):
             raise JetCLRError(f"model card: output names repeat ({names})")
+        missing = [n for n in self.scores if n not in self.score_ranges and n not in PROBABILITY_SCORES]
+        if missing:
+            raise JetCLRError(f"model card: score {missing[0]!r} declares no range (score_ranges): only the "
+                              f"probabilities {', '.join(PROBABILITY_SCORES)} default to [0, 1], and a "
+                              "histogram of any other score on [0, 1] could hold every jet in its overflow")
         for name, (lo, hi) in self.score_ranges.items():
             if name not in self.scores:
                 raise JetCLRError(f"model card: a range for {name!r}, which is not a score output")
@@ -182,7 +192,7 @@ class ModelCard:
         raise JetCLRError(f"the model has no output {name!r} (it has {', '.join(self.output_names)})")
 
     def score_range(self, name: str) -> tuple[float, float]:
-        """The declared range of score ``name`` ([0, 1] where none is declared)."""
+        """The declared range of score ``name`` ([0, 1] for a probability that declares none)."""
         if name not in self.scores:
             raise JetCLRError(f"{name!r} is not a score of the model (scores: {', '.join(self.scores)})")
         lo, hi = self.score_ranges.get(name, (0.0, 1.0))

@@ -47,7 +47,8 @@ def test_shipped_cards_read_and_round_trip() -> None:
 
 def test_a_head_of_width_one_is_a_vector_not_a_score() -> None:
     card = ModelCard.from_dict({"format_version": 2, "preprocessing": {"n_max": 4},
-                                "outputs": {"embedding": [8], "head": [1], "anomaly_score": []}})
+                                "outputs": {"embedding": [8], "head": [1], "anomaly_score": []},
+                                "score_ranges": {"anomaly_score": [0.0, 10.0]}})
     assert card.scores == ("anomaly_score",) and card.output("head").shape == (1,)
     v1 = ModelCard.from_dict({"format_version": 1, "preprocessing": {"n_max": 4},
                               "outputs": {"embedding": 8, "head": 1, "tagger_score": 1}})
@@ -100,3 +101,19 @@ def test_with_output_adds_a_declared_score() -> None:
         card.score_range("embedding")
     with pytest.raises(JetCLRError, match="score range of 'other_score' must be finite"):
         read_card(MODEL).with_output(OutputSpec("other_score"), score_range=(0.0, float("inf")))
+
+
+def test_a_score_without_a_range_is_refused_unless_a_probability() -> None:
+    """Issue 24 (item 14): an anomaly score with no declared range would fill a [0, 1] axis's
+    overflow with every jet; the card is refused in one line.  Probabilities default to [0, 1]."""
+    from jetclr_coffea.model_card import ModelCard, OutputSpec
+    from jetclr_coffea.preprocessing import PreprocessSpec
+
+    spec = PreprocessSpec(features=("deta", "dphi"))
+    with pytest.raises(JetCLRError, match="score 'anomaly_score' declares no range"):
+        ModelCard(preprocessing=spec, outputs=(OutputSpec("embedding", (8,)), OutputSpec("anomaly_score")))
+    card = ModelCard(preprocessing=spec, outputs=(OutputSpec("embedding", (8,)), OutputSpec("tagger_score")))
+    assert card.score_range("tagger_score") == (0.0, 1.0)
+    ranged = ModelCard(preprocessing=spec, outputs=(OutputSpec("anomaly_score"),),
+                       score_ranges={"anomaly_score": (0.0, 9.0)})
+    assert ranged.score_range("anomaly_score") == (0.0, 9.0)
