@@ -213,6 +213,16 @@ def _plan_cost(cost: Any, u: Any, kernel: Any, v: Any) -> Any:
     return (((kernel * cost) @ v) * u).sum((-2, -1))
 
 
+def _last_plan(cost: Any, wa: Any, wb: Any, cfg: SinkhornConfig) -> tuple[Any, Any, Any]:
+    """The whole schedule from zero potentials: the last plan as (u, K, v) (see _scaling_stages)."""
+    import torch
+
+    a, b = wa[..., :, None], wb[..., :, None]  # (..., Ca, 1), (..., Cb, 1)
+    _, _, u, kernel, v = _scaling_stages(cost, a, b, torch.zeros_like(a), torch.zeros_like(b), cfg.schedule,
+                                         cfg.iterations)
+    return u, kernel, v
+
+
 def sinkhorn_scaling(cost: Any, wa: Any, wb: Any, cfg: SinkhornConfig | None = None) -> Any:
     """Entropic OT costs from ground costs, scaling domain with absorption (torch, no gradient).
 
@@ -230,24 +240,14 @@ def sinkhorn_scaling(cost: Any, wa: Any, wb: Any, cfg: SinkhornConfig | None = N
     every update is one matrix product and one division, with no index or reshape node
     between them in an exported graph (ONNX Runtime fuses the transpose into the product).
     """
-    import torch
-
-    cfg = cfg or SinkhornConfig()
-    a, b = wa[..., :, None], wb[..., :, None]  # (..., Ca, 1), (..., Cb, 1)
-    _, _, u, kernel, v = _scaling_stages(cost, a, b, torch.zeros_like(a), torch.zeros_like(b), cfg.schedule,
-                                         cfg.iterations)
+    u, kernel, v = _last_plan(cost, wa, wb, cfg or SinkhornConfig())
     return _plan_cost(cost, u, kernel, v)
 
 
 def sinkhorn_plan(cost: Any, wa: Any, wb: Any, cfg: SinkhornConfig | None = None) -> Any:
     """The entropic transport plan of :func:`sinkhorn_scaling`: (..., Ca, Cb), rows summing to
     ``wa`` (..., Ca) exactly, columns to ``wb`` (..., Cb) up to the last stage's convergence."""
-    import torch
-
-    cfg = cfg or SinkhornConfig()
-    a, b = wa[..., :, None], wb[..., :, None]
-    _, _, u, kernel, v = _scaling_stages(cost, a, b, torch.zeros_like(a), torch.zeros_like(b), cfg.schedule,
-                                         cfg.iterations)
+    u, kernel, v = _last_plan(cost, wa, wb, cfg or SinkhornConfig())
     return u * kernel * v.transpose(-1, -2)
 
 
