@@ -526,24 +526,31 @@ def _add_evaluate(sub: Any) -> None:
     _finish(ev, _cmd_evaluate)
 
 
+def _add_medoid_model_options(p: argparse.ArgumentParser, *, jets: int, check_jets: int, check_help: str,
+                              seed_help: str) -> None:
+    """The options ot-medoids and linear-ot share: QCD files, output, medoids, jet window."""
+    p.add_argument("files", nargs="+", help="QCD ROOT file(s) (labels are not read)")
+    p.add_argument("--output", "-o", required=True, help="output .onnx file")
+    p.add_argument("--k", type=_positive_int, default=8, help="number of medoids")
+    p.add_argument("--jets", type=_positive_int, default=jets, help="QCD jets the medoids are chosen among")
+    p.add_argument("--n-max", type=_positive_int, default=40, help="hardest constituents kept per jet")
+    p.add_argument("--check-jets", type=_positive_int, default=check_jets, help=check_help)
+    p.add_argument("--pt-min", type=float, default=550.0, help="fat-jet pT window, GeV")
+    p.add_argument("--pt-max", type=float, default=650.0, help="fat-jet pT window, GeV")
+    p.add_argument("--eta-max", type=float, default=2.0, help="fat-jet |eta| cut")
+    p.add_argument("--seed", type=int, default=1, help=seed_help)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+
+
 def _add_ot_medoids(sub: Any) -> None:
     om = sub.add_parser("ot-medoids", help="an OT anomaly score: W_p to the nearest QCD medoid, as ONNX",
                         description="Build the optimal-transport anomaly model: the exact W_p matrix of QCD "
                         "training jets, K medoids by FasterPAM, and an ONNX graph computing each jet's "
                         "Sinkhorn W_p to the nearest medoid (anomaly_score); needs the [ot] extra.")
-    om.add_argument("files", nargs="+", help="QCD ROOT file(s) (labels are not read)")
-    om.add_argument("--output", "-o", required=True, help="output .onnx file")
-    om.add_argument("--k", type=_positive_int, default=8, help="number of medoids")
+    _add_medoid_model_options(om, jets=1000, check_jets=200, seed_help="picks the jets, seeds FasterPAM",
+                              check_help="further QCD jets on which the graph's score is compared with the "
+                                         "exact one")
     om.add_argument("--p", type=float, default=1.0, choices=(1.0, 0.5), help="power of the ground distance")
-    om.add_argument("--jets", type=_positive_int, default=1000, help="QCD jets the medoids are chosen among")
-    om.add_argument("--n-max", type=_positive_int, default=40, help="hardest constituents kept per jet")
-    om.add_argument("--check-jets", type=_positive_int, default=200,
-                    help="further QCD jets on which the graph's score is compared with the exact one")
-    om.add_argument("--pt-min", type=float, default=550.0, help="fat-jet pT window, GeV")
-    om.add_argument("--pt-max", type=float, default=650.0, help="fat-jet pT window, GeV")
-    om.add_argument("--eta-max", type=float, default=2.0, help="fat-jet |eta| cut")
-    om.add_argument("--seed", type=int, default=1, help="picks the jets, seeds FasterPAM")
-    om.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     _finish(om, _cmd_ot_medoids, n_jets="--jets")
 
 
@@ -554,21 +561,12 @@ def _add_linear_ot(sub: Any) -> None:
                         "transport plan to it in the graph, the barycentric projection as embedding "
                         "(Euclidean distances ~ W_2) and the distance to the nearest of K QCD medoids as "
                         "anomaly_score; needs the [ot] and [train] extras.")
-    lo.add_argument("files", nargs="+", help="QCD ROOT file(s) (labels are not read)")
-    lo.add_argument("--output", "-o", required=True, help="output .onnx file")
-    lo.add_argument("--k", type=_positive_int, default=8, help="number of medoids")
+    _add_medoid_model_options(lo, jets=2000, check_jets=400, seed_help="picks the jets, seeds k-means and "
+                              "FasterPAM", check_help="further QCD jets on which the distances are compared "
+                              "with the exact W_2")
     lo.add_argument("--n-ref", type=_positive_int, default=32, help="points of the reference jet")
     lo.add_argument("--ref-jets", type=_positive_int, default=1000,
                     help="QCD jets the reference is clustered from")
-    lo.add_argument("--jets", type=_positive_int, default=2000, help="QCD jets the medoids are chosen among")
-    lo.add_argument("--n-max", type=_positive_int, default=40, help="hardest constituents kept per jet")
-    lo.add_argument("--check-jets", type=_positive_int, default=400,
-                    help="further QCD jets on which the distances are compared with the exact W_2")
-    lo.add_argument("--pt-min", type=float, default=550.0, help="fat-jet pT window, GeV")
-    lo.add_argument("--pt-max", type=float, default=650.0, help="fat-jet pT window, GeV")
-    lo.add_argument("--eta-max", type=float, default=2.0, help="fat-jet |eta| cut")
-    lo.add_argument("--seed", type=int, default=1, help="picks the jets, seeds k-means and FasterPAM")
-    lo.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     _finish(lo, _cmd_linear_ot, n_jets="--jets")
 
 
