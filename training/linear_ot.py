@@ -30,11 +30,9 @@ import torch
 from jetclr_coffea import __version__
 from jetclr_coffea.errors import MissingExtraError, ParameterError
 from jetclr_coffea.model_card import ModelCard, OutputSpec
-from jetclr_coffea.ot import JET_RADIUS, SinkhornConfig, emd_exact, ground_cost, sinkhorn_plan
-from jetclr_coffea.preprocessing import PreprocessSpec
+from jetclr_coffea.ot import JET_RADIUS, SinkhornConfig, emd_exact, emd_matrix, ground_cost, sinkhorn_plan
 
-from .data import load_jets
-from .ot_medoids import choose_medoids, jet_clouds, write_graph
+from .ot_medoids import QCDJets, choose_medoids, relative_error, write_graph
 
 __all__ = ["LOT_SINKHORN", "LOTConfig", "build_linear_ot", "reference_jet"]
 
@@ -46,32 +44,22 @@ LOT_SINKHORN = SinkhornConfig(eps_start=0.3, eps_end=0.0005, stages=10, iteratio
 
 
 @dataclass(frozen=True)
-class LOTConfig:
-    """What a linearized-OT model is built from.
+class LOTConfig(QCDJets):
+    """What a linearized-OT model is built from (besides :class:`~.ot_medoids.QCDJets`).
 
     Attributes:
-        files: QCD files (labels are never read).
-        pt_min, pt_max, eta_max: the fat-jet selection.
         n_ref: points of the reference jet.
         ref_jets: QCD jets whose constituents the reference is clustered from.
         n_jets: further QCD jets the medoids are chosen among (in the embedding).
         k: number of medoids.
-        n_max: hardest constituents kept per jet.
-        seed: picks the jets, seeds k-means and FasterPAM.
         check_jets: held-out QCD jets (after those) on which the embedding's distances are
             compared with the exact W_2.
     """
 
-    files: tuple[str, ...]
-    pt_min: float = 550.0
-    pt_max: float = 650.0
-    eta_max: float = 2.0
     n_ref: int = 32
     ref_jets: int = 1000
     n_jets: int = 2000
     k: int = 8
-    n_max: int = 40
-    seed: int = 1
     check_jets: int = 400
 
     def __post_init__(self) -> None:
@@ -81,10 +69,6 @@ class LOTConfig:
             raise ParameterError("n_ref", f"must be at least 2, got {self.n_ref}")
         if self.check_jets < 2:
             raise ParameterError("check_jets", f"must be at least 2 (pairs of them), got {self.check_jets}")
-
-    @property
-    def spec(self) -> PreprocessSpec:
-        return PreprocessSpec(features=("deta", "dphi"), n_max=self.n_max, centre=True, rotate=True)
 
 
 def reference_jet(x: F64, w: F64, n_ref: int, seed: int) -> tuple[F64, F64]:
@@ -150,7 +134,7 @@ def distance_accuracy(lot: F64, exact: F64) -> dict[str, float]:
     """The embedding's distances ``lot`` against the exact W_2 ``exact`` (same pairs)."""
     from scipy.stats import spearmanr
 
-    rel = np.abs(lot / np.where(exact > 0, exact, 1.0) - 1)
+    rel = relative_error(lot, exact)
     return {"pairs": len(exact), "pearson": float(np.corrcoef(lot, exact)[0, 1]),
             "spearman": float(spearmanr(lot, exact).statistic), "rel_error_mean": float(rel.mean()),
             "rel_error_q95": float(np.quantile(rel, 0.95)), "ratio_median": float(np.median(lot / exact))}
@@ -163,8 +147,7 @@ def _check(graph: _Graph, xc: F64, wc: F64, mx: F64, mw: F64) -> dict[str, Any]:
                             for i in range(half)])
     e = _embed(graph, xc, wc)
     lot_pairs = np.sqrt(((e[:half] - e[half:2 * half]) ** 2).sum(1))
-    exact_med = np.array([[np.sqrt(emd_exact(xc[i], wc[i], mx[j], mw[j], 2.0)) for j in range(len(mx))]
-                          for i in range(len(xc))])
+    exact_med = np.sqrt(emd_matrix(xc, wc, 2.0, others=(mx, mw)))  # (jets, K)
     with torch.no_grad():
         score = graph(torch.tensor(xc, dtype=torch.float32), torch.tensor(wc, dtype=torch.float32))[1]
     return {"pairs": distance_accuracy(lot_pairs, exact_pairs),
@@ -189,8 +172,7 @@ def _card(cfg: LOTConfig, name: str, measured: dict[str, Any], rows: dict[str, l
                          "iterations": LOT_SINKHORN.iterations},
             **measured}},
         training={"name": name, "objective": "linear_ot",
-                  "data": {"files": list(cfg.files), "pt_min": cfg.pt_min, "pt_max": cfg.pt_max,
-                           "eta_max": cfg.eta_max, "max_jets": 0},
+                  "data": cfg.data_section(),
                   "n_ref": m, "ref_jets": cfg.ref_jets, "n_jets": cfg.n_jets, "k": cfg.k, "seed": cfg.seed,
                   **rows, "seconds": measured["seconds"]},
     )
@@ -200,8 +182,7 @@ def build_linear_ot(cfg: LOTConfig, output: str | os.PathLike[str], progress: bo
     """Cluster the reference, choose the medoids, write the ONNX model (atomically) and
     return what was measured."""
     t0 = time.perf_counter()
-    sample = load_jets(cfg.files, cfg.spec, pt_min=cfg.pt_min, pt_max=cfg.pt_max, eta_max=cfg.eta_max)
-    x, w = jet_clouds(sample.arrays)
+    x, w = cfg.clouds()
     need = cfg.ref_jets + cfg.n_jets + cfg.check_jets
     if len(x) < need:
         raise ParameterError("n_jets", f"{cfg.ref_jets} reference + {cfg.n_jets} + {cfg.check_jets} check "

@@ -41,8 +41,8 @@ from jetclr_coffea.preprocessing import PreprocessSpec, pt_fraction
 
 from .data import load_jets
 
-__all__ = ["GRAPH_SINKHORN", "LOG_GRAPH_SINKHORN", "OTMedoidConfig", "build_ot_medoids", "choose_medoids",
-           "graph_accuracy", "jet_clouds", "write_graph"]
+__all__ = ["GRAPH_SINKHORN", "LOG_GRAPH_SINKHORN", "OTMedoidConfig", "QCDJets", "build_ot_medoids",
+           "choose_medoids", "graph_accuracy", "jet_clouds", "relative_error", "write_graph"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -59,30 +59,54 @@ LOG_GRAPH_SINKHORN = SinkhornConfig(eps_start=1.0, eps_end=0.005, stages=10, ite
 
 
 @dataclass(frozen=True)
-class OTMedoidConfig:
-    """What an OT-medoid model is built from.
+class QCDJets:
+    """The QCD jets an OT model (medoids, linearized OT) is built from.
 
     Attributes:
         files: QCD files (labels are never read).
         pt_min, pt_max, eta_max: the fat-jet selection.
-        n_jets: QCD jets whose exact W_p matrix the medoids are chosen on.
-        k: number of medoids.
-        p: the power of the ground distance (1 or 0.5).
         n_max: hardest constituents kept per jet.
-        seed: picks the jets and seeds FasterPAM.
-        check_jets: held-out QCD jets (after the first ``n_jets``) on which the graph's
-            Sinkhorn score is compared with the exact one.
+        seed: picks the jets and seeds the clustering.
     """
 
     files: tuple[str, ...]
     pt_min: float = 550.0
     pt_max: float = 650.0
     eta_max: float = 2.0
+    n_max: int = 40
+    seed: int = 1
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        return PreprocessSpec(features=("deta", "dphi"), n_max=self.n_max, centre=True, rotate=True)
+
+    def data_section(self) -> dict[str, Any]:
+        """The card's ``training.data``."""
+        return {"files": list(self.files), "pt_min": self.pt_min, "pt_max": self.pt_max,
+                "eta_max": self.eta_max, "max_jets": 0}
+
+    def clouds(self) -> tuple[F64, F64]:
+        """The selected jets' (jets, n_max, 2) positions and (jets, n_max) pT fractions."""
+        sample = load_jets(self.files, self.spec, pt_min=self.pt_min, pt_max=self.pt_max,
+                           eta_max=self.eta_max)
+        return jet_clouds(sample.arrays)
+
+
+@dataclass(frozen=True)
+class OTMedoidConfig(QCDJets):
+    """What an OT-medoid model is built from (besides :class:`QCDJets`).
+
+    Attributes:
+        n_jets: QCD jets whose exact W_p matrix the medoids are chosen on (FasterPAM).
+        k: number of medoids.
+        p: the power of the ground distance (1 or 0.5).
+        check_jets: held-out QCD jets (after the first ``n_jets``) on which the graph's
+            Sinkhorn score is compared with the exact one.
+    """
+
     n_jets: int = 1000
     k: int = 8
     p: float = 1.0
-    n_max: int = 40
-    seed: int = 1
     check_jets: int = 200
 
     def __post_init__(self) -> None:
@@ -90,10 +114,6 @@ class OTMedoidConfig:
             raise ParameterError("k", f"must be between 1 and n_jets ({self.n_jets}), got {self.k}")
         if self.p not in (1.0, 0.5):
             raise ParameterError("p", f"must be 1 or 0.5, got {self.p}")
-
-    @property
-    def spec(self) -> PreprocessSpec:
-        return PreprocessSpec(features=("deta", "dphi"), n_max=self.n_max, centre=True, rotate=True)
 
 
 def jet_clouds(arrays: Any) -> tuple[F64, F64]:
@@ -165,8 +185,7 @@ def _card(cfg: OTMedoidConfig, name: str, measured: dict[str, Any], medoid_rows:
             "sinkhorn": _sinkhorn_info(GRAPH_SINKHORN),
             **measured}},
         training={"name": name, "objective": "ot_medoids",
-                  "data": {"files": list(cfg.files), "pt_min": cfg.pt_min, "pt_max": cfg.pt_max,
-                           "eta_max": cfg.eta_max, "max_jets": 0},
+                  "data": cfg.data_section(),
                   "n_jets": cfg.n_jets, "k": cfg.k, "p": cfg.p, "seed": cfg.seed,
                   "medoid_rows": medoid_rows, "seconds": measured["seconds"]},
     )
@@ -193,7 +212,8 @@ def write_graph(graph: torch.nn.Module, example: tuple[Any, Any], card: ModelCar
         onnx.save(model, str(tmp))
 
 
-def _relative(approx: F64, exact: F64) -> F64:
+def relative_error(approx: F64, exact: F64) -> F64:
+    """|approx / exact - 1| (exact 0 counts as 1)."""
     return np.asarray(np.abs(approx / np.where(exact > 0, exact, 1.0) - 1), dtype=np.float64)
 
 
@@ -207,16 +227,21 @@ def graph_accuracy(graph: _Graph, x: F64, w: F64, exact: F64) -> dict[str, Any]:
     of the score; with :func:`sinkhorn_nearest`, also of the refined and of the other (coarse)
     medoid distances, and how often the nearest medoid was not among the refined ones."""
     xt, wt = torch.tensor(x, dtype=torch.float32), torch.tensor(w, dtype=torch.float32)
-    with torch.no_grad():
-        score = graph(xt, wt)[0].numpy().astype(np.float64)
-    out: dict[str, Any] = {"graph_vs_exact_relative_error": _summary(_relative(score, exact.min(axis=1)))}
     cfg = graph.cfg
-    if not isinstance(cfg, NearestConfig) or cfg.keep >= exact.shape[1]:
-        return out
     with torch.no_grad():
+        if not isinstance(cfg, NearestConfig):
+            score = graph(xt, wt)[0].numpy().astype(np.float64)
+            return {"graph_vs_exact_relative_error": _summary(relative_error(score, exact.min(axis=1)))}
+        # the graph's own computation (forward), keeping which medoids were refined
         cost = ground_cost(xt[:, None], graph.mx[None], graph.p)  # type: ignore[index]
-        dist, idx = sinkhorn_nearest(cost, wt / wt.sum(1, keepdim=True), graph.mw, cfg)
-    rel = _relative(dist.numpy().astype(np.float64), exact)  # (jets, K)
+        dist_t, idx = sinkhorn_nearest(cost, wt / torch.clamp(wt.sum(1, keepdim=True), min=1e-12),
+                                       graph.mw, cfg)
+    dist = dist_t.numpy().astype(np.float64)  # (jets, K)
+    out: dict[str, Any] = {"graph_vs_exact_relative_error": _summary(relative_error(dist.min(axis=1),
+                                                                               exact.min(axis=1)))}
+    if cfg.keep >= exact.shape[1]:
+        return out
+    rel = relative_error(dist, exact)  # (jets, K)
     refined = np.zeros(rel.shape, dtype=bool)
     np.put_along_axis(refined, idx.numpy(), True, axis=1)
     out["medoid_distances_relative_error"] = {"refined": _summary(rel[refined]),
@@ -229,8 +254,7 @@ def build_ot_medoids(cfg: OTMedoidConfig, output: str | os.PathLike[str],
                      progress: bool = False) -> dict[str, Any]:
     """Choose the medoids, write the ONNX model (atomically) and return what was measured."""
     t0 = time.perf_counter()
-    sample = load_jets(cfg.files, cfg.spec, pt_min=cfg.pt_min, pt_max=cfg.pt_max, eta_max=cfg.eta_max)
-    x, w = jet_clouds(sample.arrays)
+    x, w = cfg.clouds()
     need = cfg.n_jets + cfg.check_jets
     if len(x) < need:
         raise ParameterError("n_jets", f"{cfg.n_jets} + {cfg.check_jets} check jets wanted, "
