@@ -214,14 +214,15 @@ model-codec: $(CODEC_DATA)
 
 # Held-out samples over an analysis's phase space (p̂T 300-1600 GeV, mu = 0 and 40, premixed pile-up)
 # Broad-pT training samples at mu = 40 for retraining over the phase space (training/configs/
-# jetclr_top_phase_space.yaml; seeds 8101, 8201, used nowhere else).
+# jetclr_top_phase_space.yaml; seeds 8101-8102 (QCD) and 8201-8202 (top), used nowhere else).
 RETRAIN := --flat-pthat --pthat-min 300 --pthat-max 1600 --pileup 40 --pileup-library data/phase_space/minbias_lib.root
-data/retrain/qcd_mu40_8101.root: | $(STAMP)
-	mkdir -p data/retrain && benchmarks/phase_space_samples.sh lib && $(J) generate qcd --events 5000 --seed 8101 $(RETRAIN) -o $@
-data/retrain/top_mu40_8201.root: | $(STAMP)
-	mkdir -p data/retrain && benchmarks/phase_space_samples.sh lib && $(J) generate top --events 5000 --seed 8201 $(RETRAIN) -o $@
+RETRAIN_FILES := data/retrain/qcd_mu40_8101.root data/retrain/qcd_mu40_8102.root \
+    data/retrain/top_mu40_8201.root data/retrain/top_mu40_8202.root
+data/retrain/%.root: | $(STAMP)
+	mkdir -p data/retrain && benchmarks/phase_space_samples.sh lib
+	$(J) generate $(word 1,$(subst _, ,$*)) --events 5000 --seed $(lastword $(subst _, ,$*)) $(RETRAIN) -o $@
 .PHONY: data-retrain
-data-retrain: data/retrain/qcd_mu40_8101.root data/retrain/top_mu40_8201.root
+data-retrain: $(RETRAIN_FILES)
 
 .PHONY: data-phase-space
 data-phase-space: $(STAMP)

@@ -154,6 +154,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train(cfg, resume=args.resume, progress=not args.quiet, max_epochs=args.max_epochs)
     print(f"trained {cfg.name} on {result.device} to epoch {result.epochs}/{cfg.optim.epochs} "
           f"({result.seconds:.0f} s), final loss {result.final_loss:.4f}; checkpoint {result.checkpoint}")
+    if result.best_checkpoint is not None:
+        stopped = f"; stopped early (patience {cfg.optim.patience})" if result.stopped_early else ""
+        print(f"lowest validation loss {result.best_val_loss:.4f} at epoch {result.best_epoch}: "
+              f"{result.best_checkpoint}{stopped}")
     return 0
 
 

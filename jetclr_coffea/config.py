@@ -40,6 +40,12 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise JetCLRError(f"{where}: expected a list, got {type(value).__name__}")
         return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        key_type, value_type = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise JetCLRError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return {_convert(k, key_type, f"{where} key"): _convert(v, value_type, f"{where}.{k}")
+                for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:

@@ -7,6 +7,11 @@ arrays.  :func:`bytes_per_event` is a deliberately generous model of that (about
 the growth measured on real CMS PFNano, docs/performance.md); :func:`file_density` reads
 a file's candidates, links and fat jets per event from its first entries' counters,
 cheaply; :func:`choose_chunksize` gives the largest chunk that fits the budget.
+
+A skim (``--skim``) and friend trees (``--friend``) are different: their columns are kept
+until the run ends and are merged once more when written, so they grow with the whole run,
+not a chunk.  :func:`kept_bytes` estimates them from every file's entries and fat jets, and
+the chunks get what the budget leaves after them.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ __all__ = [
     "bytes_per_event",
     "choose_chunksize",
     "file_density",
+    "kept_bytes",
     "parse_size",
     "tree_density",
 ]
@@ -45,15 +51,20 @@ MODEL_BYTES = 60_000_000
 SAMPLE_ENTRIES = 2000
 #: Chunk sizes are rounded down to a multiple of this (and never below it).
 CHUNK_STEP = 1000
+#: The kept columns are held twice at the end of a run: the accumulated chunks and their
+#: merge into one array per column (skim) or per file (friend trees).
+KEPT_COPIES = 2
 
 
 @dataclass(frozen=True)
 class Density:
-    """Mean PF candidates, fat-jet-to-candidate links and fat jets per event of a file."""
+    """Mean PF candidates, fat-jet-to-candidate links and fat jets per event of a file, and
+    its entries (events)."""
 
     candidates: float
     links: float
     fatjets: float
+    entries: int = 0
 
 
 def bytes_per_event(d: Density, n_max: int) -> float:
@@ -93,14 +104,15 @@ def tree_density(tree: Any) -> Density | None:
     counters (None if it has no PF candidates)."""
     from jetclr_coffea.reader import CONVENTIONS
 
-    stop = min(int(tree.num_entries), SAMPLE_ENTRIES)
+    entries = int(tree.num_entries)
+    stop = min(entries, SAMPLE_ENTRIES)
     if stop == 0:
-        return Density(0.0, 0.0, 0.0)
+        return Density(0.0, 0.0, 0.0, 0)
     for conv in CONVENTIONS:
         cands = _counts(tree, conv.candidates, stop)
         if cands is not None:
             links = _counts(tree, conv.link, stop) or 0.0
-            return Density(cands, links, _counts(tree, "FatJet", stop) or 0.0)
+            return Density(cands, links, _counts(tree, "FatJet", stop) or 0.0, entries)
     return None
 
 
@@ -134,23 +146,44 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
+def kept_bytes(densities: dict[str, Density], per_jet: float, per_event: float) -> float:
+    """Bytes of the columns a run keeps to its end (skim, friend trees) over every file:
+    ``per_jet`` for each fat jet (an upper bound on the selected ones) and ``per_event`` for
+    each event, held :data:`KEPT_COPIES` times when written."""
+    return KEPT_COPIES * sum(d.entries * (d.fatjets * per_jet + per_event) for d in densities.values())
+
+
+def _refuse_base(budget: int, base: float, n_models: int, kept: float) -> None:
+    if budget > base + kept:
+        return
+    with_models = f" with {n_models} models" if n_models > 1 else ""
+    if budget <= base:
+        raise ParameterError("memory_budget", f"must exceed the {base / 1e9:.2f} GB a worker needs"
+                                              f"{with_models} before its first chunk, "
+                                              f"got {budget / 1e9:.2f} GB")
+    raise ParameterError("memory_budget", f"must exceed the {(base + kept) / 1e9:.2f} GB a worker needs"
+                                          f"{with_models} and the {kept / 1e9:.2f} GB of skim and friend "
+                                          f"columns this run keeps to its end, got {budget / 1e9:.2f} GB: "
+                                          "give a larger budget, or split the fileset")
+
+
 def choose_chunksize(densities: dict[str, Density], budget: int, n_max: int,
-                     chunksize: int | None = None, n_models: int = 1) -> int:
+                     chunksize: int | None = None, n_models: int = 1, kept: float = 0.0) -> int:
     """The chunk size for ``densities`` (file -> density) within ``budget`` bytes a worker
-    running ``n_models`` models (each after the first adds :data:`MODEL_BYTES`).
+    running ``n_models`` models (each after the first adds :data:`MODEL_BYTES`) that keeps
+    ``kept`` bytes of output to the end of the run (:func:`kept_bytes`; counted in the worker
+    because the iterative executor's worker is the process that accumulates them).
 
     With ``chunksize`` given, check it instead.
 
     Raises:
-        JetCLRError: the budget does not hold the worker's base memory, or the given
-            ``chunksize`` needs more than the budget (reported before any chunk is read).
+        JetCLRError: the budget does not hold the worker's base memory and the kept output,
+            or the given ``chunksize`` needs more than the budget (reported before any chunk
+            is read).
     """
-    base = BASE_BYTES + MODEL_BYTES * max(n_models - 1, 0)
-    if budget <= base:
-        with_models = f" with {n_models} models" if n_models > 1 else ""
-        raise ParameterError("memory_budget", f"must exceed the {base / 1e9:.2f} GB a worker needs"
-                                              f"{with_models} before its first chunk, "
-                                              f"got {budget / 1e9:.2f} GB")
+    workers_own = float(BASE_BYTES + MODEL_BYTES * max(n_models - 1, 0))
+    _refuse_base(budget, workers_own, n_models, kept)
+    base = workers_own + kept
     if not densities:
         return chunksize or 100_000
     densest = max(densities, key=lambda f: bytes_per_event(densities[f], n_max))

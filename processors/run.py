@@ -28,7 +28,7 @@ from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 
 from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record
 from .hists import to_root_writable
-from .memory import DEFAULT_BUDGET, Density, choose_chunksize, tree_density
+from .memory import DEFAULT_BUDGET, Density, choose_chunksize, kept_bytes, tree_density
 from .schema import QuietPFNanoAODSchema
 from .selection import FatJetSelection
 from .tagging import LearnedJetTagProcessor
@@ -280,8 +280,10 @@ def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
             f"{s['file']}: {s['reason']}" for s in skipped))
     models = getattr(processor_instance, "models", {})
     n_max = max((m.spec.n_max for m in models.values()), default=50)
+    kept_bytes_of = getattr(processor_instance, "kept_bytes", None)
+    kept = kept_bytes(densities, *kept_bytes_of()) if callable(kept_bytes_of) else 0.0
     chunksize = choose_chunksize(densities, opts.memory_budget, n_max, opts.chunksize,
-                                 n_models=max(len(models), 1))
+                                 n_models=max(len(models), 1), kept=kept)
     with ExitStack() as stack:
         runner = processor.Runner(
             executor=_executor(opts, stack), schema=QuietPFNanoAODSchema, chunksize=chunksize,

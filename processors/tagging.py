@@ -9,6 +9,7 @@ histograms for a DDT analysis.  The processor keeps no state between chunks: eac
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -25,7 +26,7 @@ from jetclr_coffea.preprocessing import bad_jets
 from jetclr_coffea.reader import JetConstituents, detect_convention, read_constituents
 
 from .ddt import DDTMap
-from .friend import friend_chunk
+from .friend import EVENT_BRANCHES, friend_chunk
 from .hists import hist_name, jet_rho, new_hists
 from .selection import FatJetSelection, parse_model_selection
 
@@ -41,6 +42,9 @@ CUTFLOW_KEYS = ("events", "events_weighted", "fatjets", "selected", "no_constitu
                 "skipped_no_pf_candidates", "scored", "msd_nonpositive", "ddt_undefined")
 
 F64 = npt.NDArray[np.float64]
+#: The skim's columns besides the models' outputs (:func:`_skim_columns`): run,
+#: luminosityBlock, event, entry, jetIdx, pt, eta, phi, msoftdrop, rho.
+SKIM_COLUMNS = 10
 
 
 def _load_ddts(ddt_map: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
@@ -190,6 +194,21 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             if out.is_score or out.name == "embedding"}
         for score in self.ddts:
             self.output_shapes[f"{score}_ddt"] = ()
+
+    def kept_bytes(self) -> tuple[float, float]:
+        """(bytes per fat jet, bytes per event) of the output this processor keeps to the end
+        of a run: the skim's columns (``keep_jets``: float64 event numbers, kinematics and
+        scores, the models' other outputs as they come) and the friend trees' (``friend``:
+        float32 per fat jet, event numbers and the counter per event)."""
+        per_jet, per_event = 0.0, 0.0
+        if self.keep_jets:
+            outputs = [out for m in self.models.values() for out in m.card.outputs]
+            per_jet += 8.0 * (SKIM_COLUMNS + len(self.ddts)) + sum(
+                (8.0 if not out.shape else 4.0) * math.prod(out.shape) for out in outputs)
+        if self.friend:
+            per_jet += 4.0 * sum(math.prod(shape) for shape in self.output_shapes.values())
+            per_event += 8.0 * (len(EVENT_BRANCHES) + 1)
+        return per_jet, per_event
 
     def process(self, events: Any) -> dict[str, Any]:
         dataset = events.metadata.get("dataset", "unknown")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tarfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,39 @@ def rewrite_events(src: Path, dst: Path, edit: Any = None) -> Path:
 def rewrite() -> Any:
     """:func:`rewrite_events`: copy a generated file, editing its collections."""
     return rewrite_events
+
+
+#: The smallest training config (tests only): every objective's tests start from it.
+TINY = {
+    "name": "tiny",
+    "data": {"files": [], "pt_min": 200.0, "pt_max": 5000.0, "eta_max": 2.4},
+    "preprocessing": {"features": ["deta", "dphi", "log_pt_rel", "log_e_rel", "dr"], "n_max": 30},
+    "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "d_out": 8, "dropout": 0.1},
+    "augment": {"collinear_prob": 0.2, "translation": 0.05},
+    "optim": {"epochs": 2, "batch_size": 64, "lr": 1.0e-3, "seed": 3, "device": "cpu"},
+}
+
+
+@pytest.fixture
+def tiny_config() -> Callable[..., Path]:
+    """``make(tmp_path, samples, name="tiny", **changes)``: the path of a YAML training config
+    on the qcd and top samples, output under ``tmp_path``; ``changes`` update its sections."""
+    import json
+
+    import yaml
+
+    def make(tmp_path: Path, samples: dict[str, Path], name: str = "tiny", **changes: Any) -> Path:
+        data = json.loads(json.dumps(TINY))
+        data["name"] = name
+        data["data"]["files"] = [str(samples["qcd"]), str(samples["top"])]
+        data["output"] = str(tmp_path / name)
+        for section, values in changes.items():
+            if isinstance(values, dict):
+                data.setdefault(section, {}).update(values)
+            else:
+                data[section] = values
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+    return make

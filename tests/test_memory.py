@@ -150,3 +150,54 @@ def test_rntuple_reads_and_scores_as_the_ttree(real_files: dict[str, Path], open
     scores = {ds: np.concatenate([j["jetclr_top_tagger_score"] for j in out[ds]["jets"]]) for ds in out}
     assert len(scores["ttree"]) == 24 and np.isfinite(scores["ttree"]).all()
     np.testing.assert_array_equal(scores["ttree"], scores["rntuple"])
+
+
+def test_kept_bytes_bound_what_a_skim_and_friend_hold(samples: dict[str, Path], open_nano: Any) -> None:
+    """The estimate of what a run keeps to its end covers the skim's and friend's real
+    arrays (within 3x: a bound, not a guess), and is zero without either."""
+    from jetclr_coffea.processors.memory import KEPT_COPIES, kept_bytes
+
+    events = open_nano(samples["top"], mode="virtual")
+    events.metadata.update(filename=str(samples["top"]), treename="Events", entrystart=0,
+                           entrystop=len(events))
+    assert LearnedJetTagProcessor([MODEL]).kept_bytes() == (0.0, 0.0)
+    proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=0.0, eta_max=5.0, require_jet_id=False),
+                                  keep_jets=True, friend=True)
+    out = proc.process(events)[events.metadata.get("dataset", "unknown")]
+    held = sum(np.asarray(v).nbytes for part in ("jets", "friend") for chunk in out[part]
+               for v in chunk.values() if isinstance(v, np.ndarray))
+    density = Density(candidates=0.0, links=0.0, fatjets=float(ak.mean(ak.num(events.FatJet, axis=1))),
+                      entries=len(events))
+    estimate = kept_bytes({"top.root": density}, *proc.kept_bytes()) / KEPT_COPIES
+    assert held <= estimate <= 3 * held, (held, estimate)
+    assert kept_bytes({"top.root": density}, 0.0, 0.0) == 0.0
+
+
+def test_the_budget_counts_what_the_run_keeps(fileset: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A skim and friend trees take the whole run's kept columns from the chunks' share;
+    a budget that holds the models but not them is refused before the first chunk."""
+    chunk = choose_chunksize({"real.root": PFNANO}, 2_000_000_000, 40, n_models=6)
+    with_kept = choose_chunksize({"real.root": PFNANO}, 2_000_000_000, 40, n_models=6, kept=500e6)
+    assert with_kept < chunk and abs((chunk - with_kept) * bytes_per_event(PFNANO, 40) - 500e6) < 3e7
+    with pytest.raises(ParameterError, match=r"0\.90 GB of skim and friend columns"):
+        choose_chunksize({"real.root": PFNANO}, 1_000_000_000, 40, n_models=2, kept=900e6)
+    proc = LearnedJetTagProcessor([MODEL], keep_jets=True)
+    per_jet, _ = proc.kept_bytes()
+    n_jets = sum(float(np.sum(counts)) for counts in _fatjet_counts(fileset))
+    need = BASE_BYTES + 2 * n_jets * per_jet
+    out = tmp_path / "o"
+    budget = f"{(need - 1e5) / 1e6:.1f}MB"
+    assert main(["run", str(fileset), "--model", str(MODEL), "-o", str(out), "--skim",
+                 "--memory-budget", budget]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "skim and friend columns this run keeps to its end" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+    assert main(["run", str(fileset), "--model", str(MODEL), "-o", str(out), "--memory-budget", budget]) == 0
+
+
+def _fatjet_counts(fileset: Path) -> list[Any]:
+    import uproot
+
+    return [uproot.open(f)["Events"]["nFatJet"].array(library="np")
+            for files in json.loads(fileset.read_text()).values() for f in files]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-import yaml
 from jetclr_coffea.training.config import load_config
 from jetclr_coffea.training.data import load_jets, training_targets
 from jetclr_coffea.training.evaluate import evaluate
@@ -28,33 +28,10 @@ from jetclr_coffea.preprocessing import PreprocessSpec
 from jetclr_coffea.sculpting import MSD_EDGES
 from jetclr_coffea.truth import QCD, TWO_PRONG
 
-TINY = {
-    "name": "tiny",
-    "data": {"files": [], "pt_min": 200.0, "pt_max": 5000.0, "eta_max": 2.4},
-    "preprocessing": {"features": ["deta", "dphi", "log_pt_rel", "log_e_rel", "dr"], "n_max": 30},
-    "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "d_out": 8, "dropout": 0.1},
-    "augment": {"collinear_prob": 0.2, "translation": 0.05},
-    "optim": {"epochs": 2, "batch_size": 64, "lr": 1.0e-3, "seed": 3, "device": "cpu"},
-}
 
-
-def _config(tmp_path: Path, samples: dict[str, Path], name: str = "tiny", **changes: Any) -> Path:
-    data = json.loads(json.dumps(TINY))
-    data["name"] = name
-    data["data"]["files"] = [str(samples["qcd"]), str(samples["top"])]
-    data["output"] = str(tmp_path / name)
-    for section, values in changes.items():
-        if isinstance(values, dict):
-            data.setdefault(section, {}).update(values)
-        else:
-            data[section] = values
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None:
-    cfg = load_config(_config(tmp_path, samples))
+def test_train_export_evaluate(tiny_config: Callable[..., Path],
+                               tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg = load_config(tiny_config(tmp_path, samples))
     result = train(cfg, progress=False)
     assert np.isfinite(result.final_loss)
     log = (result.output_dir / "log.csv").read_text().splitlines()
@@ -84,7 +61,7 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
     np.testing.assert_allclose(score, want, rtol=1e-4, atol=1e-6)
     assert read_card(out).scores == ("tagger_score",)
     # --compare: another encoder's LCT on the same jets and split, and the paired differences
-    other = train(load_config(_config(tmp_path, samples, name="other", optim={"epochs": 1, "seed": 9})),
+    other = train(load_config(tiny_config(tmp_path, samples, name="other", optim={"epochs": 1, "seed": 9})),
                   progress=False)
     other_path = export(other.checkpoint, tmp_path / "other.onnx")
     vs = evaluate(onnx_path, [str(samples["top"])], [str(samples["qcd"])], tmp_path / "eval4",
@@ -110,11 +87,12 @@ def test_train_export_evaluate(tmp_path: Path, samples: dict[str, Path]) -> None
     assert not (tmp_path / "eval8" / "metrics.json").exists()
 
 
-def test_anomalyclr_train_export_evaluate_process(tmp_path: Path, samples: dict[str, Path]) -> None:
+def test_anomalyclr_train_export_evaluate_process(tiny_config: Callable[..., Path],
+                                                  tmp_path: Path, samples: dict[str, Path]) -> None:
     """AnomalyCLR end to end: the exported anomaly_score is ||embedding||, evaluated and histogrammed."""
     from jetclr_coffea.processors import LearnedJetTagProcessor
 
-    cfg = load_config(_config(tmp_path, samples, name="anom", objective="anomalyclr",
+    cfg = load_config(tiny_config(tmp_path, samples, name="anom", objective="anomalyclr",
                               anomaly={"drop_prob": 0.4}, model={"irc_safe": True},
                               preprocessing={"features": ["deta", "dphi", "dr"]}))
     result = train(cfg, progress=False)
@@ -168,9 +146,10 @@ def test_same_class_partners() -> None:
 
 
 @pytest.mark.parametrize("objective", ["vicreg", "barlow_twins"])
-def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Path], objective: str) -> None:
+def test_codec_objectives_train_and_export(tiny_config: Callable[..., Path],
+                                           tmp_path: Path, samples: dict[str, Path], objective: str) -> None:
     """VICReg / Barlow Twins on same-class pairs of QCD and flat-mass two-prong jets."""
-    cfg = load_config(_config(tmp_path, samples, name=objective, objective=objective,
+    cfg = load_config(tiny_config(tmp_path, samples, name=objective, objective=objective,
                               pairs={"pairing": "same_class"}, optim={"epochs": 1}))
     cfg = replace(cfg, data=replace(cfg.data, files=(str(samples["qcd"]), str(samples["wprime-flat"]))))
     result = train(cfg, progress=False)
@@ -198,10 +177,11 @@ def test_codec_objectives_train_and_export(tmp_path: Path, samples: dict[str, Pa
 
 
 @pytest.mark.parametrize("objective", ["jetclr", "anomalyclr"])
-def test_resume_equals_uninterrupted(tmp_path: Path, samples: dict[str, Path], objective: str) -> None:
-    full = load_config(_config(tmp_path, samples, name="full", objective=objective))
+def test_resume_equals_uninterrupted(tiny_config: Callable[..., Path],
+                                     tmp_path: Path, samples: dict[str, Path], objective: str) -> None:
+    full = load_config(tiny_config(tmp_path, samples, name="full", objective=objective))
     train(full, progress=False)
-    split = load_config(_config(tmp_path, samples, name="split", objective=objective))
+    split = load_config(tiny_config(tmp_path, samples, name="split", objective=objective))
     train(split, progress=False, max_epochs=1)
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["epoch"] == 0
     done = train(split, resume=True, progress=False)
@@ -214,10 +194,10 @@ def test_resume_equals_uninterrupted(tmp_path: Path, samples: dict[str, Path], o
     assert a.get("embedding_norm") == b.get("embedding_norm")
 
 
-def test_nan_loss_stops_and_keeps_checkpoint(
+def test_nan_loss_stops_and_keeps_checkpoint(tiny_config: Callable[..., Path],
     tmp_path: Path, samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = load_config(_config(tmp_path, samples, name="nan"))
+    cfg = load_config(tiny_config(tmp_path, samples, name="nan"))
     train(cfg, progress=False, max_epochs=1)
     ckpt = tmp_path / "nan" / "checkpoint.pt"
     before = ckpt.read_bytes()
@@ -228,10 +208,10 @@ def test_nan_loss_stops_and_keeps_checkpoint(
     assert ckpt.read_bytes() == before
 
 
-def test_ctrl_c_saves_a_checkpoint(
+def test_ctrl_c_saves_a_checkpoint(tiny_config: Callable[..., Path],
     tmp_path: Path, samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = load_config(_config(tmp_path, samples, name="intr"))
+    cfg = load_config(tiny_config(tmp_path, samples, name="intr"))
     train(cfg, progress=False, max_epochs=1)
     before = (tmp_path / "intr" / "checkpoint.pt").read_bytes()
 
@@ -245,8 +225,9 @@ def test_ctrl_c_saves_a_checkpoint(
     assert (tmp_path / "intr" / "checkpoint.pt").read_bytes() == before
 
 
-def test_existing_run_and_incompatible_checkpoint(tmp_path: Path, samples: dict[str, Path]) -> None:
-    cfg_path = _config(tmp_path, samples, name="run")
+def test_existing_run_and_incompatible_checkpoint(tiny_config: Callable[..., Path],
+                                                  tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg_path = tiny_config(tmp_path, samples, name="run")
     cfg = load_config(cfg_path)
     train(cfg, progress=False, max_epochs=1)
     log = (tmp_path / "run" / "log.csv").read_text()
@@ -272,15 +253,16 @@ def test_existing_run_and_incompatible_checkpoint(tmp_path: Path, samples: dict[
         ({"pairs": {"pairing": "same_class"}}, "same_class needs objective vicreg or barlow_twins"),
     ],
 )
-def test_bad_config(tmp_path: Path, samples: dict[str, Path], change: dict[str, Any], message: str) -> None:
+def test_bad_config(tiny_config: Callable[..., Path],
+                    tmp_path: Path, samples: dict[str, Path], change: dict[str, Any], message: str) -> None:
     with pytest.raises(JetCLRError, match=message):
-        load_config(_config(tmp_path, samples, **change))
+        load_config(tiny_config(tmp_path, samples, **change))
 
 
-def test_data_without_constituents(
+def test_data_without_constituents(tiny_config: Callable[..., Path],
     tmp_path: Path, samples: dict[str, Path], no_pf_candidates: Path
 ) -> None:
-    cfg = load_config(_config(tmp_path, samples, name="nocands"))
+    cfg = load_config(tiny_config(tmp_path, samples, name="nocands"))
     cfg = replace(cfg, data=replace(cfg.data, files=(str(no_pf_candidates),)))
     with pytest.raises(JetCLRError, match="no PF-candidate branches"):
         train(cfg, progress=False)
@@ -296,12 +278,13 @@ def test_not_onnx_and_not_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "not a readable checkpoint" in capsys.readouterr().err
 
 
-def test_onnx_parity_with_torch(tmp_path: Path, samples: dict[str, Path]) -> None:
+def test_onnx_parity_with_torch(tiny_config: Callable[..., Path],
+                                tmp_path: Path, samples: dict[str, Path]) -> None:
     for irc in (False, True):
-        features = ["deta", "dphi", "dr"] if irc else TINY["preprocessing"]["features"]
+        features = ["deta", "dphi", "dr"] if irc else ["deta", "dphi", "log_pt_rel", "log_e_rel", "dr"]
         # the IRC-safe one with a representation wider than the transformer (model.d_repr)
         model = {"irc_safe": irc, "n_layers": 2, **({"d_repr": 24} if irc else {})}
-        path = _config(tmp_path, samples, name=f"parity{int(irc)}", model=model, optim={"epochs": 1},
+        path = tiny_config(tmp_path, samples, name=f"parity{int(irc)}", model=model, optim={"epochs": 1},
                        preprocessing={"features": features})
         result = train(load_config(path), progress=False)
         onnx_path = export(result.checkpoint, tmp_path / f"p{int(irc)}.onnx")
@@ -343,8 +326,9 @@ def test_targets_flatten_the_signal_mass_to_qcd(samples: dict[str, Path]) -> Non
     assert len(np.unique(plain.weight[plain.label == 1].numpy())) == 1
 
 
-def test_supervised_disco_trains_exports_and_separates(tmp_path: Path, samples: dict[str, Path]) -> None:
-    cfg = load_config(_config(
+def test_supervised_disco_trains_exports_and_separates(tiny_config: Callable[..., Path],
+                                                       tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg = load_config(tiny_config(
         tmp_path, samples, name="disco", objective="supervised", model={"d_out": 1, "irc_safe": True},
         preprocessing={"features": ["deta", "dphi", "dr"]},
         supervised={"output": "decorrelated_score", "disco": 0.01}, optim={"epochs": 10, "batch_size": 32}))
@@ -370,16 +354,18 @@ def test_supervised_disco_trains_exports_and_separates(tmp_path: Path, samples: 
     assert "decorrelated_score" in metrics["landscape"]["points"]
 
 
-def test_supervised_needs_one_logit_and_labels(tmp_path: Path, samples: dict[str, Path]) -> None:
+def test_supervised_needs_one_logit_and_labels(tiny_config: Callable[..., Path],
+                                               tmp_path: Path, samples: dict[str, Path]) -> None:
     with pytest.raises(JetCLRError, match="d_out: 1"):
-        load_config(_config(tmp_path, samples, name="wide", objective="supervised"))
+        load_config(tiny_config(tmp_path, samples, name="wide", objective="supervised"))
     with pytest.raises(JetCLRError, match="output must be a name other than"):
-        load_config(_config(tmp_path, samples, name="o", objective="supervised", model={"d_out": 1},
+        load_config(tiny_config(tmp_path, samples, name="o", objective="supervised", model={"d_out": 1},
                             supervised={"output": "embedding"}))
 
 
-def test_mass_matched_pairs_train(tmp_path: Path, samples: dict[str, Path]) -> None:
-    cfg = load_config(_config(tmp_path, samples, name="mm", objective="vicreg",
+def test_mass_matched_pairs_train(tiny_config: Callable[..., Path],
+                                  tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg = load_config(tiny_config(tmp_path, samples, name="mm", objective="vicreg",
                               pairs={"pairing": "mass_matched"}, optim={"epochs": 1}))
     cfg = replace(cfg, data=replace(cfg.data, files=(str(samples["qcd"]), str(samples["wprime-flat"]))))
     assert np.isfinite(train(cfg, progress=False).final_loss)
@@ -405,9 +391,9 @@ def test_efn_is_irc_safe_and_permutation_invariant() -> None:
     torch.testing.assert_close(efn(soft, torch.cat([w, torch.zeros(5, 1)], 1))[1], logit)
 
 
-def test_supervised_efn_with_disco_warmup_trains_and_exports(tmp_path: Path,
+def test_supervised_efn_with_disco_warmup_trains_and_exports(tiny_config: Callable[..., Path], tmp_path: Path,
                                                              samples: dict[str, Path]) -> None:
-    cfg = load_config(_config(
+    cfg = load_config(tiny_config(
         tmp_path, samples, name="efn", objective="supervised",
         preprocessing={"features": ["deta", "dphi"]},
         supervised={"arch": "efn", "output": "decorrelated_score", "disco": 1.0, "disco_warmup": 1},
@@ -423,11 +409,12 @@ def test_supervised_efn_with_disco_warmup_trains_and_exports(tmp_path: Path,
     assert out["embedding"].shape == (len(sample), 8)
     assert ((out["decorrelated_score"] >= 0) & (out["decorrelated_score"] <= 1)).all()
     with pytest.raises(JetCLRError, match="efn is IRC safe"):
-        load_config(_config(tmp_path, samples, name="bad", objective="supervised",
+        load_config(tiny_config(tmp_path, samples, name="bad", objective="supervised",
                             supervised={"arch": "efn"}))
 
 
-def test_efn_with_jet_features_trains_exports_and_needs_the_jets(tmp_path: Path,
+def test_efn_with_jet_features_trains_exports_and_needs_the_jets(tiny_config: Callable[..., Path],
+                                                                 tmp_path: Path,
                                                                  samples: dict[str, Path]) -> None:
     """A tagger that also sees msoftdrop/pT: the ONNX graph takes it as input ``jet``, the
     card declares it, ONNX Runtime agrees with torch, and the jets are required."""
@@ -435,7 +422,7 @@ def test_efn_with_jet_features_trains_exports_and_needs_the_jets(tmp_path: Path,
     from jetclr_coffea.preprocessing import jet_features
     from jetclr_coffea.reader import read_constituents
 
-    cfg = load_config(_config(
+    cfg = load_config(tiny_config(
         tmp_path, samples, name="efn_jet", objective="supervised",
         preprocessing={"features": ["deta", "dphi"]},
         supervised={"arch": "efn", "output": "decorrelated_score", "disco": 1.0, "disco_warmup": 1},
@@ -511,8 +498,9 @@ def test_efn_control_without_constituents_reads_the_jet_features_only() -> None:
     torch.testing.assert_close(efn(torch.randn(6, 9, 3), torch.rand(6, 9), jet)[1], logit)
 
 
-def test_resume_from_a_broken_or_foreign_checkpoint(tmp_path: Path, samples: dict[str, Path]) -> None:
-    cfg = load_config(_config(tmp_path, samples, name="broken"))
+def test_resume_from_a_broken_or_foreign_checkpoint(tiny_config: Callable[..., Path],
+                                                    tmp_path: Path, samples: dict[str, Path]) -> None:
+    cfg = load_config(tiny_config(tmp_path, samples, name="broken"))
     train(cfg, progress=False, max_epochs=1)
     ckpt = tmp_path / "broken" / "checkpoint.pt"
     good = ckpt.read_bytes()

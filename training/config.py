@@ -20,8 +20,8 @@ from jetclr_coffea.vae import VAEConfig
 from .objectives import OBJECTIVES as _REGISTRY
 from .objectives.supervised import SupervisedConfig
 
-__all__ = ["OBJECTIVES", "PAIRINGS", "DataConfig", "OptimConfig", "PairConfig", "TrainConfig",
-           "TruthConfig", "load_config"]
+__all__ = ["DATASET_CLASSES", "OBJECTIVES", "PAIRINGS", "DataConfig", "OptimConfig", "PairConfig",
+           "TrainConfig", "TruthConfig", "load_config"]
 
 #: Training objectives (the registry of :mod:`jetclr_coffea.training.objectives`): JetCLR's
 #: NT-Xent; AnomalyCLR (NT-Xent that also pushes each jet away from its anomalous copy;
@@ -32,6 +32,8 @@ OBJECTIVES = tuple(_REGISTRY)
 
 #: How positive pairs are made (:class:`PairConfig`).
 PAIRINGS = ("augmented", "same_class", "mass_matched")
+#: The classes ``data.labels`` gives a dataset.
+DATASET_CLASSES = ("signal", "background")
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,13 @@ class DataConfig:
         reweight_bins: pT bins of the reweighting.
         weighted: draw the training batches in proportion to the jets' weights (always with
             ``reweight``); False: every jet equally often, whatever its weight.
+        labels: with ``fileset``, a class per dataset (``{qcd: background, zprime: signal}``):
+            every jet of a named dataset takes it (signal: ``truth.signal_label``'s class),
+            instead of its truth label; datasets not named keep their truth.
+        val_fraction: the share of events held out as the validation sample (0: none): their
+            jets give the validation loss after every epoch, the epoch with the lowest one is
+            kept as ``best.pt`` (and ``optim.patience`` stops the run early).  Events are
+            assigned by a hash of (file index, entry): the same split on every run and resume.
     """
 
     files: tuple[str, ...] = ()
@@ -116,9 +125,20 @@ class DataConfig:
     reweight: str = "none"
     reweight_bins: int = 20
     weighted: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    val_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         from .reweight import REWEIGHT_MODES
+
+        if self.labels and not self.fileset:
+            raise ValueError("labels name datasets: give a fileset, not files")
+        bad = {ds: c for ds, c in self.labels.items() if c not in DATASET_CLASSES}
+        if bad:
+            ds, c = next(iter(bad.items()))
+            raise ValueError(f"labels.{ds} must be one of {', '.join(DATASET_CLASSES)}, got {c!r}")
+        if not 0.0 <= self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction must be in [0, 0.5), got {self.val_fraction}")
 
         if bool(self.files) == bool(self.fileset):
             raise ValueError("give files (a list of ROOT files) or fileset (a fileset JSON), not "
@@ -147,6 +167,8 @@ class OptimConfig:
         temperature: NT-Xent temperature tau.
         seed: seeds shuffling, augmentations, dropout and initialisation.
         device: "auto" (CUDA when present), "cpu" or "cuda".
+        patience: with a validation sample (``data.val_fraction``), stop after this many
+            epochs without a lower validation loss (0: run every epoch).
     """
 
     epochs: int = 20
@@ -156,8 +178,11 @@ class OptimConfig:
     temperature: float = 0.1
     seed: int = 1
     device: str = "auto"
+    patience: int = 0
 
     def __post_init__(self) -> None:
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0 (0: no early stopping), got {self.patience}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 2:
@@ -206,6 +231,8 @@ class TrainConfig:
                              f"folder under runs/), got {self.name!r}")
         if self.objective not in _REGISTRY:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.optim.patience and not self.data.val_fraction:
+            raise ValueError("optim.patience stops on the validation loss: set data.val_fraction > 0")
         _REGISTRY[self.objective].check(self)
         accepted = _REGISTRY[self.objective].pairings
         if self.pairs.pairing not in accepted:

@@ -23,13 +23,15 @@ import numpy.typing as npt
 
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.preprocessing import PreprocessSpec
+from jetclr_coffea.truth import QCD, TOP
 
 from .data import HANDCRAFTED, JetSample, load_jets
 
 if TYPE_CHECKING:
     from .config import DataConfig
 
-__all__ = ["MSD_EDGES", "REWEIGHT_MODES", "fileset_weights", "flat_weights", "training_jets"]
+__all__ = ["MSD_EDGES", "REWEIGHT_MODES", "dataset_labels", "fileset_weights", "flat_weights",
+           "training_jets"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -112,22 +114,45 @@ def flat_weights(weight: F64, pt: F64, pt_edges: Sequence[float], *, msd: F64 | 
 
 
 
-def training_jets(data: DataConfig, spec: PreprocessSpec) -> JetSample:
-    """The jets of ``data`` (its files, or its fileset's), with their physical weights, then
-    reweighted as ``data.reweight`` asks, each truth class separately (files without truth:
-    one class).  ``JetSample.weight`` holds the result."""
-    if data.fileset:
-        from jetclr_coffea.processors.ddt import check_xsecs
-        from jetclr_coffea.processors.run import load_fileset
+def dataset_labels(sample: JetSample, owner: Sequence[str], labels: Mapping[str, str],
+                   signal: int) -> JetSample:
+    """``sample`` with every jet of a dataset named in ``labels`` (dataset -> signal or
+    background) labelled ``signal`` or QCD; ``owner``: the dataset of each file."""
+    if not labels:
+        return sample
+    new = sample.labels.copy()
+    for i, ds in enumerate(owner):
+        if ds in labels:
+            new[sample.source == i] = signal if labels[ds] == "signal" else QCD
+    return replace(sample, labels=new)
 
-        fs = load_fileset(data.fileset)
-        files = [f for entry in fs.values() for f in entry["files"]]
-        owner = [ds for ds, entry in fs.items() for _ in entry["files"]]
-        sample = load_jets(files, spec, pt_min=data.pt_min, pt_max=data.pt_max, eta_max=data.eta_max,
-                           max_jets=data.max_jets)
-        xsecs = check_xsecs(fs)
-        if xsecs is not None:
-            sample = replace(sample, weight=fileset_weights(files, owner, xsecs, sample.event))
+
+def _fileset_jets(data: DataConfig, spec: PreprocessSpec, signal: int) -> JetSample:
+    from jetclr_coffea.processors.ddt import check_xsecs
+    from jetclr_coffea.processors.run import load_fileset
+
+    fs = load_fileset(data.fileset)
+    unknown = sorted(set(data.labels) - set(fs))
+    if unknown:
+        raise JetCLRError(f"{data.fileset}: data.labels names {unknown[0]!r}, not a dataset of the fileset "
+                          f"(has: {', '.join(fs)})")
+    files = [f for entry in fs.values() for f in entry["files"]]
+    owner = [ds for ds, entry in fs.items() for _ in entry["files"]]
+    sample = load_jets(files, spec, pt_min=data.pt_min, pt_max=data.pt_max, eta_max=data.eta_max,
+                       max_jets=data.max_jets)
+    xsecs = check_xsecs(fs)
+    if xsecs is not None:
+        sample = replace(sample, weight=fileset_weights(files, owner, xsecs, sample.event))
+    return dataset_labels(sample, owner, data.labels, signal)
+
+
+def training_jets(data: DataConfig, spec: PreprocessSpec, signal: int = TOP) -> JetSample:
+    """The jets of ``data`` (its files, or its fileset's), with their physical weights and
+    labels (``data.labels``' dataset classes, ``signal`` the signal's, else the truth), then
+    reweighted as ``data.reweight`` asks, each class separately (files without truth: one
+    class).  ``JetSample.weight`` holds the result."""
+    if data.fileset:
+        sample = _fileset_jets(data, spec, signal)
     else:
         sample = load_jets(list(data.files), spec, pt_min=data.pt_min, pt_max=data.pt_max,
                            eta_max=data.eta_max, max_jets=data.max_jets)

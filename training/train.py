@@ -26,15 +26,21 @@ import torch
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError, ParameterError
+from jetclr_coffea.truth import SIGNAL_LABELS, TOP
 
 from .config import TrainConfig
 from .data import Targets, subset, to_batch, training_targets
 from .objectives import Objective, get_objective
 from .reweight import training_jets
+from .split import validation_mask
 
 __all__ = ["TrainResult", "epoch_order", "pick_device", "train"]
 
 CHECKPOINT = "checkpoint.pt"
+#: The checkpoint of the epoch with the lowest validation loss (with ``data.val_fraction``).
+BEST = "best.pt"
+#: Seeds the validation batches and augmentations, the same after every epoch.
+VALIDATION_SEED = 2_718_281
 INTERRUPTED = "checkpoint_interrupted.pt"
 LOG = "log.csv"
 
@@ -49,6 +55,10 @@ class TrainResult:
     final_loss: float
     seconds: float
     device: str
+    best_checkpoint: Path | None = None
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    stopped_early: bool = False
 
 
 def pick_device(name: str) -> torch.device:
@@ -137,15 +147,63 @@ def epoch_order(n_jets: int, g: torch.Generator, weights: torch.Tensor | None = 
 
 
 @dataclass
+class _Data:
+    """Jets on the training device with what the objective reads: their truth labels (for
+    same-class pairs), targets (objectives that read the truth) and sampling weights."""
+
+    jets: JetBatch
+    labels: npt.NDArray[np.int64]
+    targets: Targets | None
+    weights: torch.Tensor | None  # (n_jets,) the batches' sampling weights (data.reweight)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def part(self, rows: npt.NDArray[np.int64]) -> _Data:
+        r = torch.as_tensor(rows, device=self.jets.mask.device)
+        return _Data(self.jets.index(r), self.labels[rows],
+                     None if self.targets is None else self.targets.index(r),
+                     None if self.weights is None else self.weights[r])
+
+
+def _read_data(cfg: TrainConfig, objective: Objective, device: torch.device
+               ) -> tuple[_Data, npt.NDArray[np.int64]]:
+    """The training jets of ``cfg`` (only signal and QCD ones where the objective reads the
+    truth) and each one's event (file index, entry)."""
+    sample = training_jets(cfg.data, cfg.preprocessing, SIGNAL_LABELS[cfg.truth.signal_label] or TOP)
+    arrays, labels, event, targets = sample.arrays, sample.labels, sample.event, None
+    weights = sample.weight if cfg.data.weighted or cfg.data.reweight != "none" else None
+    if objective.needs_targets(cfg):
+        keep, targets = training_targets(sample, cfg.truth.signal_label, cfg.truth.mass_flatten, device,
+                                         objective.jet_features(cfg.to_dict()))
+        arrays, labels, event = subset(sample.arrays, keep), sample.labels[keep], sample.event[keep]
+        weights = None if weights is None else weights[keep]
+    w = None if weights is None else torch.as_tensor(np.clip(weights, 0.0, None), dtype=torch.float64,
+                                                      device=device)
+    return _Data(to_batch(arrays, device), labels, targets, w), event
+
+
+def _split(data: _Data, event: npt.NDArray[np.int64], cfg: TrainConfig) -> tuple[_Data, _Data | None]:
+    """(training, validation) parts of ``data`` (:mod:`.split`; no validation without
+    ``data.val_fraction``)."""
+    if not cfg.data.val_fraction:
+        return data, None
+    val = validation_mask(event, cfg.data.val_fraction)
+    if val.sum() < cfg.optim.batch_size:
+        raise JetCLRError(f"data.val_fraction {cfg.data.val_fraction} holds out {int(val.sum())} jets: fewer "
+                          f"than one batch of {cfg.optim.batch_size}; raise it or give more jets")
+    return data.part(np.flatnonzero(~val)), data.part(np.flatnonzero(val))
+
+
+@dataclass
 class _Run:
     """The state of one training run: data, model, optimiser, schedule, history."""
 
     cfg: TrainConfig
     out: Path
     device: torch.device
-    jets: JetBatch
-    partners: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
-    targets: Targets | None
+    data: _Data
+    val: _Data | None
     objective: Objective
     model: torch.nn.Module
     opt: torch.optim.Optimizer
@@ -155,28 +213,17 @@ class _Run:
     first_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     extras: Callable[[torch.nn.Module], dict[str, Any]] | None = None
-    weights: torch.Tensor | None = None  # (n_jets,) the batches' sampling weights (data.reweight)
 
     @property
     def n_jets(self) -> int:
-        return len(self.jets.mask)
+        return len(self.data)
 
     @classmethod
     def start(cls, cfg: TrainConfig, out: Path, device: torch.device, resume: bool) -> _Run:
         """Read the jets, build the model and optimiser, and (``resume``) load the checkpoint."""
-        sample = training_jets(cfg.data, cfg.preprocessing)
         objective = get_objective(cfg.objective)
-        arrays, labels, targets = sample.arrays, sample.labels, None
-        weights = sample.weight if cfg.data.weighted or cfg.data.reweight != "none" else None
-        if objective.needs_targets(cfg):  # signal and QCD jets only, with their truth
-            keep, targets = training_targets(sample, cfg.truth.signal_label, cfg.truth.mass_flatten, device,
-                                             objective.jet_features(cfg.to_dict()))
-            arrays, labels = subset(sample.arrays, keep), sample.labels[keep]
-            weights = None if weights is None else weights[keep]
-        jets = to_batch(arrays, device)
-        n = len(labels)
-        within_class = cfg.pairs.pairing in ("same_class", "mass_matched")
-        partners = _same_class_partners(labels, device) if within_class else None
+        data, val = _split(*_read_data(cfg, objective, device), cfg)
+        n = len(data)
         bs = min(cfg.optim.batch_size, n)
         if n // bs == 0 or bs < 2:
             raise JetCLRError(f"only {n} jets: fewer than one batch of {cfg.optim.batch_size}")
@@ -184,28 +231,35 @@ class _Run:
         model = objective.build_model(cfg).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         sched = _scheduler(opt, cfg.optim.epochs * (n // bs))
-        run = cls(cfg=cfg, out=out, device=device, jets=jets, partners=partners, targets=targets,
-                  objective=objective,
+        run = cls(cfg=cfg, out=out, device=device, data=data, val=val, objective=objective,
                   model=model, opt=opt, sched=sched, batch=bs, steps=n // bs)
         if resume:
-            ckpt = out / CHECKPOINT
-            from .export import load_checkpoint
-
-            saved = load_checkpoint(ckpt)  # a truncated or empty file: a one-line error
-            _check_compatible(saved, cfg, ckpt)
-            try:
-                model.load_state_dict(saved["model"])
-                opt.load_state_dict(saved["optimizer"])
-                sched.load_state_dict(saved["scheduler"])
-            except (RuntimeError, KeyError, ValueError) as err:
-                raise JetCLRError(f"{ckpt}: the checkpoint does not fit this config's model (changed "
-                                  f"architecture?): {' '.join(str(err).split())[:120]}") from err
-            run.first_epoch, run.history = saved["epoch"] + 1, saved["history"]
+            run.load(out / CHECKPOINT)
         # what the objective records with each checkpoint (anomalyclr: embedding norms)
-        run.extras = objective.checkpoint_extras(cfg, jets, device)
-        if weights is not None:
-            run.weights = torch.as_tensor(np.clip(weights, 0.0, None), dtype=torch.float64, device=device)
+        run.extras = objective.checkpoint_extras(cfg, data.jets, device)
         return run
+
+    def load(self, ckpt: Path) -> None:
+        """Continue from the checkpoint ``ckpt`` of this config's run."""
+        from .export import load_checkpoint
+
+        saved = load_checkpoint(ckpt)  # a truncated or empty file: a one-line error
+        _check_compatible(saved, self.cfg, ckpt)
+        try:
+            self.model.load_state_dict(saved["model"])
+            self.opt.load_state_dict(saved["optimizer"])
+            self.sched.load_state_dict(saved["scheduler"])
+        except (RuntimeError, KeyError, ValueError) as err:
+            raise JetCLRError(f"{ckpt}: the checkpoint does not fit this config's model (changed "
+                              f"architecture?): {' '.join(str(err).split())[:120]}") from err
+        self.first_epoch, self.history = saved["epoch"] + 1, saved["history"]
+
+    def partners(self, data: _Data) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
+        """The other member of each positive pair: the jet itself (None), or (CoDec) another
+        jet of the same truth class in ``data``."""
+        if self.cfg.pairs.pairing not in ("same_class", "mass_matched"):
+            return None
+        return _same_class_partners(data.labels, self.device)
 
     def state(self, epoch: int) -> dict[str, Any]:
         """The checkpoint after ``epoch`` (0-based)."""
@@ -218,27 +272,32 @@ class _Run:
             saved.update(self.extras(self.model))
         return saved
 
+    def _sampling(self, data: _Data) -> torch.Tensor | None:
+        weights = data.weights
+        if self.cfg.pairs.pairing == "mass_matched" and data.targets is not None:
+            # CoDec's flattening by sampling: jets drawn with their mass-matching weights
+            mass = data.targets.weight.to(torch.float64)
+            weights = mass if weights is None else weights * mass
+        return weights
+
+    def _loss(self, data: _Data, rows: torch.Tensor, g: torch.Generator, epoch: int,
+              partners: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None) -> torch.Tensor:
+        b = data.jets.index(rows)
+        b2 = b if partners is None else data.jets.index(partners(rows, g))
+        t = None if data.targets is None else data.targets.index(rows)
+        return self.objective.step(self.cfg, self.model, b, b2, g, t, epoch)
+
     def epoch(self, epoch: int, progress: bool) -> float:
         """Train one epoch (seeded from ``(seed, epoch)`` alone); returns its mean loss."""
-        cfg, model, jets, bs = self.cfg, self.model, self.jets, self.batch
+        cfg, bs = self.cfg, self.batch
         g = torch.Generator(device=self.device).manual_seed(cfg.optim.seed * 100_003 + epoch)
         torch.manual_seed(cfg.optim.seed * 7_919 + epoch)
-        model.train()
-        weights = self.weights
-        if cfg.pairs.pairing == "mass_matched" and self.targets is not None:
-            # CoDec's flattening by sampling: jets drawn with their mass-matching weights
-            mass = self.targets.weight.to(torch.float64)
-            weights = mass if weights is None else weights * mass
-        perm = epoch_order(self.n_jets, g, weights)
+        self.model.train()
+        perm = epoch_order(self.n_jets, g, self._sampling(self.data))
+        partners = self.partners(self.data)
         t0, total = time.perf_counter(), 0.0
         for step in range(self.steps):
-            rows = perm[step * bs:(step + 1) * bs]
-            b = jets.index(rows)
-            # the other member of each positive pair: the jet itself, or (CoDec) another jet
-            # of the same truth class
-            b2 = b if self.partners is None else jets.index(self.partners(rows, g))
-            t = None if self.targets is None else self.targets.index(rows)
-            loss = self.objective.step(cfg, model, b, b2, g, t, epoch)
+            loss = self._loss(self.data, perm[step * bs:(step + 1) * bs], g, epoch, partners)
             if not torch.isfinite(loss):
                 raise JetCLRError(f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
                                   f"stopped, the last good checkpoint is kept in {self.out}")
@@ -256,11 +315,41 @@ class _Run:
                              "jets_per_s": self.steps * bs / seconds, "seconds": seconds})
         return mean
 
+    def validation_loss(self) -> float:
+        """The loss on the validation jets: the same batches, augmentations and loss definition
+        (that of the last epoch) after every epoch, no dropout, no gradients."""
+        assert self.val is not None
+        g = torch.Generator(device=self.device).manual_seed(VALIDATION_SEED)
+        torch.manual_seed(VALIDATION_SEED)  # the objective's own draws; each epoch reseeds
+        order = epoch_order(len(self.val), g, self._sampling(self.val))
+        partners, steps = self.partners(self.val), len(self.val) // self.batch
+        self.model.eval()
+        with torch.no_grad():
+            total = sum(float(self._loss(self.val, order[i * self.batch:(i + 1) * self.batch], g,
+                                         self.cfg.optim.epochs - 1, partners)) for i in range(steps))
+        self.model.train()
+        return total / steps
+
+    def best(self) -> tuple[int, float] | None:
+        """(epoch, validation loss) of the lowest validation loss so far (None: no validation)."""
+        scored = [(int(h["epoch"]), float(h["val_loss"])) for h in self.history if "val_loss" in h]
+        return min(scored, key=lambda e: e[1]) if scored else None
+
+    def stopped(self) -> bool:
+        """Whether ``optim.patience`` epochs passed without a lower validation loss."""
+        best, patience = self.best(), self.cfg.optim.patience
+        return bool(patience and best is not None and int(self.history[-1]["epoch"]) - best[0] >= patience)
+
 
 def train(
     cfg: TrainConfig, *, resume: bool = False, progress: bool = True, max_epochs: int = 0
 ) -> TrainResult:
     """Train the encoder of ``cfg``; checkpoints and a CSV log go to ``cfg.output_dir``.
+
+    With a validation sample (``data.val_fraction``) each epoch's validation loss is logged,
+    the epoch with the lowest is kept as ``best.pt`` (written before ``checkpoint.pt``, so
+    an interruption between the two is redone on resume), and ``optim.patience`` epochs
+    without a lower one end the run (a resumed run that had stopped stays stopped).
 
     Args:
         cfg: the run.
@@ -275,13 +364,7 @@ def train(
     """
     out = Path(cfg.output_dir)
     ckpt_path = out / CHECKPOINT
-    if ckpt_path.exists() and not resume:
-        raise ParameterError("resume",
-                             f"not given, but {ckpt_path} exists: resume it, or choose another output")
-    if resume and not ckpt_path.exists():
-        raise ParameterError("resume", f"given, but there is no {ckpt_path}")
-    if max_epochs < 0:
-        raise ParameterError("max_epochs", f"must be 0 (all) or positive, got {max_epochs}")
+    _check_start(ckpt_path, resume, max_epochs)
     start = time.perf_counter()
     run = _Run.start(cfg, out, pick_device(cfg.optim.device), resume)
     out.mkdir(parents=True, exist_ok=True)
@@ -290,7 +373,14 @@ def train(
     last_epoch = cfg.optim.epochs if max_epochs <= 0 else min(cfg.optim.epochs, run.first_epoch + max_epochs)
     try:
         for epoch in range(run.first_epoch, last_epoch):
+            if run.history and run.stopped():
+                break
             last_loss = run.epoch(epoch, progress)
+            if run.val is not None:
+                run.history[-1]["val_loss"] = run.validation_loss()
+                best = run.best()
+                if best is not None and best[0] == epoch + 1:
+                    _atomic_save(run.state(epoch), out / BEST)
             _atomic_save(run.state(epoch), ckpt_path)
             _write_log(out / LOG, run.history)
     except KeyboardInterrupt:
@@ -300,10 +390,23 @@ def train(
             f"resuming continues from the last complete epoch in {ckpt_path}"
         ) from None
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    best = run.best()
     return TrainResult(
-        output_dir=out, checkpoint=ckpt_path, epochs=last_epoch, final_loss=last_loss,
-        seconds=time.perf_counter() - start, device=str(run.device),
+        output_dir=out, checkpoint=ckpt_path, epochs=int(run.history[-1]["epoch"]) if run.history else 0,
+        final_loss=last_loss, seconds=time.perf_counter() - start, device=str(run.device),
+        best_checkpoint=None if best is None else out / BEST, best_epoch=None if best is None else best[0],
+        best_val_loss=None if best is None else best[1], stopped_early=bool(run.history) and run.stopped(),
     )
+
+
+def _check_start(ckpt_path: Path, resume: bool, max_epochs: int) -> None:
+    if ckpt_path.exists() and not resume:
+        raise ParameterError("resume",
+                             f"not given, but {ckpt_path} exists: resume it, or choose another output")
+    if resume and not ckpt_path.exists():
+        raise ParameterError("resume", f"given, but there is no {ckpt_path}")
+    if max_epochs < 0:
+        raise ParameterError("max_epochs", f"must be 0 (all) or positive, got {max_epochs}")
 
 
 def _write_log(path: Path, history: list[dict[str, float]]) -> None:
