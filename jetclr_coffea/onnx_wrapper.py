@@ -14,12 +14,16 @@ works on every backend::
     cands = fatjet_constituents(events)[selection]          # events x jets x constituents
     score = onnx_wrapper("model.onnx", output="tagger_score")(ak.flatten(cands, axis=1))
     score = ak.unflatten(score, ak.num(events.FatJet[selection], axis=1))  # events x jets
+
+Several outputs from one inference: ``output=("tagger_score", "embedding")`` returns a dict
+``{name: array}`` (dask-awkward arrays in dask mode), the model run once per jet.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,23 +68,30 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
     :func:`jetclr_coffea.reader.read_constituents`), awkward or dask-awkward, and, for a
     model whose card declares jet features (``codec_twoprong.onnx``), the same jets' FatJet
     records as a second argument (``wrapper(cands, fatjets)``).  Returns one output per jet:
-    ``output`` selects which ("embedding", "head", "tagger_score", ...).
+    ``output`` selects which ("embedding", "head", "tagger_score", ...); a sequence of names
+    returns a dict of them from a single inference.
 
     Args:
         path: the ONNX file.
-        output: the output to return.
+        output: the output to return, or several (a dict is returned).
         batch_size: jets per ONNX Runtime call (default: by provider).
     """
 
-    def __init__(self, path: str, output: str = "embedding", batch_size: int | None = None) -> None:
+    def __init__(self, path: str, output: str | Sequence[str] = "embedding",
+                 batch_size: int | None = None) -> None:
         super().__init__()
         self.model = OnnxJetModel(path, batch_size=batch_size)
-        if output not in self.model.card.output_names:
-            raise JetCLRError(f"{path}: the model has no output {output!r} "
-                              f"(it has {', '.join(self.model.card.output_names)})")
+        names = (output,) if isinstance(output, str) else tuple(output)
+        if not names or len(set(names)) != len(names):
+            raise JetCLRError(f"{path}: give each output once, got {list(names)}")
+        for name in names:
+            if name not in self.model.card.output_names:
+                raise JetCLRError(f"{path}: the model has no output {name!r} "
+                                  f"(it has {', '.join(self.model.card.output_names)})")
         #: the FatJet fields the model's jet features are computed from (none for most models)
         self.jet_fields = jet_feature_fields(self.model.card.jet_features)
         self.output = output
+        self.outputs = names
         self.n_max = self.model.spec.n_max
 
     def validate_numpy_input(self, stacked: npt.NDArray[Any], *columns: npt.NDArray[Any]) -> None:
@@ -115,7 +126,7 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
         return (lib.values_astype(stacked, np.float64), *columns), {}
 
     def numpy_call(self, stacked: npt.NDArray[np.float64], *columns: npt.NDArray[np.float64]
-                   ) -> npt.NDArray[np.float32]:
+                   ) -> npt.NDArray[np.float32] | ak.Array:
         # padding (and any constituent without positive pT) is dropped entry by entry;
         # the model's own preprocessing then sorts, pads and masks exactly as in training
         real = stacked[:, :, 0] > 0
@@ -125,5 +136,17 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
             real.sum(axis=1),
         )
         jets = ak.zip(dict(zip(self.jet_fields, columns, strict=True))) if columns else None
-        out = self.model(constituents, jets)[self.output]
-        return np.asarray(out, dtype=np.float32)
+        out = self.model(constituents, jets)
+        if isinstance(self.output, str):
+            return np.asarray(out[self.output], dtype=np.float32)
+        # one record array (a row per jet, depth 1 so a (jets, D) output stays one field):
+        # coffea's dask path passes it through as one partition and splits it into fields
+        record: ak.Array = ak.zip({n: np.asarray(out[n], dtype=np.float32) for n in self.outputs},
+                                  depth_limit=1)
+        return record
+
+    def postprocess_awkward(self, return_array: Any, *args: Any, **kwargs: Any) -> Any:
+        """Several outputs: the record of :meth:`numpy_call` as a dict (dask mode has split it)."""
+        if isinstance(self.output, str) or isinstance(return_array, dict):
+            return return_array
+        return {name: return_array[name] for name in return_array.fields}

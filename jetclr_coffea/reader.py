@@ -231,7 +231,9 @@ class _Links:
 
 
 def _offsets(counts: I64) -> I64:
-    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    """Where each list starts (0 lists: none)."""
+    c = np.asarray(counts, dtype=np.int64)
+    return np.cumsum(c) - c
 
 
 def _candidate_counts(f: _Fields, conv: Convention) -> I64:

@@ -151,6 +151,9 @@ def write_friends(chunks: list[dict[str, Any]], entries: Mapping[str, int], fold
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     columns = {f: _assemble(f, by_file.get(f, []), n) for f, n in entries.items() if n > 0}
+    if chunks:  # a 0-entry input (coffea makes no chunk of it) gets a 0-entry friend of the same branches
+        template = {k: v[:0] for k, v in chunks[0].items() if isinstance(v, np.ndarray)}
+        columns.update({f: template for f, n in entries.items() if n == 0})
     written = []
     for f, cols in columns.items():
         target = friend_path(out, f)

@@ -239,3 +239,35 @@ def test_ddt_score_in_dask_mode_equals_the_processors(samples: dict[str, Path], 
     want = ak.to_numpy(ak.flatten(tagged[f"jetclr_top_{SCORE}_ddt"][in_sel]))
     assert len(got) == len(want) > 50
     np.testing.assert_allclose(got, want, atol=1e-5, equal_nan=True)
+
+
+def test_onnx_wrapper_several_outputs_from_one_inference(samples: dict[str, Path], open_nano: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``output=(a, b)`` returns both, equal to one output at a time, from one model call,
+    eagerly and in dask mode; a repeated or empty list is refused."""
+    eager = open_nano(samples["top"], mode="eager")
+    cands = ak.flatten(fatjet_constituents(eager)[FatJetSelection(pt_min=250.0).mask(eager.FatJet)], axis=1)
+    names = ("tagger_score", "embedding")
+    calls = {"n": 0}
+    real_call = OnnxJetModel.__call__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        return real_call(self, *args, **kwargs)
+
+    both = onnx_wrapper(str(MODEL), output=names)
+    monkeypatch.setattr(OnnxJetModel, "__call__", counting)
+    got = both(cands)
+    assert calls["n"] == 1 and set(got) == set(names)
+    for name in names:
+        alone = onnx_wrapper(str(MODEL), output=name)(cands)
+        np.testing.assert_array_equal(ak.to_numpy(got[name]), ak.to_numpy(alone))
+    events = open_nano(samples["top"], mode="dask", steps_per_file=2)
+    lazy = onnx_wrapper(str(MODEL), output=names)(
+        ak.flatten(fatjet_constituents(events)[FatJetSelection(pt_min=250.0).mask(events.FatJet)], axis=1))
+    assert set(lazy) == set(names) and all(isinstance(v, dak.Array) for v in lazy.values())
+    for name in names:
+        np.testing.assert_allclose(ak.to_numpy(lazy[name].compute()), ak.to_numpy(got[name]), atol=1e-6)
+    for bad in ((), ("embedding", "embedding")):
+        with pytest.raises(JetCLRError, match="give each output once"):
+            onnx_wrapper(str(MODEL), output=bad)

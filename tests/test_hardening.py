@@ -295,3 +295,47 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path) 
         check_writable("/proc/m.json")
     assert check_writable(tmp_path / "ok.json") == tmp_path / "ok.json"
     assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
+
+
+def _zero_entries(source: Path, path: Path) -> Path:
+    """``source``'s Events branches (PF candidates, links, fat jets, truth) with 0 entries."""
+    arrays = uproot.open(source)["Events"].arrays()[:0]
+    collections: dict[str, dict[str, Any]] = {}
+    data: dict[str, Any] = {}
+    for name in arrays.fields:
+        if name.startswith("n"):
+            continue  # counters: uproot writes them for the collections
+        if "_" in name:
+            coll, field = name.split("_", 1)
+            collections.setdefault(coll, {})[field] = arrays[name]
+        else:
+            data[name] = arrays[name]
+    data.update({coll: ak.zip(fields) for coll, fields in collections.items()})
+    with uproot.recreate(path) as f:
+        tree = f.mktree("Events", {k: v.type for k, v in data.items()},
+                        field_name=lambda o, i: f"{o}_{i}", counter_name=lambda c: f"n{c}")
+        tree.extend(data)
+    return path
+
+
+def test_a_zero_entry_pfnano_file(tmp_path: Path, samples: dict[str, Path],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Every PFNano branch and no entry: inspect summarises it, run gives it a 0-entry friend
+    with the same branches as its neighbour's, evaluate and ot-medoids say in one line."""
+    empty = _zero_entries(samples["qcd"], tmp_path / "empty.root")
+    assert "PFCands" in " ".join(uproot.open(empty)["Events"].keys())
+    assert main(["inspect", str(empty)]) == 0
+    assert "fat jets:                  0" in capsys.readouterr().out
+    fs = tmp_path / "fs.json"
+    fs.write_text(json.dumps({"e": [str(empty)], "q": [str(samples["qcd"])]}))
+    assert main(["run", str(fs), "--model", str(MODEL), "-o", str(tmp_path / "o"),
+                 "--friend", str(tmp_path / "fr")]) == 0
+    friends = {p: uproot.open(tmp_path / "fr" / f"{p}_friend.root")["Friends"] for p in ("empty", "qcd")}
+    assert friends["empty"].num_entries == 0 and friends["qcd"].num_entries == 100
+    assert friends["empty"].keys() == friends["qcd"].keys()
+    capsys.readouterr()
+    assert main(["ot-medoids", str(empty), "--k", "2", "-o", str(tmp_path / "ot.onnx")]) == 2
+    assert main(["evaluate", str(MODEL), "--signal", str(empty), "--background", str(samples["qcd"]),
+                 "--output-dir", str(tmp_path / "ev")]) == 2
+    errors = [e for e in capsys.readouterr().err.splitlines() if "error" in e]  # (evaluate's progress too)
+    assert len(errors) == 2 and all("no fat jet with" in e and str(empty) in e for e in errors)

@@ -100,7 +100,7 @@ def test_labels_per_dataset(tiny_config: Callable[..., Path], tmp_path: Path,
     assert np.all(given.labels[from_top] == TOP) and np.all(given.labels[~from_top] == QCD)
     assert (truth.labels[from_top] != TOP).any()  # the truth differs: the labels were applied
     bad = {**data, "labels": {"zprime": "signal"}}
-    with pytest.raises(JetCLRError, match="'zprime', not a dataset of the fileset"):
+    with pytest.raises(JetCLRError, match=r"'zprime', not a dataset of the fileset"):
         training_jets(load_config(tiny_config(tmp_path, samples, name="b", data=bad)).data, cfg.preprocessing)
-    with pytest.raises(JetCLRError, match="labels.sig must be one of signal, background"):
+    with pytest.raises(JetCLRError, match=r"labels\.sig must be one of signal, background"):
         load_config(tiny_config(tmp_path, samples, name="c", data={**data, "labels": {"sig": "top"}}))
