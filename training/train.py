@@ -183,6 +183,15 @@ def _read_data(cfg: TrainConfig, objective: Objective, device: torch.device
     return _Data(to_batch(arrays, device), labels, targets, w), event
 
 
+def _partners(cfg: TrainConfig, data: _Data, device: torch.device
+              ) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
+    """The other member of each positive pair: the jet itself (None), or (CoDec) another jet
+    of the same truth class in ``data``."""
+    if cfg.pairs.pairing not in ("same_class", "mass_matched"):
+        return None
+    return _same_class_partners(data.labels, device)
+
+
 def _split(data: _Data, event: npt.NDArray[np.int64], cfg: TrainConfig) -> tuple[_Data, _Data | None]:
     """(training, validation) parts of ``data`` (:mod:`.split`; no validation without
     ``data.val_fraction``)."""
@@ -204,6 +213,9 @@ class _Run:
     device: torch.device
     data: _Data
     val: _Data | None
+    #: the second member of each positive pair in ``data`` and ``val`` (:func:`_partners`)
+    pairs: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
+    val_pairs: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
     objective: Objective
     model: torch.nn.Module
     opt: torch.optim.Optimizer
@@ -231,7 +243,8 @@ class _Run:
         model = objective.build_model(cfg).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         sched = _scheduler(opt, cfg.optim.epochs * (n // bs))
-        run = cls(cfg=cfg, out=out, device=device, data=data, val=val, objective=objective,
+        run = cls(cfg=cfg, out=out, device=device, data=data, val=val, pairs=_partners(cfg, data, device),
+                  val_pairs=None if val is None else _partners(cfg, val, device), objective=objective,
                   model=model, opt=opt, sched=sched, batch=bs, steps=n // bs)
         if resume:
             run.load(out / CHECKPOINT)
@@ -253,13 +266,6 @@ class _Run:
             raise JetCLRError(f"{ckpt}: the checkpoint does not fit this config's model (changed "
                               f"architecture?): {' '.join(str(err).split())[:120]}") from err
         self.first_epoch, self.history = saved["epoch"] + 1, saved["history"]
-
-    def partners(self, data: _Data) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
-        """The other member of each positive pair: the jet itself (None), or (CoDec) another
-        jet of the same truth class in ``data``."""
-        if self.cfg.pairs.pairing not in ("same_class", "mass_matched"):
-            return None
-        return _same_class_partners(data.labels, self.device)
 
     def state(self, epoch: int) -> dict[str, Any]:
         """The checkpoint after ``epoch`` (0-based)."""
@@ -294,10 +300,9 @@ class _Run:
         torch.manual_seed(cfg.optim.seed * 7_919 + epoch)
         self.model.train()
         perm = epoch_order(self.n_jets, g, self._sampling(self.data))
-        partners = self.partners(self.data)
         t0, total = time.perf_counter(), 0.0
         for step in range(self.steps):
-            loss = self._loss(self.data, perm[step * bs:(step + 1) * bs], g, epoch, partners)
+            loss = self._loss(self.data, perm[step * bs:(step + 1) * bs], g, epoch, self.pairs)
             if not torch.isfinite(loss):
                 raise JetCLRError(f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; "
                                   f"stopped, the last good checkpoint is kept in {self.out}")
@@ -322,11 +327,11 @@ class _Run:
         g = torch.Generator(device=self.device).manual_seed(VALIDATION_SEED)
         torch.manual_seed(VALIDATION_SEED)  # the objective's own draws; each epoch reseeds
         order = epoch_order(len(self.val), g, self._sampling(self.val))
-        partners, steps = self.partners(self.val), len(self.val) // self.batch
+        steps = len(self.val) // self.batch
         self.model.eval()
         with torch.no_grad():
             total = sum(float(self._loss(self.val, order[i * self.batch:(i + 1) * self.batch], g,
-                                         self.cfg.optim.epochs - 1, partners)) for i in range(steps))
+                                         self.cfg.optim.epochs - 1, self.val_pairs)) for i in range(steps))
         self.model.train()
         return total / steps
 
