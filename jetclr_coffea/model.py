@@ -4,7 +4,9 @@ A transformer encoder over a jet's constituents:
 
     x (N, C, F) --embed--> h (N, C, D) --[self-attention + feed-forward] x L--> h (N, C, D)
       [--per-constituent Linear + ReLU--> (N, C, R)]
-      --sum over constituents--> embedding (N, D or R) --head MLP--> head (N, D_out)
+      --sum over constituents--> embedding (N, D or R)
+      [ ++ BatchNorm(jet) (N, J): the fat jet's own observables, optional ]
+      --head MLP--> head (N, D_out)
 
 * Permutation invariance: no positional encoding, attention is permutation equivariant,
   and the pooling is a sum.
@@ -19,6 +21,11 @@ A transformer encoder over a jet's constituents:
   lifted to R dimensions by a linear layer and a ReLU before the (pT-weighted) sum, so the
   representation is wider than the transformer (JetCLR's was 1 000-dimensional) at the cost
   of one per-constituent matrix product; the sum keeps it IRC-safe.
+* Jet features (``jet_features``, a fine-tuned classifier only): the head also sees the fat
+  jet's NanoAOD observables (:data:`~jetclr_coffea.preprocessing.jet_features.JET_FEATURES`,
+  standardised by a batch norm), so a tagger can combine the constituents' pattern with the
+  jet's pT and groomed mass, which the angular, pT-fraction inputs cannot know.  The
+  ``embedding`` stays the constituents' representation.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from jetclr_coffea.preprocessing.jet_features import check_jet_features
 
 __all__ = ["IRC_SAFE_FEATURES", "EncoderConfig", "JetEncoder"]
 
@@ -55,6 +64,8 @@ class EncoderConfig:
         irc_safe: pT-weighted attention and pooling (``mask`` holds pT fractions).
         d_repr: width R of the representation, lifted per constituent before the sum
             (None: the transformer width D).
+        jet_features: per-jet inputs of the head besides the embedding (the ONNX input
+            ``jet``); only for a classifier (``objective: supervised``).
     """
 
     n_features: int = 5
@@ -67,8 +78,10 @@ class EncoderConfig:
     dropout: float = 0.1
     irc_safe: bool = False
     d_repr: int | None = None
+    jet_features: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "jet_features", check_jet_features(self.jet_features))
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         for f in fields(self):
@@ -137,21 +150,25 @@ class JetEncoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.lift = (None if cfg.d_repr is None
                      else nn.Sequential(nn.Linear(cfg.d_model, cfg.d_repr), nn.ReLU()))  # (D -> R)
+        n_jet = len(cfg.jet_features)
+        self.jet_norm = nn.BatchNorm1d(n_jet) if n_jet else None
         layers: list[nn.Module] = []
         for i in range(cfg.head_layers):
             last = i == cfg.head_layers - 1
-            width_in = cfg.embedding_width if i == 0 else cfg.d_model
+            width_in = cfg.embedding_width + n_jet if i == 0 else cfg.d_model
             layers.append(nn.Linear(width_in, cfg.d_out if last else cfg.d_model))
             if not last:
                 layers.append(nn.ReLU())
         self.head = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor,
+                jet: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Embed a batch of jets.
 
         Args:
             x: (N, C, F) constituent features, zero in padding.
             mask: (N, C) 1/0 for real/padded constituents, or pT fractions (IRC-safe).
+            jet: (N, J) the jet features of ``cfg.jet_features`` (None without them).
 
         Returns:
             ``(embedding, head)``: (N, D) (or (N, R) with ``d_repr``) representation and
@@ -172,4 +189,8 @@ class JetEncoder(nn.Module):
         if self.lift is not None:
             h = self.lift(h)  # (N, C, R)
         embedding = (h * pool_w[..., None]).sum(dim=1)  # (N, D) or (N, R)
-        return embedding, self.head(embedding)
+        if self.jet_norm is None:
+            return embedding, self.head(embedding)
+        if jet is None or jet.shape[-1] != len(self.cfg.jet_features):
+            raise ValueError(f"this encoder takes the jet features {list(self.cfg.jet_features)} as `jet`")
+        return embedding, self.head(torch.cat([embedding, self.jet_norm(jet)], dim=1))  # (N, D_out)

@@ -174,7 +174,7 @@ TINY = {
 }
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config() -> Callable[..., Path]:
     """``make(tmp_path, samples, name="tiny", **changes)``: the path of a YAML training config
     on the qcd and top samples, output under ``tmp_path``; ``changes`` update its sections."""

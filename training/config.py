@@ -279,4 +279,7 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
         if not fileset.is_file():
             raise JetCLRError(f"{path}: data.fileset {cfg.data.fileset!r}: no such file {fileset}")
         cfg = replace(cfg, data=replace(cfg.data, fileset=str(fileset.resolve())))
-    return cfg
+    try:
+        return _REGISTRY[cfg.objective].resolve_paths(cfg, Path(path).parent)
+    except JetCLRError as err:
+        raise JetCLRError(f"{path}: {err}") from err

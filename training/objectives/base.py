@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -81,6 +82,14 @@ class Objective:
 
     def check(self, cfg: TrainConfig) -> None:
         """Refuse a config this objective cannot train (ValueError naming the key)."""
+        if cfg.model.jet_features:
+            raise ValueError(f"model.jet_features feed a classifier's head: objective {self.name} "
+                             f"takes none (use objective supervised)")
+
+    def resolve_paths(self, cfg: TrainConfig, base: Path) -> TrainConfig:
+        """``cfg`` with the paths its sections name made absolute, relative to ``base`` (the
+        config file's folder: one rule for every path of a config); none here."""
+        return cfg
 
     def build_model(self, cfg: TrainConfig) -> torch.nn.Module:
         """The model this objective trains (seeded by the caller)."""

@@ -15,7 +15,8 @@ same objective gives #14's supervised ceiling (``disco: 0``) and the decorrelate
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 
 from jetclr_coffea.augment import JetBatch, augment
 from jetclr_coffea.efn import EFNConfig, EnergyFlowNetwork
+from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.losses import distance_correlation, flatness
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig, JetEncoder
 
@@ -55,6 +57,10 @@ class SupervisedConfig:
         flatness_bin: its msoftdrop bins: this width in GeV up to 300 GeV (and one bin above);
             0: 8 quantile bins of each batch's QCD jets.
         disco_warmup: epochs trained without either penalty first.
+        init_from: a training checkpoint of the same transformer (a self-supervised JetCLR
+            run, relative to the config file): the encoder starts from its weights and the
+            whole network is fine-tuned on the labels (JetCLR's fine-tuning); its head is
+            not taken (a new one, with ``model.jet_features`` if any).  Empty: from scratch.
     """
 
     arch: str = "transformer"
@@ -63,6 +69,7 @@ class SupervisedConfig:
     flatness: float = 0.0
     flatness_bin: float = 0.0
     disco_warmup: int = 0
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -77,6 +84,37 @@ class SupervisedConfig:
 
 def _efn(cfg: dict[str, Any]) -> EnergyFlowNetwork:
     return EnergyFlowNetwork(EFNConfig(**cfg["efn"]))  # n_features set by load_config
+
+
+#: The encoder settings a fine-tuned model must share with its ``init_from`` checkpoint.
+_SHARED = ("n_features", "d_model", "n_heads", "n_layers", "d_ff", "irc_safe", "d_repr")
+
+
+def _init_encoder(model: JetEncoder, cfg: TrainConfig) -> None:
+    """Load the encoder weights (not the head) of ``cfg.supervised.init_from`` into ``model``.
+
+    Raises:
+        JetCLRError: not a transformer checkpoint, or another architecture or input features.
+    """
+    from ..export import load_checkpoint
+    from . import get_objective
+
+    path = cfg.supervised.init_from
+    ckpt = load_checkpoint(path)
+    start = ckpt["config"]
+    if get_objective(start.get("objective", "jetclr")).kind(start) != "jetclr":
+        raise JetCLRError(f"supervised.init_from {path}: not a transformer encoder's checkpoint")
+    mine = cfg.model.to_dict()
+    diff = [k for k in _SHARED if start["model"].get(k) != mine[k]]
+    if diff:
+        raise JetCLRError(f"supervised.init_from {path}: model.{diff[0]} is {start['model'].get(diff[0])!r} "
+                          f"there, {mine[diff[0]]!r} here")
+    if tuple(start["preprocessing"]["features"]) != cfg.preprocessing.features:
+        raise JetCLRError(f"supervised.init_from {path}: its preprocessing.features "
+                          f"{list(start['preprocessing']['features'])} differ from this config's")
+    weights = {k: v for k, v in ckpt["model"].items() if not k.startswith(("head.", "jet_norm."))}
+    missing, _ = model.load_state_dict(weights, strict=False)
+    assert all(k.startswith(("head.", "jet_norm.")) for k in missing), missing
 
 
 class Supervised(Objective):
@@ -95,6 +133,18 @@ class Supervised(Objective):
             raise ValueError(f"objective supervised needs model.d_out: 1 (the logit), got {cfg.model.d_out}")
         if cfg.supervised.arch != "efn" and cfg.efn.jet_features:
             raise ValueError("efn.jet_features needs supervised.arch: efn")
+        if cfg.supervised.arch == "efn" and cfg.model.jet_features:
+            raise ValueError("model.jet_features needs supervised.arch: transformer (efn: efn.jet_features)")
+        if cfg.supervised.arch == "efn" and cfg.supervised.init_from:
+            raise ValueError("supervised.init_from fine-tunes a transformer, not an efn")
+
+    def resolve_paths(self, cfg: TrainConfig, base: Path) -> TrainConfig:
+        if not cfg.supervised.init_from:
+            return cfg
+        path = base / cfg.supervised.init_from
+        if not path.is_file():
+            raise JetCLRError(f"supervised.init_from {cfg.supervised.init_from!r}: no such checkpoint {path}")
+        return replace(cfg, supervised=replace(cfg.supervised, init_from=str(path.resolve())))
 
     def needs_targets(self, cfg: TrainConfig) -> bool:
         return True
@@ -103,12 +153,15 @@ class Supervised(Objective):
         return "efn" if cfg["supervised"]["arch"] == "efn" else "jetclr"
 
     def jet_features(self, cfg: dict[str, Any]) -> tuple[str, ...]:
-        if cfg["supervised"]["arch"] != "efn":
-            return ()
-        return tuple(cfg["efn"].get("jet_features") or ())
+        section = cfg["efn"] if cfg["supervised"]["arch"] == "efn" else cfg["model"]
+        return tuple(section.get("jet_features") or ())
 
     def build_model(self, cfg: TrainConfig) -> torch.nn.Module:
-        return self.rebuild(cfg.to_dict())
+        model = self.rebuild(cfg.to_dict())
+        if cfg.supervised.init_from:
+            assert isinstance(model, JetEncoder)
+            _init_encoder(model, cfg)
+        return model
 
     def model_config(self, cfg: dict[str, Any]) -> dict[str, Any]:
         if cfg["supervised"]["arch"] == "efn":
@@ -123,7 +176,7 @@ class Supervised(Objective):
         assert targets is not None
         irc_safe = cfg.supervised.arch == "efn" or cfg.model.irc_safe
         x, m = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, irc_safe)
-        if targets.jet.shape[1]:  # the jet features of efn.jet_features
+        if targets.jet.shape[1]:  # the jet features of efn.jet_features or model.jet_features
             _, head = model(x, m, targets.jet)  # (N, 1)
         else:
             _, head = model(x, m)
