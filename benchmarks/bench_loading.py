@@ -26,8 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record
-from jetclr_coffea.training.config import load_config
 from jetclr_coffea.training.data import to_batch
+from jetclr_coffea.training.loading import load_config
 from jetclr_coffea.training.objectives import get_objective
 from jetclr_coffea.training.reweight import training_jets
 from jetclr_coffea.training.train import epoch_order

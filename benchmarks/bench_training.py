@@ -97,7 +97,7 @@ def vae_training_throughput(device: str, batch: int = 256, n_max: int = 40) -> f
 
     cfg = TrainConfig(name="bench", data=DataConfig(files=("none.root",)), objective="vae_emd",
                       preprocessing=PreprocessSpec(features=("deta", "dphi"), n_max=n_max, rotate=True),
-                      vae=VAEConfig(hidden=128, latent=32, n_out=40, beta=0.005))
+                      sections={"vae": VAEConfig(hidden=128, latent=32, n_out=40, beta=0.005)})
     objective = get_objective("vae_emd")
     torch.manual_seed(0)
     model = objective.build_model(cfg).to(device).train()

@@ -36,8 +36,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record
+from jetclr_coffea.training.checkpoint import load_checkpoint, load_model
 from jetclr_coffea.training.data import batch_inputs, load_jets, subset, to_batch
-from jetclr_coffea.training.export import load_checkpoint, load_encoder
 from jetclr_coffea.training.ot_medoids import jet_clouds
 
 from jetclr_coffea.ot import emd_exact
@@ -127,7 +127,7 @@ def main() -> None:
     models = []
     for run in args.runs:
         ckpt = load_checkpoint(Path(run) / "checkpoint.pt")
-        model = load_encoder(ckpt)
+        model = load_model(ckpt)
         assert isinstance(model, EMDVAE)
         models.append((run, ckpt, model))
     models.sort(key=lambda m: m[2].cfg.beta)

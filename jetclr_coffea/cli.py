@@ -55,7 +55,7 @@ class _TrainParser(_Parser):
 
     def format_help(self) -> str:
         try:
-            from jetclr_coffea.training.config import OBJECTIVES
+            from jetclr_coffea.training.objectives import OBJECTIVES
 
             names = ", ".join(OBJECTIVES)
         except ImportError:
@@ -147,7 +147,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from jetclr_coffea.training.config import load_config
+    from jetclr_coffea.training.loading import load_config
     from jetclr_coffea.training.train import train
 
     cfg = load_config(args.config)

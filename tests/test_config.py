@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from jetclr_coffea.training.config import TrainConfig, load_config
+from jetclr_coffea.training.config import TrainConfig
+from jetclr_coffea.training.loading import load_config
 
 from jetclr_coffea.errors import JetCLRError
 
@@ -54,3 +55,23 @@ def test_a_number_yaml_reads_as_text_is_taken(tmp_path: Path) -> None:
 def test_bad_values_are_one_line_errors(tmp_path: Path, changes: dict[str, object], match: str) -> None:
     with pytest.raises(JetCLRError, match=match):
         load_config(_write(tmp_path, **changes))
+
+
+def test_sections_are_typed_defaulted_and_round_trip() -> None:
+    from jetclr_coffea.training.loading import parse_config
+    from jetclr_coffea.training.objectives.supervised import SupervisedConfig
+    from jetclr_coffea.training.sections import PairConfig, TruthConfig
+
+    from jetclr_coffea.efn import EFNConfig
+    from jetclr_coffea.vae import VAEConfig
+
+    vae = load_config(CONFIGS / "vae_emd_qcd.yaml")
+    assert set(vae.sections) == {"vae"} and vae.section(VAEConfig) is vae.sections["vae"]
+    assert vae.section(PairConfig) == PairConfig()  # not its section: the defaults
+    assert parse_config(vae.to_dict(), strict=False) == vae  # what a checkpoint records reads back the same
+    codec = load_config(CONFIGS / "codec_disco.yaml")
+    assert set(codec.sections) == {"truth", "supervised", "efn"}  # every declared one, given or not
+    assert codec.section(TruthConfig).signal_label == "two_prong"
+    assert codec.section(SupervisedConfig).disco > 0
+    assert codec.section(EFNConfig).n_features == len(codec.preprocessing.features)
+    assert parse_config(codec.to_dict(), strict=False) == codec

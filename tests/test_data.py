@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from jetclr_coffea.training.data import load_jets
+import pytest
+from jetclr_coffea.training.data import load_jets, training_targets
 
 from jetclr_coffea.inference import OnnxJetModel
+from jetclr_coffea.preprocessing import PreprocessSpec
+from jetclr_coffea.sculpting import MSD_EDGES
+from jetclr_coffea.truth import QCD, TWO_PRONG
 
 MODEL = Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx"
 
@@ -45,3 +49,20 @@ def test_observables_and_jet_features_share_one_tau_ratio() -> None:
     np.testing.assert_allclose(obs[:, 1:3], feats, rtol=1e-6)
     np.testing.assert_allclose(obs[:, 1], [0.5, 0.0, 0.5], rtol=1e-6)
     np.testing.assert_allclose(obs[:, 2], [1 / 3, 0.0, 0.5], rtol=1e-6)
+
+
+def test_targets_flatten_the_signal_mass_to_qcd(samples: dict[str, Path]) -> None:
+    files = [str(samples["qcd"]), str(samples["wprime-flat"])]
+    sample = load_jets(files, PreprocessSpec(), pt_min=200.0, pt_max=5000.0, eta_max=2.4)
+    keep, t = training_targets(sample, "two_prong", True)
+    assert set(np.unique(sample.labels[keep])) <= {QCD, TWO_PRONG}
+    y, msd, w = (a.numpy().astype(np.float64) for a in (t.label, t.msd, t.weight))
+    assert np.array_equal(y == 1, sample.labels[keep] == TWO_PRONG)
+    assert w[y == 1].sum() == pytest.approx((y == 0).sum(), rel=1e-5)  # classes balanced
+    hs = np.histogram(msd[y == 1], MSD_EDGES, weights=w[y == 1])[0]
+    hb = np.histogram(msd[y == 0], MSD_EDGES)[0].astype(np.float64)
+    both = (hs > 0) & (hb > 0)
+    # where both classes have jets, the weighted signal has QCD's msoftdrop shape
+    np.testing.assert_allclose(hs[both] / hs[both].sum(), hb[both] / hb[both].sum(), rtol=1e-4)
+    _, plain = training_targets(sample, "two_prong", False)
+    assert len(np.unique(plain.weight[plain.label == 1].numpy())) == 1

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from jetclr_coffea.training.config import load_config
+from jetclr_coffea.training.checkpoint import load_checkpoint, load_model
 from jetclr_coffea.training.data import load_jets
-from jetclr_coffea.training.export import export, load_checkpoint, load_encoder
-from jetclr_coffea.training.objectives import get_objective
-from jetclr_coffea.training.train import train
+from jetclr_coffea.training.export import export
+from jetclr_coffea.training.loading import load_config
+from jetclr_coffea.training.objectives.supervised import SupervisedConfig
+from jetclr_coffea.training.train import initial_model, train
 
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
@@ -60,8 +61,8 @@ def test_jet_features_reach_the_head_only() -> None:
 def test_finetuning_starts_from_the_pretrained_encoder(pretrained: Path, tiny_config: Callable[..., Path],
                                                        tmp_path: Path, samples: dict[str, Path]) -> None:
     cfg = load_config(_finetune_config(tiny_config, tmp_path, samples, pretrained))
-    model = get_objective("supervised").build_model(cfg)
-    start = load_checkpoint(pretrained)["model"]
+    model = initial_model(cfg)
+    start = load_checkpoint(pretrained).weights
     own = model.state_dict()
     body = [k for k in start if not k.startswith("head.")]
     assert body and all(torch.equal(own[k], start[k]) for k in body)  # every encoder weight taken
@@ -82,7 +83,7 @@ def test_finetuned_tagger_trains_exports_and_reads_the_jets(
     assert jet is not None
     out = model.run_arrays(x, mask, jet)["tagger_score"]
     with torch.no_grad():
-        _, logit = load_encoder(load_checkpoint(ckpt))(torch.as_tensor(x), torch.as_tensor(mask),
+        _, logit = load_model(load_checkpoint(ckpt))(torch.as_tensor(x), torch.as_tensor(mask),
                                                        torch.as_tensor(jet))
     np.testing.assert_allclose(out, torch.sigmoid(logit[:, 0]).numpy(), atol=1e-5)  # ORT = torch
 
@@ -97,11 +98,13 @@ def test_init_from_is_relative_to_the_config_and_checked(pretrained: Path, tiny_
     for folder in (root / "configs", tmp_path / "configs"):
         folder.mkdir(exist_ok=True)
         (folder / "ft.yaml").write_text(yaml.safe_dump(data))
-    assert load_config(root / "configs" / "ft.yaml").supervised.init_from == str(pretrained.resolve())
+    moved = load_config(root / "configs" / "ft.yaml")
+    assert moved.section(SupervisedConfig).init_from == str(pretrained.resolve())
+    elsewhere = load_config(tmp_path / "configs" / "ft.yaml")  # the same text: from its own folder
     with pytest.raises(JetCLRError, match="no such checkpoint"):
-        load_config(tmp_path / "configs" / "ft.yaml")  # the same text elsewhere: from its own folder
+        initial_model(elsewhere)
     with pytest.raises(JetCLRError, match=r"model\.d_model is 16 there, 32 here"):
-        get_objective("supervised").build_model(load_config(_finetune_config(
+        initial_model(load_config(_finetune_config(
             tiny_config, tmp_path, samples, pretrained, d_model=32)))
     with pytest.raises(JetCLRError, match="objective jetclr takes none"):
         load_config(tiny_config(tmp_path, samples, name="c", model={"jet_features": ["log_pt"]}))

@@ -10,7 +10,7 @@ import pytest
 import torch
 import uproot
 import yaml
-from jetclr_coffea.training.config import load_config
+from jetclr_coffea.training.loading import load_config
 from jetclr_coffea.training.reweight import fileset_weights, flat_weights
 from jetclr_coffea.training.train import epoch_order, train
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jetclr_coffea.training.config import load_config
-from jetclr_coffea.training.export import load_checkpoint
+from jetclr_coffea.training.checkpoint import load_checkpoint
+from jetclr_coffea.training.loading import load_config
 from jetclr_coffea.training.reweight import training_jets
 from jetclr_coffea.training.split import validation_mask
 from jetclr_coffea.training.train import train
@@ -45,12 +45,12 @@ def test_best_checkpoint_and_early_stopping(tiny_config: Callable[..., Path], tm
     path = tiny_config(tmp_path, samples, name="val", data={"val_fraction": 0.3},
                        optim={"epochs": 6, "patience": 1, "lr": 3e-2, "batch_size": 32})
     result = train(load_config(path), progress=False)
-    history = load_checkpoint(result.checkpoint)["history"]
+    history = load_checkpoint(result.checkpoint).history
     losses = [h["val_loss"] for h in history]
     assert all(np.isfinite(losses)) and result.best_epoch == 1 + int(np.argmin(losses))
     assert result.best_val_loss == min(losses)
     best = load_checkpoint(result.best_checkpoint or "")
-    assert best["epoch"] + 1 == result.best_epoch
+    assert best.epoch + 1 == result.best_epoch
     if result.stopped_early:  # one epoch without improvement after the best one
         assert len(history) == result.best_epoch + 1 < 6
     else:
@@ -66,7 +66,7 @@ def test_validation_jets_are_not_trained_on(tiny_config: Callable[..., Path], tm
                   progress=False)
     part = train(load_config(tiny_config(tmp_path, samples, name="part", data={"val_fraction": 0.25},
                                          optim={"epochs": 1})), progress=False)
-    n_all, n_part = (load_checkpoint(r.checkpoint)["n_jets"] for r in (whole, part))
+    n_all, n_part = (load_checkpoint(r.checkpoint).n_jets for r in (whole, part))
     assert 0.6 * n_all < n_part < 0.9 * n_all
     with pytest.raises(JetCLRError, match="fewer than one batch of 64"):
         train(load_config(tiny_config(tmp_path, samples, name="few", data={"val_fraction": 0.01})),

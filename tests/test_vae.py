@@ -11,8 +11,9 @@ import yaml
 
 torch = pytest.importorskip("torch", reason="needs the [train] extra")
 
-from jetclr_coffea.training.config import load_config  # noqa: E402
-from jetclr_coffea.training.export import export, load_checkpoint  # noqa: E402
+from jetclr_coffea.training.checkpoint import load_checkpoint  # noqa: E402
+from jetclr_coffea.training.export import export  # noqa: E402
+from jetclr_coffea.training.loading import load_config  # noqa: E402
 from jetclr_coffea.training.train import train  # noqa: E402
 
 from jetclr_coffea.errors import JetCLRError  # noqa: E402
@@ -55,7 +56,7 @@ def test_train_export_and_graph(tmp_path: Path, samples: dict[str, Path]) -> Non
     result = train(cfg, progress=False)
     assert np.isfinite(result.final_loss)
     ckpt = load_checkpoint(result.checkpoint)
-    assert ckpt["reconstruction_emd"]["max"] > ckpt["reconstruction_emd"]["median"] > 0
+    assert ckpt.extras["reconstruction_emd"]["max"] > ckpt.extras["reconstruction_emd"]["median"] > 0
     onnx_path = export(result.checkpoint, tmp_path / "vae.onnx")
     model = OnnxJetModel(onnx_path)
     card = model.card
@@ -64,8 +65,8 @@ def test_train_export_and_graph(tmp_path: Path, samples: dict[str, Path]) -> Non
     assert card.encoder["latent"] == 8 and card.training["objective"] == "vae_emd"
     # the graph computes what the objective does, on the same jets
     import uproot
+    from jetclr_coffea.training.checkpoint import load_model
     from jetclr_coffea.training.data import load_jets, to_batch
-    from jetclr_coffea.training.export import load_encoder
 
     from jetclr_coffea.reader import read_constituents
 
@@ -73,7 +74,7 @@ def test_train_export_and_graph(tmp_path: Path, samples: dict[str, Path]) -> Non
     cons = jc.constituents[jc.has_constituents][:40]
     out = model(cons)
     sample = load_jets([samples["top"]], cfg.preprocessing, pt_min=0.0, pt_max=1e9, eta_max=10.0)
-    emd, kl = scores(load_encoder(ckpt), to_batch(sample.arrays), cfg)
+    emd, kl = scores(load_model(ckpt), to_batch(sample.arrays), cfg)
     assert len(emd) >= 40
     np.testing.assert_allclose(out["anomaly_score"], emd[:40].numpy(), rtol=2e-3, atol=1e-5)
     np.testing.assert_allclose(out["kl_score"], kl[:40].numpy(), rtol=1e-3, atol=1e-4)
@@ -86,8 +87,8 @@ def test_resume_equals_uninterrupted(tmp_path: Path, samples: dict[str, Path]) -
     train(split, progress=False, max_epochs=1)
     train(split, resume=True, progress=False)
     a, b = (load_checkpoint(tmp_path / n / "checkpoint.pt") for n in ("full", "split"))
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in a.weights:
+        assert torch.equal(a.weights[key], b.weights[key]), key
 
 
 def test_bad_vae_configs(tmp_path: Path, samples: dict[str, Path]) -> None:

@@ -1,88 +1,30 @@
-"""Training configuration: one frozen dataclass, loaded strictly from YAML."""
+"""Training configuration: one frozen dataclass.
+
+The sections every run has (data, preprocessing, model, augment, optim) are fields; the
+sections of one objective (``vae``, ``anomaly``, ``supervised``...) are declared by that
+objective (:attr:`~jetclr_coffea.training.objectives.Objective.sections`) and parsed
+through the registry by :func:`~jetclr_coffea.training.loading.load_config`; this module
+knows no objective.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, TypeVar
 
-from jetclr_coffea.augment import AnomalyConfig, AugmentConfig
-from jetclr_coffea.config import from_mapping, load_yaml
-from jetclr_coffea.efn import EFNConfig
-from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.augment import AugmentConfig
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
 from jetclr_coffea.preprocessing import PreprocessSpec
-from jetclr_coffea.truth import SIGNAL_LABELS
-from jetclr_coffea.vae import VAEConfig
 
-from .objectives import OBJECTIVES as _REGISTRY
-from .objectives.supervised import SupervisedConfig
+__all__ = ["DATASET_CLASSES", "DataConfig", "OptimConfig", "TrainConfig"]
 
-__all__ = ["DATASET_CLASSES", "OBJECTIVES", "PAIRINGS", "DataConfig", "OptimConfig", "PairConfig",
-           "TrainConfig", "TruthConfig", "load_config"]
-
-#: Training objectives (the registry of :mod:`jetclr_coffea.training.objectives`): JetCLR's
-#: NT-Xent; AnomalyCLR (NT-Xent that also pushes each jet away from its anomalous copy;
-#: DarkCLR on jets), which adds an ``anomaly_score`` output (the norm of the embedding) to
-#: the exported model; the VICReg and Barlow Twins losses of CoDec (no negative pairs; see
-#: :class:`PairConfig`).
-OBJECTIVES = tuple(_REGISTRY)
-
-#: How positive pairs are made (:class:`PairConfig`).
-PAIRINGS = ("augmented", "same_class", "mass_matched")
 #: The classes ``data.labels`` gives a dataset.
 DATASET_CLASSES = ("signal", "background")
 
-
-@dataclass(frozen=True)
-class PairConfig:
-    """Positive pairs and loss weights of the ``vicreg`` and ``barlow_twins`` objectives.
-
-    Attributes:
-        pairing: "augmented": a jet and its augmented copy (self-supervised);
-            "same_class": two different jets of the same truth class (QCD, two-prong,
-            top, dark), each augmented: CoDec's semi-supervised pairs.  With a signal
-            sample of broad ("flat") mass, such pairs join jets of different masses, so
-            the representation cannot use the mass to make them alike.  Needs files with
-            GenPart (truth labels).
-            "mass_matched": as "same_class", with the batches drawn so that the signal's
-            msoftdrop spectrum matches QCD's (CoDec's 1D flattening by sampling: each jet is
-            drawn with its :class:`TruthConfig` weight); only signal and QCD jets are kept.
-        invariance, variance, covariance: VICReg's lambda, mu, nu.
-        off_diagonal: Barlow Twins' lambda.
-    """
-
-    pairing: str = "augmented"
-    invariance: float = 25.0
-    variance: float = 25.0
-    covariance: float = 1.0
-    off_diagonal: float = 5.0e-3
-
-    def __post_init__(self) -> None:
-        if self.pairing not in PAIRINGS:
-            raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)}, got {self.pairing!r}")
-
-
-@dataclass(frozen=True)
-class TruthConfig:
-    """Which truth class is the signal, for ``objective: supervised`` and mass-matched pairs.
-
-    Attributes:
-        signal_label: a key of :data:`jetclr_coffea.truth.SIGNAL_LABELS` (not ``any``); only
-            jets of that class and QCD jets are trained on.
-        mass_flatten: weight the signal to the QCD msoftdrop spectrum (CoDec's 1D flattening).
-    """
-
-    signal_label: str = "two_prong"
-    mass_flatten: bool = True
-
-    def __post_init__(self) -> None:
-        if self.signal_label not in SIGNAL_LABELS or SIGNAL_LABELS[self.signal_label] is None:
-            raise ValueError(f"signal_label must be one of "
-                             f"{', '.join(k for k, v in SIGNAL_LABELS.items() if v is not None)}, "
-                             f"got {self.signal_label!r}")
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -198,16 +140,15 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run: data, preprocessing, model, augmentations, optimisation.
+    """A whole training run: data, preprocessing, model, augmentations, optimisation, and the
+    sections its objective declares.
 
     Attributes:
-        objective: one of :data:`OBJECTIVES`.
-        anomaly: the anomaly augmentation (``objective: anomalyclr`` only).
-        pairs: positive pairs and loss weights (``vicreg`` and ``barlow_twins`` only).
-        vae: the VAE and its EMD resolution (``vae_emd`` only).
-        truth: the signal class (``supervised`` and ``pairs.pairing: mass_matched`` only).
-        supervised: the classifier's output and its DisCo penalty (``supervised`` only).
-        efn: the Energy Flow Network's sizes (``supervised.arch: efn`` only).
+        objective: a name of the objective registry (checked by
+            :func:`~jetclr_coffea.training.loading.load_config`).
+        sections: the objective's own sections, parsed (``{"vae": VAEConfig(...)}``); read
+            them with :meth:`section`.
+        output: the run's folder (default ``runs/<name>``).
     """
 
     name: str
@@ -217,27 +158,15 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     objective: str = "jetclr"
-    anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
-    pairs: PairConfig = field(default_factory=PairConfig)
-    vae: VAEConfig = field(default_factory=VAEConfig)
-    truth: TruthConfig = field(default_factory=TruthConfig)
-    supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
-    efn: EFNConfig = field(default_factory=EFNConfig)
+    sections: Mapping[str, object] = field(default_factory=dict)
     output: str = ""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", self.name):
             raise ValueError(f"name must be a plain name (letters, digits, _ . + -; it names the run's "
                              f"folder under runs/), got {self.name!r}")
-        if self.objective not in _REGISTRY:
-            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.optim.patience and not self.data.val_fraction:
             raise ValueError("optim.patience stops on the validation loss: set data.val_fraction > 0")
-        _REGISTRY[self.objective].check(self)
-        accepted = _REGISTRY[self.objective].pairings
-        if self.pairs.pairing not in accepted:
-            others = [o.name for o in _REGISTRY.values() if self.pairs.pairing in o.pairings]
-            raise ValueError(f"pairs.pairing {self.pairs.pairing} needs objective {' or '.join(others)}")
         if self.model.irc_safe:
             bad = set(self.preprocessing.features) - IRC_SAFE_FEATURES
             if bad:
@@ -246,40 +175,28 @@ class TrainConfig:
                     f"not {sorted(bad)}"
                 )
 
+    def section(self, kind: type[S]) -> S:
+        """The objective's section of type ``kind``, or ``kind()``'s defaults where the
+        objective declares none (a plain JetCLR run's pairs are ``augmented``)."""
+        for value in self.sections.values():
+            if isinstance(value, kind):
+                return value
+        return kind()
+
     @property
     def output_dir(self) -> str:
         return self.output or os.path.join("runs", self.name)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """The config as YAML would give it (the objective's sections at the top level)."""
+        d = {f: v for f, v in asdict(self).items() if f != "sections"}
         d["preprocessing"] = self.preprocessing.to_dict()
         d["data"]["files"] = list(self.data.files)
+        d.update({name: _section_dict(value) for name, value in self.sections.items()})
         return d
 
 
-def load_config(path: str | os.PathLike[str]) -> TrainConfig:
-    """Load and check a training config; ``model.n_features`` and ``efn.n_features`` follow the
-    feature list.
-
-    Raises:
-        JetCLRError: the file is missing or not YAML, a key is unknown, a type is wrong.
-    """
-    data = load_yaml(path)
-    for section in ("model", "efn"):
-        if isinstance(data.get(section), dict) and "n_features" in data[section]:
-            raise JetCLRError(f"{path}: {section}.n_features is set from preprocessing.features; remove it")
-    try:
-        cfg = from_mapping(TrainConfig, data)
-    except JetCLRError as err:
-        raise JetCLRError(f"{path}: {err}") from err
-    n = len(cfg.preprocessing.features)
-    cfg = replace(cfg, model=replace(cfg.model, n_features=n), efn=replace(cfg.efn, n_features=n))
-    if cfg.data.fileset:  # relative to the config file, as a fileset's files are to the fileset
-        fileset = Path(path).parent / cfg.data.fileset
-        if not fileset.is_file():
-            raise JetCLRError(f"{path}: data.fileset {cfg.data.fileset!r}: no such file {fileset}")
-        cfg = replace(cfg, data=replace(cfg.data, fileset=str(fileset.resolve())))
-    try:
-        return _REGISTRY[cfg.objective].resolve_paths(cfg, Path(path).parent)
-    except JetCLRError as err:
-        raise JetCLRError(f"{path}: {err}") from err
+def _section_dict(value: object) -> dict[str, Any]:
+    if not is_dataclass(value) or isinstance(value, type):
+        raise TypeError(f"a config section must be a dataclass instance, got {type(value).__name__}")
+    return asdict(value)

@@ -14,80 +14,48 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from jetclr_coffea import __version__
 from jetclr_coffea._io import atomic_path
-from jetclr_coffea.errors import JetCLRError
-from jetclr_coffea.model_card import ModelCard, OutputSpec
+from jetclr_coffea.model_card import ModelCard
 from jetclr_coffea.onnx_io import load_onnx, write_card
-from jetclr_coffea.preprocessing import PreprocessSpec
 
-from .objectives import get_objective
+from .checkpoint import Checkpoint, load_checkpoint, load_model
+from .objectives import Export
 
-__all__ = ["OPSET", "card_for", "export", "load_checkpoint", "load_encoder"]
+__all__ = ["OPSET", "card_for", "export"]
 
 OPSET = 17
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A training checkpoint.
-
-    Raises:
-        JetCLRError: missing, unreadable, or not a jetclr-coffea checkpoint.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise JetCLRError(f"{p}: no such checkpoint")
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise JetCLRError(f"{p}: not a readable checkpoint ({type(err).__name__})") from err
-    if not isinstance(data, dict) or not {"model", "config", "epoch"} <= set(data):
-        raise JetCLRError(f"{p}: not a jetclr-coffea training checkpoint")
-    return data
-
-
-def load_encoder(ckpt: dict[str, Any]) -> torch.nn.Module:
-    """The model of a checkpoint (built by its objective), in eval mode, on the CPU."""
-    model = get_objective(ckpt["config"].get("objective", "jetclr")).rebuild(ckpt["config"])
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        reason = str(err).splitlines()[0]
-        raise JetCLRError(f"checkpoint weights do not fit its model config: {reason}") from err
-    return model.eval()
-
-
-def card_for(ckpt: dict[str, Any], outputs: list[OutputSpec],
-             score_ranges: dict[str, tuple[float, float]], scores_info: dict[str, Any]) -> ModelCard:
-    """The model card of a model exported from ``ckpt`` with these outputs."""
-    cfg = ckpt["config"]
-    history = ckpt.get("history", [])
-    objective = get_objective(cfg.get("objective", "jetclr"))
+def card_for(ckpt: Checkpoint, spec: Export) -> ModelCard:
+    """The model card of the model exported from ``ckpt`` as ``spec``."""
+    cfg, objective = ckpt.config, ckpt.objective
     kind = objective.kind(cfg)
-    irc_safe = kind != "jetclr" or bool(cfg["model"]["irc_safe"])
+    irc_safe = kind != "jetclr" or cfg.model.irc_safe
+    record = cfg.to_dict()
+    history = ckpt.history
     return ModelCard(
-        preprocessing=PreprocessSpec.from_dict(cfg["preprocessing"]),
-        outputs=tuple(outputs),
+        preprocessing=cfg.preprocessing,
+        outputs=tuple(spec.outputs),
         mask="pt_fraction" if irc_safe else "binary",
         model_kind=kind,
         code_version=__version__,
-        score_ranges=score_ranges,
-        scores_info=scores_info,
+        score_ranges=spec.score_ranges,
+        scores_info=spec.scores_info,
         jet_features=objective.jet_features(cfg),
         encoder=objective.model_config(cfg),
         training={
-            "name": cfg["name"],
+            "name": cfg.name,
             "objective": objective.name,
-            **{section: cfg.get(section) for section in objective.config_sections},
-            "data": cfg["data"],
-            "augment": cfg["augment"],
-            "optim": cfg["optim"],
-            "epochs_done": ckpt["epoch"] + 1,
-            "n_jets": ckpt.get("n_jets"),
+            **{section: record[section] for section in objective.sections},
+            "data": record["data"],
+            "augment": record["augment"],
+            "optim": record["optim"],
+            "epochs_done": ckpt.epoch + 1,
+            "n_jets": ckpt.n_jets,
             "final_loss": history[-1]["loss"] if history else None,
             "seconds": sum(h["seconds"] for h in history),
         },
@@ -99,10 +67,8 @@ def export(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str]) -
     import onnx
 
     ckpt = load_checkpoint(checkpoint)
-    model = load_encoder(ckpt)
-    objective = get_objective(ckpt["config"].get("objective", "jetclr"))
-    graph, outputs, ranges, info = objective.export(model, ckpt)
-    card = card_for(ckpt, outputs, ranges, info)
+    spec = ckpt.objective.export(load_model(ckpt), ckpt.config, ckpt.extras)
+    card = card_for(ckpt, spec)
     names = list(card.output_names)
     n_features = card.n_features
     x = torch.randn(3, 7, n_features)
@@ -114,7 +80,7 @@ def export(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str]) -
     with atomic_path(output) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            graph, inputs, str(tmp),
+            spec.graph, inputs, str(tmp),
             input_names=list(card.input_names),
             output_names=names,
             dynamic_axes={

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,13 +27,15 @@ from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.truth import SIGNAL_LABELS, TOP
 
+from .checkpoint import Checkpoint, load_checkpoint
 from .config import TrainConfig
 from .data import Targets, subset, to_batch, training_targets
-from .objectives import Objective, get_objective
+from .objectives import Objective, Summary, get_objective
 from .reweight import training_jets
+from .sections import PairConfig, TruthConfig
 from .split import validation_mask
 
-__all__ = ["TrainResult", "epoch_order", "pick_device", "train"]
+__all__ = ["TrainResult", "epoch_order", "initial_model", "pick_device", "train"]
 
 CHECKPOINT = "checkpoint.pt"
 #: The checkpoint of the epoch with the lowest validation loss (with ``data.val_fraction``).
@@ -70,11 +71,6 @@ def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise JetCLRError("optim.device is cuda but no CUDA device is available")
     return torch.device(name)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def _scheduler(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -115,12 +111,12 @@ def _same_class_partners(
     return draw
 
 
-def _check_compatible(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
-    old_objective = saved["config"].get("objective", "jetclr")
+def _check_compatible(saved: Checkpoint, cfg: TrainConfig, path: Path) -> None:
+    old_objective = saved.config.objective
     if old_objective != cfg.objective:
         raise JetCLRError(f"{path} was trained with objective {old_objective}, not {cfg.objective}")
     for section in ("model", "preprocessing"):
-        old, new = saved["config"][section], cfg.to_dict()[section]
+        old, new = saved.config.to_dict()[section], cfg.to_dict()[section]
         if old != new:
             diff = [f"{k}: {old.get(k)} vs {new.get(k)}" for k in sorted(set(old) | set(new))
                     if old.get(k) != new.get(k)]
@@ -134,6 +130,23 @@ def _progress(epoch: int, epochs: int, step: int, steps: int, loss: float, rate:
     if sys.stderr.isatty() or step == steps:
         print(f"\r  epoch {epoch + 1}/{epochs} step {step}/{steps} loss {loss:.4f} "
               f"{rate:,.0f} jets/s", end=end, file=sys.stderr)
+
+
+def initial_model(cfg: TrainConfig) -> torch.nn.Module:
+    """The model a run starts from: built by its objective (seeded by ``optim.seed``), with
+    the weights of the checkpoint it fine-tunes (``supervised.init_from``) where it has one.
+
+    Raises:
+        JetCLRError: that checkpoint is missing, unreadable or of another architecture.
+    """
+    objective = get_objective(cfg.objective)
+    torch.manual_seed(cfg.optim.seed)
+    model = objective.build_model(cfg)
+    start = objective.init_from(cfg)
+    if start:
+        ckpt = load_checkpoint(start)
+        objective.warm_start(model, cfg, ckpt.config, ckpt.weights)
+    return model
 
 
 def epoch_order(n_jets: int, g: torch.Generator, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -170,12 +183,13 @@ def _read_data(cfg: TrainConfig, objective: Objective, device: torch.device
                ) -> tuple[_Data, npt.NDArray[np.int64]]:
     """The training jets of ``cfg`` (only signal and QCD ones where the objective reads the
     truth) and each one's event (file index, entry)."""
-    sample = training_jets(cfg.data, cfg.preprocessing, SIGNAL_LABELS[cfg.truth.signal_label] or TOP)
+    truth = cfg.section(TruthConfig)
+    sample = training_jets(cfg.data, cfg.preprocessing, SIGNAL_LABELS[truth.signal_label] or TOP)
     arrays, labels, event, targets = sample.arrays, sample.labels, sample.event, None
     weights = sample.weight if cfg.data.weighted or cfg.data.reweight != "none" else None
     if objective.needs_targets(cfg):
-        keep, targets = training_targets(sample, cfg.truth.signal_label, cfg.truth.mass_flatten, device,
-                                         objective.jet_features(cfg.to_dict()))
+        keep, targets = training_targets(sample, truth.signal_label, truth.mass_flatten, device,
+                                         objective.jet_features(cfg))
         arrays, labels, event = subset(sample.arrays, keep), sample.labels[keep], sample.event[keep]
         weights = None if weights is None else weights[keep]
     w = None if weights is None else torch.as_tensor(np.clip(weights, 0.0, None), dtype=torch.float64,
@@ -187,7 +201,7 @@ def _partners(cfg: TrainConfig, data: _Data, device: torch.device
               ) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
     """The other member of each positive pair: the jet itself (None), or (CoDec) another jet
     of the same truth class in ``data``."""
-    if cfg.pairs.pairing not in ("same_class", "mass_matched"):
+    if cfg.section(PairConfig).pairing not in ("same_class", "mass_matched"):
         return None
     return _same_class_partners(data.labels, device)
 
@@ -224,7 +238,7 @@ class _Run:
     steps: int
     first_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
-    extras: Callable[[torch.nn.Module], dict[str, Any]] | None = None
+    extras: Callable[[torch.nn.Module], dict[str, Summary]] | None = None
 
     @property
     def n_jets(self) -> int:
@@ -239,8 +253,7 @@ class _Run:
         bs = min(cfg.optim.batch_size, n)
         if n // bs == 0 or bs < 2:
             raise JetCLRError(f"only {n} jets: fewer than one batch of {cfg.optim.batch_size}")
-        torch.manual_seed(cfg.optim.seed)
-        model = objective.build_model(cfg).to(device)
+        model = initial_model(cfg).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         sched = _scheduler(opt, cfg.optim.epochs * (n // bs))
         run = cls(cfg=cfg, out=out, device=device, data=data, val=val, pairs=_partners(cfg, data, device),
@@ -254,33 +267,28 @@ class _Run:
 
     def load(self, ckpt: Path) -> None:
         """Continue from the checkpoint ``ckpt`` of this config's run."""
-        from .export import load_checkpoint
-
         saved = load_checkpoint(ckpt)  # a truncated or empty file: a one-line error
         _check_compatible(saved, self.cfg, ckpt)
         try:
-            self.model.load_state_dict(saved["model"])
-            self.opt.load_state_dict(saved["optimizer"])
-            self.sched.load_state_dict(saved["scheduler"])
+            if saved.optimizer is None or saved.scheduler is None:
+                raise ValueError("it keeps no optimiser state")
+            self.model.load_state_dict(saved.weights)
+            self.opt.load_state_dict(saved.optimizer)
+            self.sched.load_state_dict(saved.scheduler)
         except (RuntimeError, KeyError, ValueError) as err:
             raise JetCLRError(f"{ckpt}: the checkpoint does not fit this config's model (changed "
                               f"architecture?): {' '.join(str(err).split())[:120]}") from err
-        self.first_epoch, self.history = saved["epoch"] + 1, saved["history"]
+        self.first_epoch, self.history = saved.epoch + 1, saved.history
 
-    def state(self, epoch: int) -> dict[str, Any]:
+    def state(self, epoch: int) -> Checkpoint:
         """The checkpoint after ``epoch`` (0-based)."""
-        saved = {
-            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(), "epoch": epoch, "history": self.history,
-            "config": self.cfg.to_dict(), "n_jets": self.n_jets,
-        }
-        if self.extras is not None:
-            saved.update(self.extras(self.model))
-        return saved
+        return Checkpoint(config=self.cfg, weights=self.model.state_dict(), epoch=epoch, history=self.history,
+                          n_jets=self.n_jets, extras={} if self.extras is None else self.extras(self.model),
+                          optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict())
 
     def _sampling(self, data: _Data) -> torch.Tensor | None:
         weights = data.weights
-        if self.cfg.pairs.pairing == "mass_matched" and data.targets is not None:
+        if self.cfg.section(PairConfig).pairing == "mass_matched" and data.targets is not None:
             # CoDec's flattening by sampling: jets drawn with their mass-matching weights
             mass = data.targets.weight.to(torch.float64)
             weights = mass if weights is None else weights * mass
@@ -385,11 +393,11 @@ def train(
                 run.history[-1]["val_loss"] = run.validation_loss()
                 best = run.best()
                 if best is not None and best[0] == epoch + 1:
-                    _atomic_save(run.state(epoch), out / BEST)
-            _atomic_save(run.state(epoch), ckpt_path)
+                    run.state(epoch).save(out / BEST)
+            run.state(epoch).save(ckpt_path)
             _write_log(out / LOG, run.history)
     except KeyboardInterrupt:
-        _atomic_save(run.state(epoch - 1), out / INTERRUPTED)
+        run.state(epoch - 1).save(out / INTERRUPTED)
         raise JetCLRError(
             f"interrupted in epoch {epoch + 1}; state saved to {out / INTERRUPTED}; "
             f"resuming continues from the last complete epoch in {ckpt_path}"

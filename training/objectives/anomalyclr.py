@@ -3,21 +3,19 @@ copy of itself, and exports ``anomaly_score`` = ||embedding||."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import torch
 
-from jetclr_coffea.augment import JetBatch, anomaly_augment, augment
+from jetclr_coffea.augment import AnomalyConfig, JetBatch, anomaly_augment, augment
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.losses import anomaly_clr
 from jetclr_coffea.model import JetEncoder
 
+from ..config import TrainConfig
 from ..data import batch_inputs
-from .base import ExtraOutput, Objective
-
-if TYPE_CHECKING:
-    from ..config import TrainConfig
+from .base import ExtraOutput, Objective, Summary
 
 __all__ = ["NORM_JETS", "AnomalyCLR", "anomaly_score_range", "embedding_norms", "norm_summary"]
 
@@ -74,32 +72,32 @@ class AnomalyCLR(Objective):
     copies with each checkpoint, which set the declared range of ``anomaly_score``."""
 
     name = "anomalyclr"
-    config_sections = ("anomaly",)
+    sections: ClassVar[Mapping[str, type]] = {"anomaly": AnomalyConfig}
 
     def loss(self, cfg: TrainConfig, model: JetEncoder, b: JetBatch, g: torch.Generator,
              z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        anom = anomaly_augment(augment(b, g, cfg.augment), g, cfg.anomaly)
+        anom = anomaly_augment(augment(b, g, cfg.augment), g, cfg.section(AnomalyConfig))
         _, z3 = model(*batch_inputs(anom, cfg.preprocessing.features, cfg.model.irc_safe))
         return anomaly_clr(z1, z2, z3, cfg.optim.temperature)
 
-    def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch,
-                          device: torch.device) -> Callable[[torch.nn.Module], dict[str, Any]] | None:
+    def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch, device: torch.device
+                          ) -> Callable[[torch.nn.Module], dict[str, Summary]] | None:
         norm_jets = jets.index(torch.arange(min(len(jets.mask), NORM_JETS), device=device))
         g = torch.Generator(device=device).manual_seed(cfg.optim.seed)
         batches = {"embedding_norm": norm_jets,
-                   "embedding_norm_anomalous": anomaly_augment(norm_jets, g, cfg.anomaly)}
+                   "embedding_norm_anomalous": anomaly_augment(norm_jets, g, cfg.section(AnomalyConfig))}
 
-        def extras(model: torch.nn.Module) -> dict[str, Any]:
+        def extras(model: torch.nn.Module) -> dict[str, Summary]:
             assert isinstance(model, JetEncoder)
             return {key: norm_summary(embedding_norms(model, b, cfg)) for key, b in batches.items()}
 
         return extras
 
-    def extra_outputs(self, ckpt: dict[str, Any]) -> list[ExtraOutput]:
-        if "embedding_norm" not in ckpt:
+    def extra_outputs(self, cfg: TrainConfig, extras: Mapping[str, Summary]) -> list[ExtraOutput]:
+        if "embedding_norm" not in extras:
             raise JetCLRError("an anomalyclr checkpoint without embedding_norm: it was not written by train")
-        norm = ckpt["embedding_norm"]
+        norm = extras["embedding_norm"]
         return [ExtraOutput(
             "anomaly_score", _norm, anomaly_score_range(norm),
             {"definition": "L2 norm of the embedding", "training_jets": norm,
-             "anomalous_copies_of_them": ckpt.get("embedding_norm_anomalous")})]
+             "anomalous_copies_of_them": extras.get("embedding_norm_anomalous")})]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import ClassVar
 
 import torch
 
@@ -10,10 +11,9 @@ from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.losses import barlow_twins
 from jetclr_coffea.model import JetEncoder
 
+from ..config import TrainConfig
+from ..sections import PairConfig, TruthConfig
 from .base import Objective
-
-if TYPE_CHECKING:
-    from ..config import TrainConfig
 
 __all__ = ["BarlowTwins"]
 
@@ -22,9 +22,8 @@ class BarlowTwins(Objective):
     """Off-diagonal weight ``pairs.off_diagonal``; pairs as for VICReg."""
 
     name = "barlow_twins"
-    config_sections = ("pairs",)
-    pairings = ("augmented", "same_class", "mass_matched")
+    sections: ClassVar[Mapping[str, type]] = {"pairs": PairConfig, "truth": TruthConfig}
 
     def loss(self, cfg: TrainConfig, model: JetEncoder, b: JetBatch, g: torch.Generator,
              z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return barlow_twins(z1, z2, cfg.pairs.off_diagonal)
+        return barlow_twins(z1, z2, cfg.section(PairConfig).off_diagonal)

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
 import torch
 
 from jetclr_coffea.augment import JetBatch, augment
 from jetclr_coffea.efn import EnergyFlowNetwork
-from jetclr_coffea.model import EncoderConfig, JetEncoder
+from jetclr_coffea.model import JetEncoder
 from jetclr_coffea.model_card import OutputSpec
 
+from ..config import TrainConfig
 from ..data import Targets, batch_inputs
+from ..sections import PairConfig
 
-if TYPE_CHECKING:
-    from ..config import TrainConfig
+__all__ = ["Export", "ExtraOutput", "Objective", "Summary"]
 
-__all__ = ["ExtraOutput", "Objective"]
+#: A checkpoint's record of some numbers over training jets (``{"median": ..., "max": ...}``):
+#: what an objective keeps with each checkpoint (:meth:`Objective.checkpoint_extras`) and
+#: later reads to declare its scores' ranges.
+Summary = dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class ExtraOutput:
     name: str
     compute: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     score_range: tuple[float, float]
-    info: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, object] = field(default_factory=dict)
 
 
 class _Export(torch.nn.Module):
@@ -56,6 +60,23 @@ class _Export(torch.nn.Module):
         return embedding, head, *(f(embedding, head) for f in self.extra)  # ..., (N,) each
 
 
+@dataclass(frozen=True)
+class Export:
+    """What :meth:`Objective.export` gives the exporter.
+
+    Attributes:
+        graph: the module traced to ONNX (inputs constituents, mask[, jet]).
+        outputs: its outputs, in order.
+        score_ranges: the declared range of each score output.
+        scores_info: what each score is, for the model card.
+    """
+
+    graph: torch.nn.Module
+    outputs: list[OutputSpec]
+    score_ranges: dict[str, tuple[float, float]]
+    scores_info: dict[str, dict[str, object]]
+
+
 class Objective:
     """A training objective: its model, its loss on a batch, what it records in checkpoints,
     what it exports.
@@ -68,16 +89,14 @@ class Objective:
 
     #: the ``objective:`` value of a config.
     name: ClassVar[str] = ""
-    #: sections of the training config it reads besides data/model/augment/optim
-    #: (recorded in the model card).
-    config_sections: ClassVar[tuple[str, ...]] = ()
-    #: ``pairs.pairing`` values it accepts.
-    pairings: ClassVar[tuple[str, ...]] = ("augmented",)
+    #: the sections of the training config it reads besides data/preprocessing/model/
+    #: augment/optim, and the dataclass each is parsed into (recorded in the model card).
+    sections: ClassVar[Mapping[str, type]] = {}
     #: the model card's ``model_kind``.
     model_kind: ClassVar[str] = "jetclr"
 
-    def kind(self, cfg: dict[str, Any]) -> str:
-        """The model card's ``model_kind`` of a checkpoint's config."""
+    def kind(self, cfg: TrainConfig) -> str:
+        """The model card's ``model_kind`` of a run."""
         return self.model_kind
 
     def check(self, cfg: TrainConfig) -> None:
@@ -92,25 +111,30 @@ class Objective:
         return cfg
 
     def build_model(self, cfg: TrainConfig) -> torch.nn.Module:
-        """The model this objective trains (seeded by the caller)."""
+        """The model of a run, untrained (seeded by the caller)."""
         return JetEncoder(cfg.model)
 
-    def model_config(self, cfg: dict[str, Any]) -> dict[str, Any]:
-        """The architecture section of a checkpoint's config (the model card's ``encoder``)."""
-        return dict(cfg["model"])
+    def model_config(self, cfg: TrainConfig) -> dict[str, object]:
+        """The architecture of a run's model (the model card's ``encoder``)."""
+        return asdict(cfg.model)
 
-    def rebuild(self, cfg: dict[str, Any]) -> torch.nn.Module:
-        """The model of a checkpoint's config, untrained."""
-        return JetEncoder(EncoderConfig(**cfg["model"]))
-
-    def jet_features(self, cfg: dict[str, Any]) -> tuple[str, ...]:
-        """The per-jet inputs (the graph input ``jet``) of a checkpoint's model; none here."""
+    def jet_features(self, cfg: TrainConfig) -> tuple[str, ...]:
+        """The per-jet inputs (the graph input ``jet``) of a run's model; none here."""
         return ()
+
+    def init_from(self, cfg: TrainConfig) -> str:
+        """A checkpoint whose weights start the run (fine-tuning); empty: none."""
+        return ""
+
+    def warm_start(self, model: torch.nn.Module, cfg: TrainConfig, start: TrainConfig,
+                   weights: Mapping[str, torch.Tensor]) -> None:
+        """Load what ``model`` takes from the weights of a run of config ``start``."""
+        raise NotImplementedError(f"objective {self.name} does not start from another run")
 
     def needs_targets(self, cfg: TrainConfig) -> bool:
         """Whether training reads the jets' truth (:class:`~jetclr_coffea.training.data.Targets`);
         only signal and QCD jets are then kept."""
-        return cfg.pairs.pairing == "mass_matched"
+        return cfg.section(PairConfig).pairing == "mass_matched"
 
     def step(self, cfg: TrainConfig, model: torch.nn.Module, b: JetBatch, b2: JetBatch,
              g: torch.Generator, targets: Targets | None = None, epoch: int = 0) -> torch.Tensor:
@@ -130,25 +154,24 @@ class Objective:
         the jets ``b``; ``g`` seeds any further augmentation."""
         raise NotImplementedError
 
-    def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch,
-                          device: torch.device) -> Callable[[torch.nn.Module], dict[str, Any]] | None:
+    def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch, device: torch.device
+                          ) -> Callable[[torch.nn.Module], dict[str, Summary]] | None:
         """A function giving what each checkpoint records besides the weights (None: nothing)."""
         return None
 
-    def extra_outputs(self, ckpt: dict[str, Any]) -> list[ExtraOutput]:
-        """Scores added to an encoder's exported graph, from the checkpoint."""
+    def extra_outputs(self, cfg: TrainConfig, extras: Mapping[str, Summary]) -> list[ExtraOutput]:
+        """Scores added to an encoder's exported graph, from a checkpoint's config and extras."""
         return []
 
-    def export(self, model: torch.nn.Module, ckpt: dict[str, Any]) -> tuple[
-            torch.nn.Module, list[OutputSpec], dict[str, tuple[float, float]], dict[str, Any]]:
-        """(graph module, its outputs in order, declared score ranges, what each score is)."""
+    def export(self, model: torch.nn.Module, cfg: TrainConfig, extras: Mapping[str, Summary]) -> Export:
+        """The graph to export and its outputs, for the trained ``model`` of a checkpoint."""
         if isinstance(model, EnergyFlowNetwork):
             widths = (model.cfg.embedding_width, 1)
         else:
             assert isinstance(model, JetEncoder)
             widths = (model.cfg.embedding_width, model.cfg.d_out)
-        extra = self.extra_outputs(ckpt)
+        extra = self.extra_outputs(cfg, extras)
         outputs = [OutputSpec("embedding", (widths[0],)), OutputSpec("head", (widths[1],)),
                    *(OutputSpec(e.name) for e in extra)]
-        return (_Export(model, extra), outputs, {e.name: e.score_range for e in extra},
-                {e.name: e.info for e in extra})
+        return Export(_Export(model, extra), outputs, {e.name: e.score_range for e in extra},
+                      {e.name: e.info for e in extra})

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.losses import nt_xent
 from jetclr_coffea.model import JetEncoder
 
+from ..config import TrainConfig
 from .base import Objective
-
-if TYPE_CHECKING:
-    from ..config import TrainConfig
 
 __all__ = ["JetCLR"]
 

@@ -15,9 +15,10 @@ same objective gives #14's supervised ceiling (``disco: 0``) and the decorrelate
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -26,13 +27,12 @@ from jetclr_coffea.augment import JetBatch, augment
 from jetclr_coffea.efn import EFNConfig, EnergyFlowNetwork
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.losses import distance_correlation, flatness
-from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig, JetEncoder
+from jetclr_coffea.model import IRC_SAFE_FEATURES, JetEncoder
 
+from ..config import TrainConfig
 from ..data import Targets, batch_inputs
-from .base import ExtraOutput, Objective
-
-if TYPE_CHECKING:
-    from ..config import TrainConfig
+from ..sections import TruthConfig
+from .base import ExtraOutput, Objective, Summary
 
 __all__ = ["ARCHS", "Supervised", "SupervisedConfig"]
 
@@ -82,99 +82,96 @@ class SupervisedConfig:
             raise ValueError(f"disco_warmup must not be negative, got {self.disco_warmup}")
 
 
-def _efn(cfg: dict[str, Any]) -> EnergyFlowNetwork:
-    return EnergyFlowNetwork(EFNConfig(**cfg["efn"]))  # n_features set by load_config
-
-
 #: The encoder settings a fine-tuned model must share with its ``init_from`` checkpoint.
 _SHARED = ("n_features", "d_model", "n_heads", "n_layers", "d_ff", "irc_safe", "d_repr")
-
-
-def _init_encoder(model: JetEncoder, cfg: TrainConfig) -> None:
-    """Load the encoder weights (not the head) of ``cfg.supervised.init_from`` into ``model``.
-
-    Raises:
-        JetCLRError: not a transformer checkpoint, or another architecture or input features.
-    """
-    from ..export import load_checkpoint
-    from . import get_objective
-
-    path = cfg.supervised.init_from
-    ckpt = load_checkpoint(path)
-    start = ckpt["config"]
-    if get_objective(start.get("objective", "jetclr")).kind(start) != "jetclr":
-        raise JetCLRError(f"supervised.init_from {path}: not a transformer encoder's checkpoint")
-    mine = cfg.model.to_dict()
-    diff = [k for k in _SHARED if start["model"].get(k) != mine[k]]
-    if diff:
-        raise JetCLRError(f"supervised.init_from {path}: model.{diff[0]} is {start['model'].get(diff[0])!r} "
-                          f"there, {mine[diff[0]]!r} here")
-    if tuple(start["preprocessing"]["features"]) != cfg.preprocessing.features:
-        raise JetCLRError(f"supervised.init_from {path}: its preprocessing.features "
-                          f"{list(start['preprocessing']['features'])} differ from this config's")
-    weights = {k: v for k, v in ckpt["model"].items() if not k.startswith(("head.", "jet_norm."))}
-    missing, _ = model.load_state_dict(weights, strict=False)
-    assert all(k.startswith(("head.", "jet_norm.")) for k in missing), missing
+#: The weights a fine-tuned model does not take from its start: the head is new.
+_NEW = ("head.", "jet_norm.")
 
 
 class Supervised(Objective):
     """The supervised twin of the contrastive encoders (labels in the loss)."""
 
     name = "supervised"
-    config_sections = ("truth", "supervised", "efn")
+    sections: ClassVar[Mapping[str, type]] = {
+        "truth": TruthConfig, "supervised": SupervisedConfig, "efn": EFNConfig}
 
     def check(self, cfg: TrainConfig) -> None:
-        if cfg.supervised.arch == "efn":
+        sup = cfg.section(SupervisedConfig)
+        if sup.arch == "efn":
             bad = set(cfg.preprocessing.features) - IRC_SAFE_FEATURES
             if bad:
                 raise ValueError(f"supervised.arch efn is IRC safe: preprocessing.features may only hold "
                                  f"{sorted(IRC_SAFE_FEATURES)}, not {sorted(bad)}")
+            if cfg.model.jet_features:
+                raise ValueError("model.jet_features needs supervised.arch: transformer "
+                                 "(efn: efn.jet_features)")
+            if sup.init_from:
+                raise ValueError("supervised.init_from fine-tunes a transformer, not an efn")
         elif cfg.model.d_out != 1:
             raise ValueError(f"objective supervised needs model.d_out: 1 (the logit), got {cfg.model.d_out}")
-        if cfg.supervised.arch != "efn" and cfg.efn.jet_features:
+        elif cfg.section(EFNConfig).jet_features:
             raise ValueError("efn.jet_features needs supervised.arch: efn")
-        if cfg.supervised.arch == "efn" and cfg.model.jet_features:
-            raise ValueError("model.jet_features needs supervised.arch: transformer (efn: efn.jet_features)")
-        if cfg.supervised.arch == "efn" and cfg.supervised.init_from:
-            raise ValueError("supervised.init_from fine-tunes a transformer, not an efn")
 
     def resolve_paths(self, cfg: TrainConfig, base: Path) -> TrainConfig:
-        if not cfg.supervised.init_from:
+        sup = cfg.section(SupervisedConfig)
+        if not sup.init_from:
             return cfg
-        path = base / cfg.supervised.init_from
-        if not path.is_file():
-            raise JetCLRError(f"supervised.init_from {cfg.supervised.init_from!r}: no such checkpoint {path}")
-        return replace(cfg, supervised=replace(cfg.supervised, init_from=str(path.resolve())))
+        path = str((base / sup.init_from).resolve())  # checked when the run starts
+        return replace(cfg, sections={**cfg.sections, "supervised": replace(sup, init_from=path)})
 
     def needs_targets(self, cfg: TrainConfig) -> bool:
         return True
 
-    def kind(self, cfg: dict[str, Any]) -> str:
-        return "efn" if cfg["supervised"]["arch"] == "efn" else "jetclr"
+    def kind(self, cfg: TrainConfig) -> str:
+        return "efn" if cfg.section(SupervisedConfig).arch == "efn" else "jetclr"
 
-    def jet_features(self, cfg: dict[str, Any]) -> tuple[str, ...]:
-        section = cfg["efn"] if cfg["supervised"]["arch"] == "efn" else cfg["model"]
-        return tuple(section.get("jet_features") or ())
+    def jet_features(self, cfg: TrainConfig) -> tuple[str, ...]:
+        if cfg.section(SupervisedConfig).arch == "efn":
+            return cfg.section(EFNConfig).jet_features
+        return cfg.model.jet_features
 
     def build_model(self, cfg: TrainConfig) -> torch.nn.Module:
-        model = self.rebuild(cfg.to_dict())
-        if cfg.supervised.init_from:
-            assert isinstance(model, JetEncoder)
-            _init_encoder(model, cfg)
-        return model
+        if cfg.section(SupervisedConfig).arch == "efn":
+            return EnergyFlowNetwork(cfg.section(EFNConfig))
+        return JetEncoder(cfg.model)
 
-    def model_config(self, cfg: dict[str, Any]) -> dict[str, Any]:
-        if cfg["supervised"]["arch"] == "efn":
-            return {"arch": "efn", **cfg["efn"]}
-        return dict(cfg["model"])
+    def model_config(self, cfg: TrainConfig) -> dict[str, object]:
+        if cfg.section(SupervisedConfig).arch == "efn":
+            return {"arch": "efn", **asdict(cfg.section(EFNConfig))}
+        return asdict(cfg.model)
 
-    def rebuild(self, cfg: dict[str, Any]) -> torch.nn.Module:
-        return _efn(cfg) if cfg["supervised"]["arch"] == "efn" else JetEncoder(EncoderConfig(**cfg["model"]))
+    def init_from(self, cfg: TrainConfig) -> str:
+        return cfg.section(SupervisedConfig).init_from
+
+    def warm_start(self, model: torch.nn.Module, cfg: TrainConfig, start: TrainConfig,
+                   weights: Mapping[str, torch.Tensor]) -> None:
+        """The encoder weights (not the head) of a transformer run ``start``.
+
+        Raises:
+            JetCLRError: not a transformer run, or another architecture or input features.
+        """
+        from . import get_objective
+
+        where = f"supervised.init_from {self.init_from(cfg)}"
+        if get_objective(start.objective).kind(start) != "jetclr" or not isinstance(model, JetEncoder):
+            raise JetCLRError(f"{where}: not a transformer encoder's checkpoint")
+        theirs, mine = asdict(start.model), asdict(cfg.model)
+        diff = [k for k in _SHARED if theirs[k] != mine[k]]
+        if diff:
+            k = diff[0]
+            raise JetCLRError(f"{where}: model.{k} is {theirs[k]!r} there, {mine[k]!r} here")
+        if start.preprocessing.features != cfg.preprocessing.features:
+            raise JetCLRError(f"{where}: its preprocessing.features {list(start.preprocessing.features)} "
+                              f"differ from this config's")
+        missing, _ = model.load_state_dict({k: v for k, v in weights.items() if not k.startswith(_NEW)},
+                                           strict=False)
+        assert all(k.startswith(_NEW) for k in missing), missing
 
     def step(self, cfg: TrainConfig, model: torch.nn.Module, b: JetBatch, b2: JetBatch,
              g: torch.Generator, targets: Targets | None = None, epoch: int = 0) -> torch.Tensor:
         assert targets is not None
-        irc_safe = cfg.supervised.arch == "efn" or cfg.model.irc_safe
+        sup = cfg.section(SupervisedConfig)
+        irc_safe = sup.arch == "efn" or cfg.model.irc_safe
         x, m = batch_inputs(augment(b, g, cfg.augment), cfg.preprocessing.features, irc_safe)
         if targets.jet.shape[1]:  # the jet features of efn.jet_features or model.jet_features
             _, head = model(x, m, targets.jet)  # (N, 1)
@@ -183,7 +180,7 @@ class Supervised(Objective):
         logit = head[:, 0]
         w = targets.weight
         bce = (w * F.binary_cross_entropy_with_logits(logit, targets.label, reduction="none")).sum() / w.sum()
-        sup, qcd = cfg.supervised, targets.label == 0
+        qcd = targets.label == 0
         if epoch < sup.disco_warmup or (sup.disco == 0 and sup.flatness == 0) or int(qcd.sum()) < 2:
             return bce
         loss = bce
@@ -196,12 +193,12 @@ class Supervised(Objective):
             loss = loss + sup.flatness * flatness(logit[qcd], targets.msd[qcd], edges=edges)
         return loss
 
-    def extra_outputs(self, ckpt: dict[str, Any]) -> list[ExtraOutput]:
-        cfg = ckpt["config"]
-        sup, truth = cfg["supervised"], cfg["truth"]
-        info = {"definition": f"probability of {truth['signal_label']} (sigmoid of the head), trained on "
-                              f"labels against QCD",
-                "mass_flatten": truth["mass_flatten"], "disco": sup["disco"],
-                "flatness": sup.get("flatness", 0.0), "flatness_bin": sup.get("flatness_bin", 0.0),
-                "disco_warmup": sup["disco_warmup"]}
-        return [ExtraOutput(sup["output"], lambda _e, h: torch.sigmoid(h[:, 0]), (0.0, 1.0), info)]
+    def extra_outputs(self, cfg: TrainConfig, extras: Mapping[str, Summary]) -> list[ExtraOutput]:
+        sup, truth = cfg.section(SupervisedConfig), cfg.section(TruthConfig)
+        info: dict[str, object] = {
+            "definition": f"probability of {truth.signal_label} (sigmoid of the head), trained on labels "
+                          f"against QCD", "mass_flatten": truth.mass_flatten, "disco": sup.disco,
+            "flatness": sup.flatness, "flatness_bin": sup.flatness_bin, "disco_warmup": sup.disco_warmup}
+        if sup.init_from:
+            info["fine_tuned_from"] = sup.init_from
+        return [ExtraOutput(sup.output, lambda _e, h: torch.sigmoid(h[:, 0]), (0.0, 1.0), info)]

@@ -7,8 +7,9 @@ Trained on un-augmented jets; exported with ``embedding`` = the latent mean, ``a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -19,11 +20,9 @@ from jetclr_coffea.model_card import OutputSpec
 from jetclr_coffea.ot import SinkhornConfig, ground_cost, sinkhorn, sinkhorn_scaling
 from jetclr_coffea.vae import EMDVAE, VAEConfig, kl_divergence
 
+from ..config import TrainConfig
 from ..data import Targets, batch_inputs
-from .base import Objective
-
-if TYPE_CHECKING:
-    from ..config import TrainConfig
+from .base import Export, Objective, Summary
 
 __all__ = ["GRAPH_SINKHORN", "TRAIN_SINKHORN", "VAEEMD", "reconstruction_emd"]
 
@@ -88,7 +87,7 @@ class VAEEMD(Objective):
     """``objective: vae_emd``: the VAE of ``vae`` (:class:`~jetclr_coffea.vae.VAEConfig`)."""
 
     name = "vae_emd"
-    config_sections = ("vae",)
+    sections: ClassVar[Mapping[str, type]] = {"vae": VAEConfig}
     model_kind = "emd_vae"
 
     def check(self, cfg: TrainConfig) -> None:
@@ -97,13 +96,10 @@ class VAEEMD(Objective):
                              "with deta, dphi")
 
     def build_model(self, cfg: TrainConfig) -> torch.nn.Module:
-        return EMDVAE(cfg.vae)
+        return EMDVAE(cfg.section(VAEConfig))
 
-    def model_config(self, cfg: dict[str, Any]) -> dict[str, Any]:
-        return dict(cfg["vae"])
-
-    def rebuild(self, cfg: dict[str, Any]) -> torch.nn.Module:
-        return EMDVAE(VAEConfig(**cfg["vae"]))
+    def model_config(self, cfg: TrainConfig) -> dict[str, object]:
+        return asdict(cfg.section(VAEConfig))
 
     def step(self, cfg: TrainConfig, model: torch.nn.Module, b: JetBatch, b2: JetBatch,
              g: torch.Generator, targets: Targets | None = None, epoch: int = 0) -> torch.Tensor:
@@ -114,33 +110,32 @@ class VAEEMD(Objective):
         eps = torch.randn(mu.shape, generator=g, device=mu.device)
         xh, wh = model.decode(mu + torch.exp(0.5 * logvar) * eps)
         emd = sinkhorn(x, w, xh, wh, 1.0, cfg=TRAIN_SINKHORN)  # (N,), differentiable
-        beta = cfg.vae.beta
+        beta = cfg.section(VAEConfig).beta
         loss: torch.Tensor = (emd**2 / (2 * beta**2) + kl_divergence(mu, logvar).sum(1)).mean()
         return loss
 
-    def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch,
-                          device: torch.device) -> Callable[[torch.nn.Module], dict[str, Any]] | None:
+    def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch, device: torch.device
+                          ) -> Callable[[torch.nn.Module], dict[str, Summary]] | None:
         sample = jets.index(torch.arange(min(len(jets.mask), SCORE_JETS), device=device))
 
-        def extras(model: torch.nn.Module) -> dict[str, Any]:
+        def extras(model: torch.nn.Module) -> dict[str, Summary]:
             assert isinstance(model, EMDVAE)
             emd, kl = scores(model, sample, cfg)
             return {"reconstruction_emd": _summary(emd), "kl": _summary(kl)}
 
         return extras
 
-    def export(self, model: torch.nn.Module, ckpt: dict[str, Any]) -> tuple[
-            torch.nn.Module, list[OutputSpec], dict[str, tuple[float, float]], dict[str, Any]]:
+    def export(self, model: torch.nn.Module, cfg: TrainConfig, extras: Mapping[str, Summary]) -> Export:
         assert isinstance(model, EMDVAE)
-        if "reconstruction_emd" not in ckpt:
+        if "reconstruction_emd" not in extras or "kl" not in extras:
             raise JetCLRError("a vae_emd checkpoint without reconstruction_emd: it was not written by train")
-        rec = ckpt["reconstruction_emd"]
+        rec, kl = extras["reconstruction_emd"], extras["kl"]
         outputs = [OutputSpec("embedding", (model.cfg.latent,)), OutputSpec("anomaly_score"),
                    OutputSpec("kl_score")]
-        info = {"anomaly_score": {"definition": "reconstruction EMD (W_1, Delta R / 0.8) of the jet decoded "
-                                                "from its latent mean, Sinkhorn in the graph",
-                                  "training_jets": rec},
-                "kl_score": {"definition": "KL of the posterior to the prior, summed over latent dimensions",
-                             "training_jets": ckpt["kl"]}}
-        ranges = {"anomaly_score": (0.0, 1.5 * rec["max"]), "kl_score": (0.0, 1.5 * ckpt["kl"]["max"])}
-        return _Graph(model), outputs, ranges, info
+        info: dict[str, dict[str, object]] = {
+            "anomaly_score": {"definition": "reconstruction EMD (W_1, Delta R / 0.8) of the jet decoded from "
+                                            "its latent mean, Sinkhorn in the graph", "training_jets": rec},
+            "kl_score": {"definition": "KL of the posterior to the prior, summed over latent dimensions",
+                         "training_jets": kl}}
+        ranges = {"anomaly_score": (0.0, 1.5 * rec["max"]), "kl_score": (0.0, 1.5 * kl["max"])}
+        return Export(_Graph(model), outputs, ranges, info)

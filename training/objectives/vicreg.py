@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import ClassVar
 
 import torch
 
@@ -10,10 +11,9 @@ from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.losses import vicreg
 from jetclr_coffea.model import JetEncoder
 
+from ..config import TrainConfig
+from ..sections import PairConfig, TruthConfig
 from .base import Objective
-
-if TYPE_CHECKING:
-    from ..config import TrainConfig
 
 __all__ = ["VICReg"]
 
@@ -23,10 +23,9 @@ class VICReg(Objective):
     of augmented views or (``pairs.pairing: same_class``) of two jets of one class."""
 
     name = "vicreg"
-    config_sections = ("pairs",)
-    pairings = ("augmented", "same_class", "mass_matched")
+    sections: ClassVar[Mapping[str, type]] = {"pairs": PairConfig, "truth": TruthConfig}
 
     def loss(self, cfg: TrainConfig, model: JetEncoder, b: JetBatch, g: torch.Generator,
              z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        p = cfg.pairs
+        p = cfg.section(PairConfig)
         return vicreg(z1, z2, p.invariance, p.variance, p.covariance)
