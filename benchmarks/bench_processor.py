@@ -122,21 +122,21 @@ def _runner_rate(fileset: dict[str, Any], model_path: str, chunksize: int, worke
     if not warm:  # what `jetclr-coffea run` does: the Runner starts its own pool
         t0 = time.perf_counter()
         opts = RunOptions(executor="futures", workers=workers, chunksize=chunksize)
-        out = run(fileset, proc, opts).datasets
+        events = sum(r.cutflow["events"] for k, r in run(fileset, proc, opts).datasets.items()
+                     if not k.startswith("_"))
+        return events / (time.perf_counter() - t0)
+    pool = loky.ProcessPoolExecutor(max_workers=workers)
+    try:
+        pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(workers)]}
+        assert len(pids) == workers
+        runner = processor.Runner(
+            executor=processor.FuturesExecutor(pool=pool, workers=workers, status=False, retries=0),
+            schema=QuietPFNanoAODSchema, chunksize=chunksize)
+        t0 = time.perf_counter()
+        out = runner(fileset, processor_instance=proc, treename="Events")  # the processor's own dicts
         seconds = time.perf_counter() - t0
-    else:
-        pool = loky.ProcessPoolExecutor(max_workers=workers)
-        try:
-            pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(workers)]}
-            assert len(pids) == workers
-            runner = processor.Runner(
-                executor=processor.FuturesExecutor(pool=pool, workers=workers, status=False, retries=0),
-                schema=QuietPFNanoAODSchema, chunksize=chunksize)
-            t0 = time.perf_counter()
-            out = runner(fileset, processor_instance=proc, treename="Events")
-            seconds = time.perf_counter() - t0
-        finally:
-            pool.shutdown()
+    finally:
+        pool.shutdown()
     return sum(r["cutflow"]["events"] for k, r in out.items() if not k.startswith("_")) / seconds
 
 
@@ -219,7 +219,7 @@ def sessions(files: list[str], model_path: str, chunksize: int) -> dict[str, Any
         t0 = time.perf_counter()
         out = run(load_fileset(fs), proc, RunOptions(executor="iterative", chunksize=chunksize)).datasets
         seconds = time.perf_counter() - t0
-    chunks = sum(-(-int(r["cutflow"]["events"]) // chunksize)
+    chunks = sum(-(-int(r.cutflow["events"]) // chunksize)
                  for r in out.values())
     result = {"session_build_s": build, "chunks": chunks, "sessions_built": len(inference._SESSIONS),
               "run_s": seconds, "rebuild_per_chunk_overhead": build * chunks / seconds}

@@ -52,7 +52,7 @@ def main() -> None:
         score_name = ddt.score  # the model's tagger_score, else its anomaly_score
         out = run(load_fileset(test), LearnedJetTagProcessor([args.model], FatJetSelection(), keep_jets=True),
                   RunOptions()).datasets["qcd"]
-    jets = {k: np.concatenate([c[k] for c in out["jets"]]) for k in out["jets"][0]}
+    jets = {k: np.concatenate([c[k] for c in out.jets]) for k in out.jets[0]}
     score, rho, pt, msd = (jets[k] for k in (score_name, "rho", "pt", "msoftdrop"))
     ok = np.isfinite(score) & ~np.isnan(rho)  # rho = -inf (msd <= 0): the map's lowest rho bin
     score, rho, pt, msd = score[ok], rho[ok], pt[ok], msd[ok]

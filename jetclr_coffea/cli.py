@@ -169,60 +169,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _line(m: dict[str, float], keys: tuple[str, ...] = ("auc", "r50")) -> str:
-    return "  ".join(f"{k.upper()} {m[k]:.4g} +- {m[k + '_err']:.2g}" for k in keys)
-
-
-def _print_metrics(metrics: dict[str, Any]) -> None:
-    """The evaluation's summary on stdout (metrics.json holds everything)."""
-    lct, base, an = metrics["lct"], metrics["baseline"], metrics["anomaly_score"]
-    line = _line
-    print(f"{metrics['n_signal']} signal and {metrics['n_background']} background jets")
-    if lct is not None:
-        print(f"LCT on the representation:      {line(lct)}")
-    print(f"LCT on hand-engineered features: {line(base)}")
-    print(f"BDT on hand-engineered features: {line(metrics['observables_bdt'])}")
-    for name, m in metrics["scores"].items():
-        print(f"{name} (no fit, test jets): {line(m)}  dAUC vs features' LCT {m['d_auc']:+.4f} +- "
-              f"{m['d_auc_err']:.4f}")
-    if lct is not None:
-        print(f"representation - features:      dAUC {lct['d_auc']:+.4f} +- {lct['d_auc_err']:.4f}  "
-              f"dR50 {lct['d_r50']:+.3g} +- {lct['d_r50_err']:.2g}")
-    if "compare" in metrics:
-        _print_compare(metrics["compare"])
-    print(f"anomaly score, {an['score']} (no fit): {line(an, ('auc', 'r50', 'r20'))}")
-    _print_bins_and_landscape(metrics)
-
-
-def _print_compare(c: dict[str, Any]) -> None:
-    a, name, line = c["anomaly_score"], Path(c["model"]).name, _line
-    print(f"LCT of {c['model']}: {line(c['lct'])}")
-    print(f"representation - {name}: dAUC {c['d_auc']:+.4f} +- {c['d_auc_err']:.4f}  "
-          f"dR50 {c['d_r50']:+.3g} +- {c['d_r50_err']:.2g}")
-    print(f"anomaly score of {name}: {line(a, ('auc', 'r50', 'r20'))}")
-    print(f"anomaly score - {name}'s: dAUC {a['d_auc']:+.4f} +- {a['d_auc_err']:.4f}  "
-          f"dR20 {a['d_r20']:+.3g} +- {a['d_r20_err']:.2g}")
-
-
-def _print_bins_and_landscape(metrics: dict[str, Any]) -> None:
-    line = _line
-    for b in metrics.get("pt_bins", []):
-        where = (f"pT {b['pt_min']:g}-{b['pt_max']:g}: {b['n_test_signal']}/{b['n_test_background']} "
-                 "test jets")
-        first = b["lct"] or next(iter(b["scores"].values()), None) or b["anomaly_score"]
-        bdt = b["observables_bdt"]
-        print(f"{where}  " + ("too few jets" if first is None else f"model {line(first)}")
-              + ("" if bdt is None else f" | observables' BDT {line(bdt)}"))
-    if "landscape" in metrics:
-        print("decorrelation landscape (R50, 1/JSD at 50% signal efficiency):")
-        for name, p in metrics["landscape"]["points"].items():
-            vs = p.get("vs")
-            paired = (f"   vs {vs['score']}: dR50 {vs['d_r50']:+.3g} +- {vs['d_r50_err']:.2g}, d(1/JSD) "
-                      f"{vs['d_inv_jsd']:+.3g} +- {vs['d_inv_jsd_err']:.2g}") if vs else ""
-            print(f"  {name:22s} R50 {p['r50']:7.3g} +- {p['r50_err']:<7.2g} "
-                  f"1/JSD {p['inv_jsd']:7.3g} +- {p['inv_jsd_err']:<7.2g}{paired}")
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from jetclr_coffea.training.evaluate import evaluate
     from jetclr_coffea.training.head import fit_head
@@ -244,12 +190,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         ddt_background=args.ddt_background, compare=args.compare, pt_bins=args.pt_bins,
         progress=not args.quiet,
     )
-    _print_metrics(report.metrics)
+    from jetclr_coffea.training.summary import summary_lines
+
+    print("\n".join(summary_lines(report.metrics)))
     print(f"wrote {report.path} and roc.png")
     if args.fit_head:
-        if report.lct is None:
-            raise ParameterError("fit_head", f"needs a representation: {args.model} has no embedding")
-        fit_head(args.model, report.lct, report.metrics, args.fit_head)
+        fit_head(args.model, report, args.fit_head)
         print(f"wrote {args.fit_head} with output tagger_score")
     return 0
 
@@ -333,10 +279,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.friend is not None:
         written += write_friend_trees(result, fileset, args.friend)
     for ds, res in result.datasets.items():
-        c = res["cutflow"]
+        c = res.cutflow
         aside = c["no_constituents"] + c["bad_constituents"] + c["skipped_no_pf_candidates"]
         print(f"{ds}: {c['events']:.0f} events, {c['selected']:.0f} selected fat jets, "
-              f"{c['scored']:.0f} scored on {', '.join(sorted(res['providers'])) or '-'}"
+              f"{c['scored']:.0f} scored on {', '.join(sorted(res.providers)) or '-'}"
               + (f", {aside:.0f} not scored (see cutflow.json)" if aside else ""))
     print(f"chunks of {result.chunksize} events (memory budget {args.memory_budget} a worker)")
     for skipped in result.skipped_files:

@@ -17,9 +17,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jetclr_coffea.errors import JetCLRError
+
+if TYPE_CHECKING:
+    from jetclr_coffea.processors import DatasetResult
 
 __all__ = ["DDT_SCORES", "SHIPPED_MODEL", "DemoSummary", "run_demo"]
 
@@ -97,32 +100,32 @@ def _check(models: list[Path], output: Path) -> None:
         raise JetCLRError(f"{output} exists and is not a folder")
 
 
-def _efficiencies(datasets: dict[str, Any], score: str) -> tuple[float, float, float]:
+def _efficiencies(datasets: dict[str, DatasetResult], score: str) -> tuple[float, float, float]:
     """(QCD pass fraction, its binomial error, top-sample pass fraction) of ``score``'s DDT."""
     from jetclr_coffea.processors import hist_name
 
     def passing(ds: str) -> tuple[float, float]:
-        v = datasets[ds]["hists"][hist_name(score, "ddt_msd_pt")].values()
+        v = datasets[ds].hists[hist_name(score, "ddt_msd_pt")].values()
         return float(v[1].sum() / max(v.sum(), 1e-12)), float(v.sum())
 
     qcd, n = passing("qcd")
     return qcd, float((qcd * (1 - qcd) / max(n, 1.0)) ** 0.5), passing("top")[0]
 
 
-def _plots(first: dict[str, Any], second: dict[str, Any], scores: list[str], maps: dict[str, Path],
-           output: Path) -> tuple[list[Path], dict[str, float]]:
+def _plots(first: dict[str, DatasetResult], second: dict[str, DatasetResult], scores: list[str],
+           maps: dict[str, Path], output: Path) -> tuple[list[Path], dict[str, float]]:
     from jetclr_coffea.plots import plot_ddt_map, plot_pass_fail, plot_roc_from_hists, plot_scores
     from jetclr_coffea.processors import hist_name
 
     plots, auc = [], {}
     for score in scores:
-        h = {ds: first[ds]["hists"][hist_name(score, "score_msd_pt")].project("score") for ds in first}
+        h = {ds: first[ds].hists[hist_name(score, "score_msd_pt")].project("score") for ds in first}
         plots.append(plot_scores(h, score, output / f"scores_{score}.png"))
         roc, auc[score] = plot_roc_from_hists(h["top"], h["qcd"], output / f"roc_{score}.png")
         plots.append(roc)
     for score, path in maps.items():
         plots += [plot_ddt_map(path, output / f"ddt_map_{score}.png"),
-                  plot_pass_fail(second["qcd"]["hists"][hist_name(score, "ddt_msd_pt")],
+                  plot_pass_fail(second["qcd"].hists[hist_name(score, "ddt_msd_pt")],
                                  output / f"qcd_pass_fail_{score}.png")]
     return plots, auc
 
@@ -172,7 +175,7 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, models: list[Path] 
         load_fileset(output / "fileset_qcd.json"), proc.models[name].path, output / f"ddt_map_{name}.json",
         score=score, efficiency=EFFICIENCY, opts=opts, selection=selection, min_jets=5)
         for name, score in mapped.items()}
-    second: dict[str, Any] = {}
+    second: dict[str, DatasetResult] = {}
     if maps:
         print("== 4. tagging processor with the DDT maps")
         with_maps = LearnedJetTagProcessor([proc.models[n].path for n in mapped], selection,
@@ -186,7 +189,7 @@ def run_demo(output: Path, events: int = 300, seed: int = 1, models: list[Path] 
     eff = {score: _efficiencies(second, score) for score in maps}
     summary = DemoSummary(auc, {k: v[0] for k, v in eff.items()}, {k: v[1] for k, v in eff.items()},
                           {k: v[2] for k, v in eff.items()},
-                          sorted(set().union(*(d["providers"] for d in first_run.datasets.values()))),
+                          sorted(set().union(*(d.providers for d in first_run.datasets.values()))),
                           [*written, *maps.values(), *plots])
     _report(summary)
     return summary

@@ -292,7 +292,7 @@ class OnnxJetModel:
         return [o.name for o in self.session.get_outputs()]
 
     def run_arrays(self, x: npt.NDArray[np.float32], mask: npt.NDArray[np.float32],
-                   jet: npt.NDArray[np.float32] | None = None) -> dict[str, Any]:
+                   jet: npt.NDArray[np.float32] | None = None) -> dict[str, npt.NDArray[np.float32]]:
         """Run on prepared inputs in batches of :attr:`batch`; outputs in input order.
 
         ``jet``: the (jets, J) jet features of a model whose card declares some
@@ -405,7 +405,8 @@ class OnnxJetModel:
         arrays = {f: np.asarray(fields[f], np.float64) for f in jet_feature_fields(names)}
         return np.asarray(jet_features(arrays, names), dtype=np.float32)
 
-    def __call__(self, constituents: ak.Array, jets: ak.Array | None = None) -> dict[str, Any]:
+    def __call__(self, constituents: ak.Array, jets: ak.Array | None = None
+                 ) -> dict[str, npt.NDArray[np.float32]]:
         """Outputs for jets x var constituents, one row per jet.
 
         ``jets``: the fat jets themselves (with the NanoAOD fields of

@@ -29,9 +29,26 @@ __all__ = [
     "METADATA_KEY",
     "MODEL_KINDS",
     "PROBABILITY_SCORES",
+    "JetWindow",
+    "JsonObject",
     "ModelCard",
     "OutputSpec",
 ]
+
+#: A JSON object of the card (its records: encoder, training, metrics, tagger, what each
+#: score is): values are JSON values, read with ``isinstance`` or through the card's typed
+#: accessors (:attr:`ModelCard.training_window`), never assumed.
+JsonObject = Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class JetWindow:
+    """The fat-jet selection a model was trained on (GeV)."""
+
+    pt_min: float
+    pt_max: float
+    eta_max: float
+
 
 #: The metadata key of the card in the ONNX file.
 METADATA_KEY = "jetclr_coffea"
@@ -126,11 +143,11 @@ class ModelCard:
     model_kind: str = "jetclr"
     code_version: str = ""
     score_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    encoder: Mapping[str, Any] = field(default_factory=dict)
-    training: Mapping[str, Any] = field(default_factory=dict)
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    tagger: Mapping[str, Any] | None = None
-    scores_info: Mapping[str, Any] = field(default_factory=dict)
+    encoder: JsonObject = field(default_factory=dict)
+    training: JsonObject = field(default_factory=dict)
+    metrics: JsonObject = field(default_factory=dict)
+    tagger: JsonObject | None = None
+    scores_info: JsonObject = field(default_factory=dict)
     jet_features: tuple[str, ...] = ()
     format_version: int = FORMAT_VERSION
 
@@ -184,6 +201,16 @@ class ModelCard:
     def has_representation(self) -> bool:
         """The model gives an ``embedding`` (a learned representation to fit on)."""
         return "embedding" in self.output_names
+
+    @property
+    def training_window(self) -> JetWindow | None:
+        """The fat-jet window of the training record's ``data`` (None: it records none)."""
+        data = self.training.get("data")
+        if not isinstance(data, Mapping):
+            return None
+        values = [v for v in (data.get(k) for k in ("pt_min", "pt_max", "eta_max"))
+                  if isinstance(v, int | float) and not isinstance(v, bool)]
+        return JetWindow(*map(float, values)) if len(values) == 3 else None
 
     def output(self, name: str) -> OutputSpec:
         for o in self.outputs:

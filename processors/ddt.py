@@ -34,6 +34,7 @@ from .hists import hist_name, jet_rho
 if TYPE_CHECKING:
     from jetclr_coffea.inference import OnnxJetModel
 
+    from .result import DatasetResult
     from .selection import FatJetSelection
 
 __all__ = [
@@ -317,7 +318,7 @@ def check_xsecs(fileset: Mapping[str, Any]) -> dict[str, float] | None:
     return {ds: float(x) for ds, x in xsecs.items()}  # type: ignore[arg-type]
 
 
-def qcd_histogram(datasets: Mapping[str, Any], score: str, xsecs: Mapping[str, float] | None,
+def qcd_histogram(datasets: Mapping[str, DatasetResult], score: str, xsecs: Mapping[str, float] | None,
                   kind: str = "rho_pt_score") -> Any:
     """The summed QCD histogram ``kind`` of ``score`` (default the (rho, pT, score) one) over
     the processor's per-dataset results: as they are (genWeight-weighted), or each dataset
@@ -330,9 +331,9 @@ def qcd_histogram(datasets: Mapping[str, Any], score: str, xsecs: Mapping[str, f
     """
     total = None
     for ds, res in datasets.items():
-        h = res["hists"][hist_name(score, kind)]
+        h = res.hists[hist_name(score, kind)]
         if xsecs is not None:
-            sum_w = res["cutflow"]["events_weighted"]
+            sum_w = res.cutflow["events_weighted"]
             if sum_w <= 0:
                 raise JetCLRError(f"dataset {ds!r}: generator weights sum to {sum_w:g}, cannot normalise")
             h = h * (xsecs[ds] / sum_w)

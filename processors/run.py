@@ -29,6 +29,7 @@ from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record
 from .hists import to_root_writable
 from .memory import DEFAULT_BUDGET, Density, choose_chunksize, kept_bytes, tree_density
+from .result import DatasetResult
 from .schema import QuietPFNanoAODSchema
 from .selection import FatJetSelection
 from .tagging import LearnedJetTagProcessor
@@ -175,15 +176,15 @@ class RunResult:
     """What a run produced.
 
     Attributes:
-        datasets: dataset -> ``{"hists": {name: hist}, "cutflow": {...}, "providers": set,
-            "jets": [per-chunk skim columns]}``.
+        datasets: dataset -> its :class:`~.result.DatasetResult` (histograms, cutflow,
+            providers, skim and friend columns).
         provenance: what ran (models and their SHA-256, selection, DDT map).
         metrics: coffea's run metrics (bytes read, chunks, ...).
         skipped_files: files left out with ``skipbadfiles``: ``{"dataset", "file", "reason"}``.
         chunksize: the events per chunk it ran with (given, or chosen from the memory budget).
     """
 
-    datasets: dict[str, dict[str, Any]]
+    datasets: dict[str, DatasetResult]
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     skipped_files: list[dict[str, str]] = field(default_factory=list)
@@ -295,7 +296,7 @@ def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
             raise _explain(err) from err
     describe = getattr(processor_instance, "describe", None)
     return RunResult(
-        datasets=dict(output),
+        datasets={ds: DatasetResult.from_output(out) for ds, out in output.items()},
         provenance=describe() if callable(describe) else {},
         metrics={k: v for k, v in metrics.items() if isinstance(v, int | float | str)},
         skipped_files=skipped,
@@ -338,7 +339,7 @@ def write_friend_trees(result: RunResult, fileset: dict[str, Any],
             if f not in skipped:
                 with uproot.open(f) as root:
                     entries[f] = int(root["Events"].num_entries)
-    chunks = [c for res in result.datasets.values() for c in res.get("friend", [])]
+    chunks = [c for res in result.datasets.values() for c in res.friend]
     return write_friends(chunks, entries, folder)
 
 
@@ -405,14 +406,14 @@ def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: b
     parent = out.resolve().parent
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".new", dir=parent))
     try:
-        hists = {ds: res["hists"] for ds, res in result.datasets.items()}
+        hists = {ds: res.hists for ds, res in result.datasets.items()}
         (staging / "hists.pkl").write_bytes(pickle.dumps({"hists": hists, "provenance": result.provenance}))
         with uproot.recreate(staging / "hists.root") as f:
             for ds, hs in hists.items():
                 for name, h in hs.items():
                     f[f"{ds}/{name}"] = to_root_writable(h, name, ds)
         summary = {
-            "datasets": {ds: {"cutflow": res["cutflow"], "providers": sorted(res["providers"])}
+            "datasets": {ds: {"cutflow": res.cutflow, "providers": sorted(res.providers)}
                          for ds, res in result.datasets.items()},
             "skipped_files": result.skipped_files,
             "chunksize": result.chunksize,
@@ -423,8 +424,8 @@ def write_outputs(result: RunResult, out_dir: str | os.PathLike[str], *, skim: b
         if skim:
             with uproot.recreate(staging / "skim.root") as f:
                 for ds, res in result.datasets.items():
-                    if res["jets"]:
-                        _write_skim(f, f"{ds}_jets", _merged_jets(res["jets"]), skim_format)
+                    if res.jets:
+                        _write_skim(f, f"{ds}_jets", _merged_jets(res.jets), skim_format)
         written = sorted(p.name for p in staging.iterdir())
         os.chmod(staging, 0o777 & ~_umask())
         _swap_in(staging, out)

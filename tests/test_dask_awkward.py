@@ -189,9 +189,9 @@ def test_apply_to_fileset_matches_runner(samples: dict[str, Path], tmp_path: Pat
     reference = run(load_fileset(fs_json), LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=300.0)),
                     RunOptions(chunksize=40)).datasets
     for ds in files:
-        want = reference[ds]["hists"][f"jetclr_top_{SCORE}__score_msd_pt"].project("score", "msd")
+        want = reference[ds].hists[f"jetclr_top_{SCORE}__score_msd_pt"].project("score", "msd")
         got = computed[ds]["hist"]
-        assert got.sum().value == pytest.approx(reference[ds]["cutflow"]["scored"])
+        assert got.sum().value == pytest.approx(reference[ds].cutflow["scored"])
         np.testing.assert_allclose(got.values(), want.values(), atol=1e-9)
 
 

@@ -192,7 +192,7 @@ def test_several_ddt_maps_in_one_processor(samples: dict[str, Path], tmp_path: P
     maps = [make_ddt_map(load_fileset(fs), m, tmp_path / f"{k}.json", score=None, efficiency=q,
                          opts=RunOptions()) for k, (m, q) in enumerate(zip(models, (0.2, 0.4), strict=True))]
     proc = LearnedJetTagProcessor(models, FatJetSelection(), maps)
-    hists = run(load_fileset(fs), proc, RunOptions()).datasets["qcd"]["hists"]
+    hists = run(load_fileset(fs), proc, RunOptions()).datasets["qcd"].hists
     for score, q in (("jetclr_top_tagger_score", 0.2), ("codec_twoprong_decorrelated_score", 0.4)):
         h = hists[hist_name(score, "ddt_msd_pt")].values()
         n = h.sum()
@@ -226,8 +226,8 @@ def test_jets_with_an_undefined_ddt_score_are_counted(samples: dict[str, Path], 
     poison(doc)
     path.write_text(json.dumps(doc))
     res = run(load_fileset(fs), LearnedJetTagProcessor([model], FatJetSelection(), path), RunOptions())
-    c = res.datasets["qcd"]["cutflow"]
-    h = res.datasets["qcd"]["hists"][hist_name("jetclr_top_tagger_score", "ddt_msd_pt")]
+    c = res.datasets["qcd"].cutflow
+    h = res.datasets["qcd"].hists[hist_name("jetclr_top_tagger_score", "ddt_msd_pt")]
     assert c["ddt_undefined"] == c["scored"] > 0 and h.values().sum() == 0
 
 

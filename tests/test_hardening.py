@@ -224,7 +224,7 @@ def test_root_output_speaks_root(fileset: Path, tmp_path: Path, samples: dict[st
         assert rho.member("fXaxis").member("fTitle").startswith("#rho")
         assert "$" not in rho.member("fYaxis").member("fTitle")
         # same contents as the hist object
-        want = result.datasets["qcd"]["hists"][hist_name(SCORE, "ddt_msd_pt")].values()
+        want = result.datasets["qcd"].hists[hist_name(SCORE, "ddt_msd_pt")].values()
         np.testing.assert_allclose(h.values(), want)
 
 

@@ -70,8 +70,8 @@ def test_processor_takes_it(lot_model: Path, fileset: Path) -> None:
     proc = LearnedJetTagProcessor([lot_model])
     assert list(proc.scores) == ["lot_test_anomaly_score"]
     out = run(load_fileset(fileset), proc, RunOptions()).datasets
-    h = out["top"]["hists"][hist_name("lot_test_anomaly_score", "score_msd_pt")]
-    assert h.sum(flow=True).value == pytest.approx(out["top"]["cutflow"]["scored"])
+    h = out["top"].hists[hist_name("lot_test_anomaly_score", "score_msd_pt")]
+    assert h.sum(flow=True).value == pytest.approx(out["top"].cutflow["scored"])
 
 
 def test_refusals(samples: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -111,7 +111,7 @@ def test_sliced_direct_reads_equal_the_events_path(fileset: Path, samples: dict[
     events = open_nano(samples["top"], mode="virtual")
     whole = proc.process(events)[events.metadata.get("dataset", "unknown")]  # no file metadata: NanoEvents
     for name, h in whole["hists"].items():
-        np.testing.assert_array_equal(sliced["top"]["hists"][name].values(flow=True), h.values(flow=True),
+        np.testing.assert_array_equal(sliced["top"].hists[name].values(flow=True), h.values(flow=True),
                                       err_msg=name)
     # and column for column, with the file metadata a Runner chunk carries
     events.metadata.update(filename=str(samples["top"]), treename="Events", entrystart=0,
@@ -147,7 +147,7 @@ def test_rntuple_reads_and_scores_as_the_ttree(real_files: dict[str, Path], open
     proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=0.0, eta_max=5.0, require_jet_id=False),
                                   keep_jets=True)
     out = run(load_fileset(fs), proc, RunOptions()).datasets
-    scores = {ds: np.concatenate([j["jetclr_top_tagger_score"] for j in out[ds]["jets"]]) for ds in out}
+    scores = {ds: np.concatenate([j["jetclr_top_tagger_score"] for j in out[ds].jets]) for ds in out}
     assert len(scores["ttree"]) == 24 and np.isfinite(scores["ttree"]).all()
     np.testing.assert_array_equal(scores["ttree"], scores["rntuple"])
 

@@ -54,6 +54,6 @@ def test_ddt_map_falls_back_to_anomaly_score(anomaly_model: Path, samples: dict[
     assert json.loads(path.read_text())["corrections"][0]["name"] == "ddt_darkclr_qcd_anomaly_score"
     out = run(load_fileset(fs), LearnedJetTagProcessor([anomaly_model], FatJetSelection(), path),
               RunOptions()).datasets["qcd"]
-    passed = out["hists"]["darkclr_qcd_anomaly_score__ddt_msd_pt"].values(flow=True)  # pass x msd x pt
-    assert passed.sum() == out["cutflow"]["scored"]  # every scored jet passes or fails
+    passed = out.hists["darkclr_qcd_anomaly_score__ddt_msd_pt"].values(flow=True)  # pass x msd x pt
+    assert passed.sum() == out.cutflow["scored"]  # every scored jet passes or fails
     assert 0.0 < passed[1].sum() / passed.sum() < 0.15  # ~5 % of QCD

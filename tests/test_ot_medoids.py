@@ -59,8 +59,8 @@ def test_processor_and_evaluate_take_it(ot_model: Path, samples: dict[str, Path]
     proc = LearnedJetTagProcessor([ot_model])
     assert list(proc.scores) == ["ot_medoids_test_anomaly_score"]
     out = run(load_fileset(fileset), proc, RunOptions()).datasets
-    h = out["top"]["hists"][hist_name("ot_medoids_test_anomaly_score", "score_msd_pt")]
-    assert h.sum(flow=True).value == pytest.approx(out["top"]["cutflow"]["scored"])
+    h = out["top"].hists[hist_name("ot_medoids_test_anomaly_score", "score_msd_pt")]
+    assert h.sum(flow=True).value == pytest.approx(out["top"].cutflow["scored"])
     assert main(["evaluate", str(ot_model), "--signal", str(samples["top"]), "--background",
                  str(samples["qcd"]), "--output-dir", str(tmp_path / "e"), "-q"]) == 0
     metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
@@ -87,9 +87,9 @@ def test_ddt_map_takes_the_ot_score(ot_model: Path, samples: dict[str, Path], tm
                        opts=RunOptions())
     assert json.loads(ddt.read_text())["corrections"][0]["name"] == "ddt_ot_medoids_test_anomaly_score"
     out = run(load_fileset(fs), LearnedJetTagProcessor([ot_model], FatJetSelection(), ddt), RunOptions())
-    passed = out.datasets["qcd"]["hists"][hist_name("ot_medoids_test_anomaly_score", "ddt_msd_pt")]
+    passed = out.datasets["qcd"].hists[hist_name("ot_medoids_test_anomaly_score", "ddt_msd_pt")]
     values = passed.values(flow=True)
-    assert values.sum() == out.datasets["qcd"]["cutflow"]["scored"]
+    assert values.sum() == out.datasets["qcd"].cutflow["scored"]
     assert 0.05 < values[1].sum() / values.sum() < 0.4
 
 

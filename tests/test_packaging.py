@@ -82,7 +82,7 @@ tagged = proc.tag_fatjets(events)
 finite = [int(np.isfinite(ak.to_numpy(ak.flatten(tagged[f"{{m.stem}}_anomaly_score"]))).sum()) for m in models
           if f"{{m.stem}}_anomaly_score" in tagged.fields]
 loaded = "torch" in sys.modules and sys.modules["torch"] is not None
-print(result.datasets["top"]["cutflow"]["scored"], min(finite), loaded)
+print(result.datasets["top"].cutflow["scored"], min(finite), loaded)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

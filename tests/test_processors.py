@@ -17,7 +17,7 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from jetclr_coffea.processors import FatJetSelection, LearnedJetTagProcessor, jet_rho
+from jetclr_coffea.processors import DatasetResult, FatJetSelection, LearnedJetTagProcessor, jet_rho
 from jetclr_coffea.processors.run import RunOptions, RunResult, load_fileset, make_ddt_map, run
 
 from jetclr_coffea import inference
@@ -32,7 +32,9 @@ SCORE = "jetclr_top_tagger_score"
 
 def _contents(output: RunResult | dict[str, Any]) -> dict[str, np.ndarray]:
     datasets = output.datasets if isinstance(output, RunResult) else output
-    return {f"{ds}/{name}": h.values() for ds, res in datasets.items() for name, h in res["hists"].items()}
+    hists = {ds: res.hists if isinstance(res, DatasetResult) else res["hists"]  # run's, or a processor's own
+             for ds, res in datasets.items()}
+    return {f"{ds}/{name}": h.values() for ds, per in hists.items() for name, h in per.items()}
 
 
 def test_processor_scores_every_selected_jet(samples: dict[str, Path], open_nano: Any) -> None:
@@ -54,7 +56,7 @@ def test_processor_scores_every_selected_jet(samples: dict[str, Path], open_nano
 def test_tagger_separates_top_from_qcd(fileset: Path) -> None:
     out = run(load_fileset(fileset), LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=500)),
               RunOptions()).datasets
-    mean = {ds: out[ds]["hists"][f"{SCORE}__score_msd_pt"].project("score") for ds in ("qcd", "top")}
+    mean = {ds: out[ds].hists[f"{SCORE}__score_msd_pt"].project("score") for ds in ("qcd", "top")}
     centres = mean["qcd"].axes[0].centers
     avg = {ds: (h.values() * centres).sum() / h.values().sum() for ds, h in mean.items()}
     assert avg["top"] > avg["qcd"] + 0.2
@@ -129,7 +131,7 @@ def test_ddt_map_gives_flat_qcd_efficiency(samples: dict[str, Path], fileset: Pa
                        efficiency=0.05, opts=RunOptions())
     proc = LearnedJetTagProcessor([MODEL], FatJetSelection(), ddt)
     out = run(load_fileset(qcd), proc, RunOptions()).datasets["qcd"]
-    h = out["hists"][f"{SCORE}__ddt_msd_pt"].values(flow=True)  # pass x msd x pt, all jets
+    h = out.hists[f"{SCORE}__ddt_msd_pt"].values(flow=True)  # pass x msd x pt, all jets
     frac = h[1].sum() / h.sum()
     sigma = (0.05 * 0.95 / h.sum()) ** 0.5
     assert abs(frac - 0.05) < 2.5 * sigma  # 5% within the statistics of a tiny sample
@@ -166,12 +168,12 @@ def test_real_cms_files(real_files: dict[str, Path], tmp_path: Path) -> None:
                                   keep_jets=True)
     out = run(load_fileset(fs), proc, RunOptions()).datasets
     for name in files:
-        c = out[name]["cutflow"]
+        c = out[name].cutflow
         assert c["selected"] == c["fatjets"] > 0
         assert c["scored"] == c["selected"] - c["no_constituents"]
-        scores = np.concatenate([j[SCORE] for j in out[name]["jets"]])
+        scores = np.concatenate([j[SCORE] for j in out[name].jets])
         assert np.isfinite(scores).sum() == c["scored"]
-    assert out["nano_tt_v15.root"]["cutflow"]["no_constituents"] == 2
+    assert out["nano_tt_v15.root"].cutflow["no_constituents"] == 2
 
 
 def test_missing_pf_candidates(no_pf_candidates: Path) -> None:
@@ -179,7 +181,7 @@ def test_missing_pf_candidates(no_pf_candidates: Path) -> None:
     with pytest.raises(JetCLRError, match="PFCands_pt, FatJetPFCands_jetIdx"):
         run(fs, LearnedJetTagProcessor([MODEL]), RunOptions())
     out = run(fs, LearnedJetTagProcessor([MODEL], missing_constituents="skip"), RunOptions()).datasets
-    assert out["x"]["cutflow"]["skipped_no_pf_candidates"] == out["x"]["cutflow"]["selected"] > 0
+    assert out["x"].cutflow["skipped_no_pf_candidates"] == out["x"].cutflow["selected"] > 0
 
 
 def test_bad_and_missing_files(samples: dict[str, Path], tmp_path: Path) -> None:
@@ -189,7 +191,7 @@ def test_bad_and_missing_files(samples: dict[str, Path], tmp_path: Path) -> None
     with pytest.raises(JetCLRError, match=r"corrupt\.root: cannot read the file"):
         run(fs, LearnedJetTagProcessor([MODEL]), RunOptions())
     out = run(fs, LearnedJetTagProcessor([MODEL]), RunOptions(skipbadfiles=True))
-    assert out.datasets["x"]["cutflow"]["events"] == 100
+    assert out.datasets["x"].cutflow["events"] == 100
     assert [(s["file"], s["reason"].split(" (")[0]) for s in out.skipped_files] == [
         (str(bad), "cannot read the file")]
 
@@ -415,8 +417,8 @@ def test_a_model_runs_on_its_own_selection_only(fileset: Path) -> None:
     codec = Path(__file__).resolve().parents[1] / "onnx_models" / "codec_twoprong.onnx"
     proc = LearnedJetTagProcessor([MODEL, codec], FatJetSelection(pt_min=250.0), model_selections={name: own})
     out = run(load_fileset(fileset), proc, RunOptions()).datasets["qcd"]
-    c = out["cutflow"]
-    h = out["hists"]
+    c = out.cutflow
+    h = out.hists
     n_top = h[f"{SCORE}__score_msd_pt"].values().sum()
     n_codec = h["codec_twoprong_decorrelated_score__score_msd_pt"].values().sum()
     assert 0 < n_top < n_codec == c["scored"]  # the other model still sees every jet
@@ -424,7 +426,7 @@ def test_a_model_runs_on_its_own_selection_only(fileset: Path) -> None:
     # the same jets as a processor whose global selection is that cut
     cut = FatJetSelection(pt_min=400.0, msd_min=40.0)
     alone = run(load_fileset(fileset), LearnedJetTagProcessor([MODEL], cut),
-                RunOptions()).datasets["qcd"]["hists"][f"{SCORE}__score_msd_pt"]
+                RunOptions()).datasets["qcd"].hists[f"{SCORE}__score_msd_pt"]
     np.testing.assert_allclose(h[f"{SCORE}__score_msd_pt"].values(), alone.values())
     for bad, match in (("nomodel", "expected NAME"), ("x:msd=4", "not one of"),
                        ("x:msd_min=a", "not a number")):

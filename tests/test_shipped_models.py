@@ -119,13 +119,13 @@ def test_scores_on_real_cms_files(path: Path, real_files: dict[str, Path], tmp_p
     scores = OnnxJetModel(path, threads=1).card.scores
     assert scores
     for name, res in out.items():
-        c = res["cutflow"]
+        c = res.cutflow
         assert c["scored"] == c["selected"] - c["no_constituents"] > 0, name
         for output in scores:
             score = f"{path.stem}_{output}"
-            filled = res["hists"][hist_name(score, "score_msd_pt")].sum(flow=True).value
+            filled = res.hists[hist_name(score, "score_msd_pt")].sum(flow=True).value
             assert filled != 0  # genWeight-weighted
-            values = np.concatenate([j[score] for j in res["jets"]])
+            values = np.concatenate([j[score] for j in res.jets])
             ok = values[np.isfinite(values)]
             assert len(ok) == c["scored"] and np.all(ok >= 0), score
             if output == "decorrelated_score":

@@ -30,6 +30,7 @@ from jetclr_coffea._io import atomic_path, strict_json
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.metrics import bootstrap
+from jetclr_coffea.model_card import JetWindow
 from jetclr_coffea.sculpting import mass_matching_weights, mass_sculpting
 from jetclr_coffea.truth import SIGNAL_LABELS
 
@@ -171,18 +172,17 @@ def _selection(model: OnnxJetModel, pt_range: tuple[float, float] | None, eta_ma
                pt_bins: tuple[float, ...] | None) -> tuple[float, float, float]:
     """(pT min, pT max, |eta| max): as given, else the bins' range, else the model's training
     selection."""
-    data = model.card.training.get("data", {})
+    window = model.card.training_window
     if pt_range is None and pt_bins is not None:
         pt_range = (pt_bins[0], pt_bins[-1])
-    missing = (pt_range is None and not {"pt_min", "pt_max"} <= set(data)) or \
-        (eta_max is None and "eta_max" not in data)
-    if missing:
-        raise ParameterError("pt_range", f"not given, and {model.path} records no training selection")
-    lo, hi = pt_range or (data["pt_min"], data["pt_max"])
+    if window is None:
+        if pt_range is None or eta_max is None:
+            raise ParameterError("pt_range", f"not given, and {model.path} records no training selection")
+        window = JetWindow(*pt_range, eta_max)
+    lo, hi = pt_range or (window.pt_min, window.pt_max)
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
         raise ParameterError("pt_range", f"needs 0 <= pT min < pT max, finite; got {lo:g}, {hi:g}")
-    eta = eta_max if eta_max is not None else data["eta_max"]
-    return float(lo), float(hi), float(eta)
+    return float(lo), float(hi), float(eta_max if eta_max is not None else window.eta_max)
 
 
 #: How the jets are weighted, for ``metrics.json`` and the help.
@@ -313,11 +313,16 @@ class EvaluationReport:
         lct: the LCT fitted on the model's embedding (None: the model has no embedding), what
             :func:`~jetclr_coffea.training.head.fit_head` grafts onto the graph.
         path: the ``metrics.json`` written.
+        signal_label: the signal class the jets were selected as.
+        signal_files, background_files: the files the jets came from.
     """
 
     metrics: dict[str, Any]
     lct: LCTResult | None
     path: Path
+    signal_label: str = "top"
+    signal_files: tuple[str, ...] = ()
+    background_files: tuple[str, ...] = ()
 
 
 def _models(model_path: str | os.PathLike[str], compare: str | os.PathLike[str] | None
@@ -401,4 +406,5 @@ def evaluate(
         tmp.write_text(strict_json(metrics))
     _plot_roc(out / "roc.png", _curves(jets, fits, anomaly),
               f"{Path(model_path).name}: {window[0]:g} < pT < {window[1]:g} GeV")
-    return EvaluationReport(metrics, fits.rep, out / "metrics.json")
+    return EvaluationReport(metrics, fits.rep, out / "metrics.json", signal_label,
+                            tuple(map(str, signal)), tuple(map(str, background)))

@@ -23,6 +23,7 @@ from jetclr_coffea._io import atomic_path, strict_json
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.metrics import bootstrap
+from jetclr_coffea.model_card import JetWindow
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS
 
 from .data import HANDCRAFTED, JetSample, load_jets
@@ -206,9 +207,9 @@ def pileup_response(
     """
     _check_arguments(model_path, signal, background, output, signal_label, max_events)
     model = OnnxJetModel(model_path)
-    data = model.card.training.get("data", {})
-    lo, hi = pt_range or (data.get("pt_min", 0.0), data.get("pt_max", np.inf))
-    selection = (float(lo), float(hi), float(eta_max if eta_max is not None else data.get("eta_max", 2.4)))
+    window = model.card.training_window or JetWindow(0.0, np.inf, 2.4)
+    lo, hi = pt_range or (window.pt_min, window.pt_max)
+    selection = (float(lo), float(hi), float(eta_max if eta_max is not None else window.eta_max))
 
     say = _sayer(progress)
     label = SIGNAL_LABELS[signal_label]
