@@ -41,11 +41,22 @@ class JetBatch:
     charge: torch.Tensor
     mask: torch.Tensor
 
+    def __len__(self) -> int:
+        return len(self.mask)
+
+    @property
+    def device(self) -> torch.device:
+        return self.mask.device
+
     def to(self, device: torch.device | str) -> JetBatch:
         return JetBatch(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
     def index(self, rows: torch.Tensor) -> JetBatch:
         return JetBatch(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+
+    def subset(self, rows: torch.Tensor) -> JetBatch:
+        """The jets ``rows`` (the same as :meth:`index`; a streamed source keeps them on disk)."""
+        return self.index(rows)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,10 @@ class DataConfig:
         labels: with ``fileset``, a class per dataset (``{qcd: background, zprime: signal}``):
             every jet of a named dataset takes it (signal: ``truth.signal_label``'s class),
             instead of its truth label; datasets not named keep their truth.
+        cache: a folder for the prepared-input cache (:mod:`~jetclr_coffea.training.cache`),
+            relative to the config file: the jets' kinematics are written there file by file
+            and streamed from disk during training, so a training set larger than memory
+            fits; reused by every run with the same data.  Empty: the jets are held in memory.
         val_fraction: the share of events held out as the validation sample (0: none): their
             jets give the validation loss after every epoch, the epoch with the lowest one is
             kept as ``best.pt`` (and ``optim.patience`` stops the run early).  Events are
@@ -69,6 +73,7 @@ class DataConfig:
     weighted: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     val_fraction: float = 0.0
+    cache: str = ""
 
     def __post_init__(self) -> None:
         from .reweight import REWEIGHT_MODES

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import awkward as ak
 import numpy as np
@@ -28,12 +29,30 @@ from jetclr_coffea.reader import read_constituents
 from jetclr_coffea.sculpting import mass_matching_weights
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS, label_fatjets
 
-__all__ = ["JET_FEATURE_FIELDS", "JetSample", "Targets", "batch_inputs", "event_weights", "load_jets",
-           "subset", "to_batch", "training_targets"]
+__all__ = ["JET_FEATURE_FIELDS", "JetSample", "JetSource", "Targets", "batch_inputs", "event_weights",
+           "load_jets", "subset", "to_batch", "training_targets"]
 
 HANDCRAFTED = ("msoftdrop", "tau21", "tau32", "n2b1", "n3b1")
 #: FatJet fields kept per jet for the models' jet features (:data:`JET_FEATURES`).
 JET_FEATURE_FIELDS = jet_feature_fields(tuple(JET_FEATURES))
+
+
+class JetSource(Protocol):
+    """Padded jets training draws batches from: in memory (:class:`JetBatch`) or on disk
+    (:class:`~jetclr_coffea.training.cache.MappedJets`)."""
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def __len__(self) -> int: ...
+
+    def index(self, rows: torch.Tensor) -> JetBatch:
+        """The jets ``rows`` as tensors."""
+        ...
+
+    def subset(self, rows: torch.Tensor) -> JetSource:
+        """The jets ``rows``, kept where these are."""
+        ...
 
 
 @dataclass
@@ -144,11 +163,24 @@ def _read_part(path: str | os.PathLike[str], i: int, window: tuple[float, float,
             event_weights(path, events)[entry], entry)
 
 
-def _common_concatenate(arrays: list[ak.Array]) -> ak.Array:
-    """Records of several files, with the fields every file has: files of both constituent
-    conventions (PFNano's full candidate list, NanoAOD v15's fat-jet candidates) mix."""
-    common = [f for f in ak.fields(arrays[0]) if all(f in ak.fields(a) for a in arrays[1:])]
-    return ak.concatenate([a[common] if ak.fields(a) != common else a for a in arrays])
+def _jet_fields(part: _Part) -> dict[str, npt.NDArray[np.generic]]:
+    """The small per-jet fields of one file's part (what stays in memory with a cache)."""
+    _, jets, labels, index, weight, entry = part
+    return {"observables": _observables(jets), "labels": labels, "source": index.astype(np.int64),
+            "pt": np.asarray(ak.to_numpy(jets.pt), dtype=np.float64),
+            **{f"jet_{name}": _field(jets, name) for name in JET_FEATURE_FIELDS},
+            "weight": weight.astype(np.float64), "entry": entry.astype(np.int64),
+            "eta": _field(jets, "eta"), "phi": _field(jets, "phi")}
+
+
+def _sample(arrays: ConstituentArrays, f: dict[str, npt.NDArray[np.generic]]) -> JetSample:
+    return JetSample(arrays=arrays, observables=f["observables"].astype(np.float64),
+                     labels=f["labels"].astype(np.int64), source=f["source"].astype(np.int64),
+                     pt=f["pt"].astype(np.float64),
+                     jet_fields={n: f[f"jet_{n}"].astype(np.float64) for n in JET_FEATURE_FIELDS},
+                     weight=f["weight"].astype(np.float64),
+                     event=np.stack([f["source"], f["entry"]], axis=1).astype(np.int64),
+                     eta=f["eta"].astype(np.float64), phi=f["phi"].astype(np.float64))
 
 
 def load_jets(
@@ -160,36 +192,49 @@ def load_jets(
     eta_max: float,
     max_jets: int = 0,
     max_events: int = 0,
+    cache: str | os.PathLike[str] | None = None,
 ) -> JetSample:
-    """Read, select and preprocess the fat jets of ``files`` (in file order).
+    """Read, select and preprocess the fat jets of ``files`` (in file order), one file at a time.
 
     Jets without stored constituents are skipped; ``max_jets`` keeps the first jets of each
-    file, ``max_events`` reads only the first events of each (0: all).
+    file, ``max_events`` reads only the first events of each (0: all).  With ``cache`` (a
+    folder, :mod:`.cache`) the kinematics go to disk as each file is read and come back
+    memory-mapped; a second call with the same inputs reads them from there, no ROOT file.
 
     Raises:
         JetCLRError: a file is unreadable, has no constituents, or no jet passes.
     """
-    parts = [part for i, path in enumerate(files)
-             if (part := _read_part(path, i, (pt_min, pt_max, eta_max), max_jets, max_events)) is not None]
-    if not parts or sum(len(p[2]) for p in parts) == 0:
-        raise JetCLRError(
-            f"no fat jet with {pt_min} < pT < {pt_max} GeV and |eta| < {eta_max} "
-            f"and stored constituents in {', '.join(map(str, files))}"
-        )
-    constituents = _common_concatenate([p[0] for p in parts])
-    jets = _common_concatenate([p[1] for p in parts])
-    return JetSample(
-        arrays=kinematics(constituents, spec),
-        observables=_observables(jets),
-        labels=np.concatenate([p[2] for p in parts]),
-        source=np.concatenate([p[3] for p in parts]).astype(np.int64),
-        pt=np.asarray(ak.to_numpy(jets.pt), dtype=np.float64),
-        jet_fields={name: _field(jets, name) for name in JET_FEATURE_FIELDS},
-        weight=np.concatenate([p[4] for p in parts]).astype(np.float64),
-        event=np.stack([np.concatenate([p[3] for p in parts]),
-                        np.concatenate([p[5] for p in parts])], axis=1).astype(np.int64),
-        eta=_field(jets, "eta"), phi=_field(jets, "phi"),
-    )
+    from .cache import CacheWriter, cache_entry, read_cache
+
+    window = (pt_min, pt_max, eta_max)
+    entry = None if cache is None else cache_entry(cache, files, window, max_jets, max_events, spec)
+    found = None if entry is None else read_cache(entry)
+    if found is not None:
+        return _sample(*found)
+    writer = None if entry is None else CacheWriter(entry, spec.n_max)
+    kins: list[ConstituentArrays] = []
+    small: list[dict[str, npt.NDArray[np.generic]]] = []
+    try:
+        for i, path in enumerate(files):
+            part = _read_part(path, i, window, max_jets, max_events)
+            if part is None or len(part[2]) == 0:
+                continue
+            kin = kinematics(part[0], spec)
+            writer.append(kin) if writer is not None else kins.append(kin)
+            small.append(_jet_fields(part))
+        if not small:
+            raise JetCLRError(f"no fat jet with {pt_min} < pT < {pt_max} GeV and |eta| < {eta_max} "
+                              f"and stored constituents in {', '.join(map(str, files))}")
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    fields = {k: np.concatenate([s[k] for s in small]) for k in small[0]}
+    if writer is not None:
+        return _sample(writer.finish(fields), fields)
+    arrays = ConstituentArrays(**{k: np.concatenate([getattr(a, k) for a in kins])
+                                  for k in ("deta", "dphi", "pt", "energy", "charge", "mask")})
+    return _sample(arrays, fields)
 
 
 @dataclass(frozen=True)

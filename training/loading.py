@@ -3,8 +3,8 @@
 The objective named by ``objective:`` is looked up in the registry, and the sections it
 declares (:attr:`~jetclr_coffea.training.objectives.Objective.sections`) are parsed into
 their dataclasses; a section that another objective reads is refused in one line (it would
-do nothing).  Every path a config names is relative to the config file: ``data.fileset``
-here, and the objective's own (``supervised.init_from``) through
+do nothing).  Every path a config names is relative to the config file: ``data.fileset`` and
+``data.cache`` here, and the objective's own (``supervised.init_from``) through
 :meth:`~jetclr_coffea.training.objectives.Objective.resolve_paths`.
 """
 
@@ -101,6 +101,8 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
             if not fileset.is_file():
                 raise JetCLRError(f"data.fileset {cfg.data.fileset!r}: no such file {fileset}")
             cfg = replace(cfg, data=replace(cfg.data, fileset=str(fileset.resolve())))
+        if cfg.data.cache:
+            cfg = replace(cfg, data=replace(cfg.data, cache=str((base / cfg.data.cache).resolve())))
         return get_objective(cfg.objective).resolve_paths(cfg, base)
     except JetCLRError as err:
         raise JetCLRError(f"{path}: {err}") from err

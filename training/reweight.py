@@ -139,7 +139,7 @@ def _fileset_jets(data: DataConfig, spec: PreprocessSpec, signal: int) -> JetSam
     files = [f for entry in fs.values() for f in entry["files"]]
     owner = [ds for ds, entry in fs.items() for _ in entry["files"]]
     sample = load_jets(files, spec, pt_min=data.pt_min, pt_max=data.pt_max, eta_max=data.eta_max,
-                       max_jets=data.max_jets)
+                       max_jets=data.max_jets, cache=data.cache or None)
     xsecs = check_xsecs(fs)
     if xsecs is not None:
         sample = replace(sample, weight=fileset_weights(files, owner, xsecs, sample.event))
@@ -155,7 +155,7 @@ def training_jets(data: DataConfig, spec: PreprocessSpec, signal: int = TOP) -> 
         sample = _fileset_jets(data, spec, signal)
     else:
         sample = load_jets(list(data.files), spec, pt_min=data.pt_min, pt_max=data.pt_max,
-                           eta_max=data.eta_max, max_jets=data.max_jets)
+                           eta_max=data.eta_max, max_jets=data.max_jets, cache=data.cache or None)
     if data.reweight == "none":
         return sample
     edges = np.linspace(data.pt_min, data.pt_max, data.reweight_bins + 1)

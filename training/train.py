@@ -23,13 +23,13 @@ import numpy.typing as npt
 import torch
 
 from jetclr_coffea._io import atomic_path
-from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.truth import SIGNAL_LABELS, TOP
 
+from .cache import MappedJets
 from .checkpoint import Checkpoint, load_checkpoint
 from .config import TrainConfig
-from .data import Targets, subset, to_batch, training_targets
+from .data import JetSource, Targets, subset, to_batch, training_targets
 from .objectives import Objective, Summary, get_objective
 from .reweight import training_jets
 from .sections import PairConfig, TruthConfig
@@ -161,10 +161,11 @@ def epoch_order(n_jets: int, g: torch.Generator, weights: torch.Tensor | None = 
 
 @dataclass
 class _Data:
-    """Jets on the training device with what the objective reads: their truth labels (for
-    same-class pairs), targets (objectives that read the truth) and sampling weights."""
+    """Jets (on the training device, or streamed from the cache) with what the objective
+    reads: their truth labels (for same-class pairs), targets (objectives that read the
+    truth) and sampling weights."""
 
-    jets: JetBatch
+    jets: JetSource
     labels: npt.NDArray[np.int64]
     targets: Targets | None
     weights: torch.Tensor | None  # (n_jets,) the batches' sampling weights (data.reweight)
@@ -173,8 +174,8 @@ class _Data:
         return len(self.labels)
 
     def part(self, rows: npt.NDArray[np.int64]) -> _Data:
-        r = torch.as_tensor(rows, device=self.jets.mask.device)
-        return _Data(self.jets.index(r), self.labels[rows],
+        r = torch.as_tensor(rows, device=self.jets.device)
+        return _Data(self.jets.subset(r), self.labels[rows],
                      None if self.targets is None else self.targets.index(r),
                      None if self.weights is None else self.weights[r])
 
@@ -185,16 +186,20 @@ def _read_data(cfg: TrainConfig, objective: Objective, device: torch.device
     truth) and each one's event (file index, entry)."""
     truth = cfg.section(TruthConfig)
     sample = training_jets(cfg.data, cfg.preprocessing, SIGNAL_LABELS[truth.signal_label] or TOP)
-    arrays, labels, event, targets = sample.arrays, sample.labels, sample.event, None
+    keep, targets = np.arange(len(sample), dtype=np.int64), None
     weights = sample.weight if cfg.data.weighted or cfg.data.reweight != "none" else None
     if objective.needs_targets(cfg):
         keep, targets = training_targets(sample, truth.signal_label, truth.mass_flatten, device,
                                          objective.jet_features(cfg))
-        arrays, labels, event = subset(sample.arrays, keep), sample.labels[keep], sample.event[keep]
         weights = None if weights is None else weights[keep]
     w = None if weights is None else torch.as_tensor(np.clip(weights, 0.0, None), dtype=torch.float64,
                                                       device=device)
-    return _Data(to_batch(arrays, device), labels, targets, w), event
+    jets: JetSource
+    if cfg.data.cache:  # streamed from the memory-mapped cache, batch by batch
+        jets = MappedJets(sample.arrays, keep, device)
+    else:
+        jets = to_batch(sample.arrays if targets is None else subset(sample.arrays, keep), device)
+    return _Data(jets, sample.labels[keep], targets, w), sample.event[keep]
 
 
 def _partners(cfg: TrainConfig, data: _Data, device: torch.device

@@ -14,7 +14,7 @@ from jetclr_coffea.losses import anomaly_clr
 from jetclr_coffea.model import JetEncoder
 
 from ..config import TrainConfig
-from ..data import batch_inputs
+from ..data import JetSource, batch_inputs
 from .base import ExtraOutput, Objective, Summary
 
 __all__ = ["NORM_JETS", "AnomalyCLR", "anomaly_score_range", "embedding_norms", "norm_summary"]
@@ -46,8 +46,8 @@ def embedding_norms(model: JetEncoder, jets: JetBatch, cfg: TrainConfig, batch: 
     was_training = model.training
     model.eval()
     norms = []
-    for start in range(0, len(jets.mask), batch):
-        b = jets.index(torch.arange(start, min(start + batch, len(jets.mask)), device=jets.mask.device))
+    for start in range(0, len(jets), batch):
+        b = jets.index(torch.arange(start, min(start + batch, len(jets)), device=jets.device))
         emb, _ = model(*batch_inputs(b, cfg.preprocessing.features, cfg.model.irc_safe))
         norms.append(torch.linalg.vector_norm(emb, dim=1))
     model.train(was_training)
@@ -80,9 +80,9 @@ class AnomalyCLR(Objective):
         _, z3 = model(*batch_inputs(anom, cfg.preprocessing.features, cfg.model.irc_safe))
         return anomaly_clr(z1, z2, z3, cfg.optim.temperature)
 
-    def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch, device: torch.device
+    def checkpoint_extras(self, cfg: TrainConfig, jets: JetSource, device: torch.device
                           ) -> Callable[[torch.nn.Module], dict[str, Summary]] | None:
-        norm_jets = jets.index(torch.arange(min(len(jets.mask), NORM_JETS), device=device))
+        norm_jets = jets.index(torch.arange(min(len(jets), NORM_JETS), device=device))
         g = torch.Generator(device=device).manual_seed(cfg.optim.seed)
         batches = {"embedding_norm": norm_jets,
                    "embedding_norm_anomalous": anomaly_augment(norm_jets, g, cfg.section(AnomalyConfig))}

@@ -15,7 +15,7 @@ from jetclr_coffea.model import JetEncoder
 from jetclr_coffea.model_card import OutputSpec
 
 from ..config import TrainConfig
-from ..data import Targets, batch_inputs
+from ..data import JetSource, Targets, batch_inputs
 from ..sections import PairConfig
 
 __all__ = ["Export", "ExtraOutput", "Objective", "Summary"]
@@ -154,7 +154,7 @@ class Objective:
         the jets ``b``; ``g`` seeds any further augmentation."""
         raise NotImplementedError
 
-    def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch, device: torch.device
+    def checkpoint_extras(self, cfg: TrainConfig, jets: JetSource, device: torch.device
                           ) -> Callable[[torch.nn.Module], dict[str, Summary]] | None:
         """A function giving what each checkpoint records besides the weights (None: nothing)."""
         return None

@@ -21,7 +21,7 @@ from jetclr_coffea.ot import SinkhornConfig, ground_cost, sinkhorn, sinkhorn_sca
 from jetclr_coffea.vae import EMDVAE, VAEConfig, kl_divergence
 
 from ..config import TrainConfig
-from ..data import Targets, batch_inputs
+from ..data import JetSource, Targets, batch_inputs
 from .base import Export, Objective, Summary
 
 __all__ = ["GRAPH_SINKHORN", "TRAIN_SINKHORN", "VAEEMD", "reconstruction_emd"]
@@ -67,8 +67,8 @@ def scores(model: EMDVAE, jets: JetBatch, cfg: TrainConfig,
     was = model.training
     model.eval()
     emd, kl = [], []
-    for start in range(0, len(jets.mask), batch):
-        b = jets.index(torch.arange(start, min(start + batch, len(jets.mask)), device=jets.mask.device))
+    for start in range(0, len(jets), batch):
+        b = jets.index(torch.arange(start, min(start + batch, len(jets)), device=jets.device))
         x, w = batch_inputs(b, cfg.preprocessing.features, True)
         mu, logvar = model.encode(_positions(x), w)
         emd.append(reconstruction_emd(_positions(x), w, *model.decode(mu)))
@@ -114,9 +114,9 @@ class VAEEMD(Objective):
         loss: torch.Tensor = (emd**2 / (2 * beta**2) + kl_divergence(mu, logvar).sum(1)).mean()
         return loss
 
-    def checkpoint_extras(self, cfg: TrainConfig, jets: JetBatch, device: torch.device
+    def checkpoint_extras(self, cfg: TrainConfig, jets: JetSource, device: torch.device
                           ) -> Callable[[torch.nn.Module], dict[str, Summary]] | None:
-        sample = jets.index(torch.arange(min(len(jets.mask), SCORE_JETS), device=device))
+        sample = jets.index(torch.arange(min(len(jets), SCORE_JETS), device=device))
 
         def extras(model: torch.nn.Module) -> dict[str, Summary]:
             assert isinstance(model, EMDVAE)
