@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Weights", "auc", "bootstrap", "r_at", "roc", "roc_metrics"]
+__all__ = ["Weights", "area", "auc", "bootstrap", "r_at", "roc", "roc_metrics"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -42,7 +42,11 @@ def roc(signal: F64, background: F64, weights: Weights = None) -> tuple[F64, F64
 def auc(signal: F64, background: F64, weights: Weights = None) -> float:
     """P(signal score > background score) + P(equal) / 2: the area under the ROC curve
     (trapezoids: ties count one half, as in Mann-Whitney's U)."""
-    fpr, tpr = roc(signal, background, weights)
+    return area(*roc(signal, background, weights))
+
+
+def area(fpr: F64, tpr: F64) -> float:
+    """The area under a ROC curve (trapezoids)."""
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 

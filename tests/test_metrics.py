@@ -52,3 +52,16 @@ def test_weights_count_like_repeated_jets() -> None:
     assert roc_metrics(sig, bkg, (3 * ws, 7 * wb))["auc"] == pytest.approx(weighted["auc"], rel=1e-12)
     boot = bootstrap(sig, bkg, 50, weights=(ws, wb), paired=(-sig, bkg))
     assert boot["auc"] == pytest.approx(weighted["auc"]) and boot["auc_err"] > 0 and boot["d_auc_err"] > 0
+
+
+def test_the_lct_score_roc_is_the_one_roc() -> None:
+    from jetclr_coffea.training.lct import score_roc
+
+    from jetclr_coffea.metrics import auc, r_at, roc
+
+    rng = np.random.default_rng(4)
+    s, b = rng.normal(1.0, 1.0, 400), np.round(rng.normal(0.0, 1.0, 600), 1)  # ties in the background
+    curve = score_roc(s, b)
+    fpr, tpr = roc(s, b)
+    assert curve.auc == auc(s, b) and curve.r50 == r_at(fpr, tpr, 0.5)
+    np.testing.assert_array_equal(curve.fpr, fpr)

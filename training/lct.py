@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
-from jetclr_coffea.metrics import Weights, bootstrap, r_at
+from jetclr_coffea.metrics import Weights, area, bootstrap, r_at, roc
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS
 
 from .data import HANDCRAFTED, JetSample, load_jets
@@ -44,14 +44,10 @@ class RocCurve:
     tpr: F64
 
 def score_roc(signal: F64, background: F64) -> RocCurve:
-    """ROC of ``signal`` against ``background`` scores (larger: more signal-like)."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    y = np.concatenate([np.ones(len(signal)), np.zeros(len(background))])
-    s = np.concatenate([signal, background])
-    fpr, tpr, _ = roc_curve(y, s)
-    return RocCurve(auc=float(roc_auc_score(y, s)), r50=r_at(fpr, tpr, 0.5), r20=r_at(fpr, tpr, 0.2),
-                    fpr=fpr, tpr=tpr)
+    """ROC of ``signal`` against ``background`` scores (larger: more signal-like): the one
+    ROC of :mod:`jetclr_coffea.metrics`."""
+    fpr, tpr = roc(signal, background)
+    return RocCurve(auc=area(fpr, tpr), r50=r_at(fpr, tpr, 0.5), r20=r_at(fpr, tpr, 0.2), fpr=fpr, tpr=tpr)
 
 @dataclass
 class LCTResult:

@@ -16,8 +16,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from jetclr_coffea.config import from_mapping, load_yaml
 from jetclr_coffea.errors import JetCLRError
+from jetclr_coffea.strict_yaml import from_mapping, load_yaml
 
 from .config import TrainConfig
 from .objectives import OBJECTIVES, Objective, get_objective
