@@ -19,8 +19,10 @@ from jetclr_coffea.augment import AugmentConfig
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
 from jetclr_coffea.preprocessing import PreprocessSpec
 
-__all__ = ["DATASET_CLASSES", "DataConfig", "OptimConfig", "TrainConfig"]
+__all__ = ["DATASET_CLASSES", "REWEIGHT_MODES", "DataConfig", "OptimConfig", "TrainConfig"]
 
+#: ``data.reweight``: none, flat in pT, or flat in (pT, msoftdrop) (:mod:`.reweight`).
+REWEIGHT_MODES = ("none", "pt", "pt_msd")
 #: The classes ``data.labels`` gives a dataset.
 DATASET_CLASSES = ("signal", "background")
 
@@ -76,8 +78,6 @@ class DataConfig:
     cache: str = ""
 
     def __post_init__(self) -> None:
-        from .reweight import REWEIGHT_MODES
-
         if self.labels and not self.fileset:
             raise ValueError("labels name datasets: give a fileset, not files")
         bad = {ds: c for ds, c in self.labels.items() if c not in DATASET_CLASSES}

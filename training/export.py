@@ -25,7 +25,7 @@ from jetclr_coffea.onnx_io import load_onnx, write_card
 from .checkpoint import Checkpoint, load_checkpoint, load_model
 from .objectives import Export
 
-__all__ = ["OPSET", "card_for", "export"]
+__all__ = ["OPSET", "card_for", "export", "write_graph"]
 
 OPSET = 17
 
@@ -64,23 +64,31 @@ def card_for(ckpt: Checkpoint, spec: Export) -> ModelCard:
 
 def export(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
     """Export the encoder of ``checkpoint`` to ONNX at ``output`` (written atomically)."""
-    import onnx
-
     ckpt = load_checkpoint(checkpoint)
     spec = ckpt.objective.export(load_model(ckpt), ckpt.config, ckpt.extras)
     card = card_for(ckpt, spec)
-    names = list(card.output_names)
-    n_features = card.n_features
-    x = torch.randn(3, 7, n_features)
+    x = torch.randn(3, 7, card.n_features)
     mask = torch.ones(3, 7)
     mask[0, 5:] = 0
     inputs: tuple[torch.Tensor, ...] = (x, mask)
     if card.jet_features:
         inputs = (x, mask, torch.rand(3, len(card.jet_features)))
+    return write_graph(spec.graph, inputs, card, output)
+
+
+def write_graph(graph: torch.nn.Module, inputs: tuple[torch.Tensor, ...], card: ModelCard,
+                output: str | os.PathLike[str]) -> Path:
+    """Trace ``graph`` on example ``inputs`` (constituents, mask[, jet]) to ONNX with dynamic
+    jet and constituent axes, the card's input and output names and :data:`OPSET`, embed the
+    card, check the model, and write it to ``output`` atomically: the one ONNX writer of
+    every model the project exports (encoders, OT medoids, linearized OT)."""
+    import onnx
+
+    names = list(card.output_names)
     with atomic_path(output) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            spec.graph, inputs, str(tmp),
+            graph, inputs, str(tmp),
             input_names=list(card.input_names),
             output_names=names,
             dynamic_axes={

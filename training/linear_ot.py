@@ -32,7 +32,8 @@ from jetclr_coffea.errors import MissingExtraError, ParameterError
 from jetclr_coffea.model_card import ModelCard, OutputSpec
 from jetclr_coffea.ot import JET_RADIUS, SinkhornConfig, emd_exact, emd_matrix, ground_cost, sinkhorn_plan
 
-from .ot_medoids import QCDJets, choose_medoids, relative_error, write_graph
+from .export import write_graph
+from .ot_medoids import QCDJets, choose_medoids, relative_error
 
 __all__ = ["LOT_SINKHORN", "LOTConfig", "build_linear_ot", "reference_jet"]
 
@@ -205,5 +206,6 @@ def build_linear_ot(cfg: LOTConfig, output: str | os.PathLike[str], progress: bo
                 **checked, "seconds": time.perf_counter() - t0}
     rows = {"medoid_rows": [int(i) for i in med_rows[medoids]]}
     card = _card(cfg, Path(output).stem, measured, rows, float(np.max(train_scores)) * 1.5, len(ref_w))
-    write_graph(graph, (x[check_rows][:3], w[check_rows][:3]), card, output)
+    example = tuple(torch.tensor(a[check_rows][:3], dtype=torch.float32) for a in (x, w))
+    write_graph(graph, example, card, output)
     return measured

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,8 @@ import numpy.typing as npt
 import torch
 
 from jetclr_coffea import __version__
-from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import MissingExtraError, ParameterError
 from jetclr_coffea.model_card import ModelCard, OutputSpec
-from jetclr_coffea.onnx_io import load_onnx, write_card
 from jetclr_coffea.ot import (
     NearestConfig,
     SinkhornConfig,
@@ -40,9 +37,10 @@ from jetclr_coffea.ot import (
 from jetclr_coffea.preprocessing import PreprocessSpec, pt_fraction
 
 from .data import load_jets
+from .export import write_graph
 
 __all__ = ["GRAPH_SINKHORN", "LOG_GRAPH_SINKHORN", "OTMedoidConfig", "QCDJets", "build_ot_medoids",
-           "choose_medoids", "graph_accuracy", "jet_clouds", "relative_error", "write_graph"]
+           "choose_medoids", "graph_accuracy", "jet_clouds", "relative_error"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -191,27 +189,6 @@ def _card(cfg: OTMedoidConfig, name: str, measured: dict[str, Any], medoid_rows:
     )
 
 
-def write_graph(graph: torch.nn.Module, example: tuple[Any, Any], card: ModelCard,
-                output: str | os.PathLike[str]) -> None:
-    """Export a graph of (constituents, mask) with the card's outputs, in order, and its card
-    (atomically)."""
-    import onnx
-
-    names = list(card.output_names)
-    with atomic_path(output) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        x0 = torch.tensor(example[0], dtype=torch.float32)
-        torch.onnx.export(graph, (x0, torch.tensor(example[1], dtype=torch.float32)), str(tmp),
-                          input_names=["constituents", "mask"], output_names=names,
-                          dynamic_axes={"constituents": {0: "jets", 1: "constituents"},
-                                        "mask": {0: "jets", 1: "constituents"},
-                                        **{n: {0: "jets"} for n in names}},
-                          opset_version=17, dynamo=False)
-        model = load_onnx(tmp)
-        write_card(model, card)
-        onnx.save(model, str(tmp))
-
-
 def relative_error(approx: F64, exact: F64) -> F64:
     """|approx / exact - 1| (exact 0 counts as 1)."""
     return np.asarray(np.abs(approx / np.where(exact > 0, exact, 1.0) - 1), dtype=np.float64)
@@ -278,5 +255,6 @@ def build_ot_medoids(cfg: OTMedoidConfig, output: str | os.PathLike[str],
     }
     card = _card(cfg, Path(output).stem, measured, [int(i) for i in pick[medoids]],
                  float(np.max(train_scores)) * 1.5)
-    write_graph(graph, (xc[:3], wc[:3]), card, output)
+    write_graph(graph, (torch.tensor(xc[:3], dtype=torch.float32), torch.tensor(wc[:3], dtype=torch.float32)),
+                card, output)
     return measured

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -25,10 +24,8 @@ from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.preprocessing import PreprocessSpec
 from jetclr_coffea.truth import QCD, TOP
 
+from .config import REWEIGHT_MODES, DataConfig
 from .data import HANDCRAFTED, JetSample, load_jets
-
-if TYPE_CHECKING:
-    from .config import DataConfig
 
 __all__ = ["MSD_EDGES", "REWEIGHT_MODES", "dataset_labels", "fileset_weights", "flat_weights",
            "training_jets"]
@@ -36,8 +33,6 @@ __all__ = ["MSD_EDGES", "REWEIGHT_MODES", "dataset_labels", "fileset_weights", "
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-#: ``data.reweight``: none, flat in pT, or flat in (pT, msoftdrop).
-REWEIGHT_MODES = ("none", "pt", "pt_msd")
 #: msoftdrop bins of the (pT, msoftdrop) reweighting, GeV (jets beyond in the edge bins).
 MSD_EDGES = tuple(float(x) for x in np.linspace(0.0, 300.0, 16))
 

@@ -407,7 +407,8 @@ def train(
             f"interrupted in epoch {epoch + 1}; state saved to {out / INTERRUPTED}; "
             f"resuming continues from the last complete epoch in {ckpt_path}"
         ) from None
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    with atomic_path(out / "config.json") as tmp:
+        tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
     best = run.best()
     return TrainResult(
         output_dir=out, checkpoint=ckpt_path, epochs=int(run.history[-1]["epoch"]) if run.history else 0,
