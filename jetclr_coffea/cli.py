@@ -201,31 +201,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ot_medoids(args: argparse.Namespace) -> int:
-    from jetclr_coffea.training.ot_medoids import OTMedoidConfig, build_ot_medoids
+    from jetclr_coffea.training.ot_medoids import OTMedoidConfig, build_ot_medoids, ot_summary
 
     cfg = OTMedoidConfig(files=tuple(args.files), pt_min=args.pt_min, pt_max=args.pt_max,
                          eta_max=args.eta_max,
                          n_jets=args.jets, k=args.k, p=args.p, n_max=args.n_max, seed=args.seed,
                          check_jets=args.check_jets)
     measured = build_ot_medoids(cfg, args.output, progress=not args.quiet)
-    err = measured["graph_vs_exact_relative_error"]
-    print(f"wrote {args.output}: W_{args.p:g} to the nearest of {args.k} QCD medoids of {args.jets} jets "
-          f"({measured['seconds']:.0f} s); graph vs exact score: {100 * err['mean']:.2f} % mean, "
-          f"{100 * err['q95']:.2f} % at the 95th percentile")
+    print(f"wrote {args.output}: {ot_summary(cfg, measured)}")
     return 0
 
 
 def _cmd_linear_ot(args: argparse.Namespace) -> int:
-    from jetclr_coffea.training.linear_ot import LOTConfig, build_linear_ot
+    from jetclr_coffea.training.linear_ot import LOTConfig, build_linear_ot, lot_summary
 
     cfg = LOTConfig(files=tuple(args.files), pt_min=args.pt_min, pt_max=args.pt_max,
                     eta_max=args.eta_max, n_ref=args.n_ref, ref_jets=args.ref_jets, n_jets=args.jets,
                     k=args.k, n_max=args.n_max, seed=args.seed, check_jets=args.check_jets)
     measured = build_linear_ot(cfg, args.output, progress=not args.quiet)
-    pairs = measured["pairs"]
-    print(f"wrote {args.output}: linearized-OT embedding, distance to the nearest of {args.k} medoids "
-          f"({measured['seconds']:.0f} s); against exact W_2 on {pairs['pairs']} held-out pairs: "
-          f"correlation {pairs['pearson']:.3f}, {100 * pairs['rel_error_mean']:.1f} % mean relative error")
+    print(f"wrote {args.output}: {lot_summary(cfg, measured)}")
     return 0
 
 
@@ -303,7 +297,7 @@ def _cmd_ddt_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_pileup_response(args: argparse.Namespace) -> int:
-    from jetclr_coffea.training.pileup_response import pileup_response
+    from jetclr_coffea.training.pileup_response import pileup_response, response_lines
 
     if (args.pt_min is None) != (args.pt_max is None):
         raise ParameterError("pt_range", "needs both --pt-min and --pt-max, or neither")
@@ -312,30 +306,19 @@ def _cmd_pileup_response(args: argparse.Namespace) -> int:
                              (args.background, args.background_pileup), args.output,
                              signal_label=args.signal_label, pt_range=pt_range, eta_max=args.eta_max,
                              max_events=args.max_events, progress=not args.quiet)
-    print(f"{report['n_signal']} signal and {report['n_background']} background jets matched")
-    for name, r in report["scores"].items():
-        sb = r["shift_background"]
-        print(f"{name:>18}: AUC {r['auc_reference']:.4f} -> {r['auc_pileup']:.4f} (dAUC {r['d_auc']:+.4f} "
-              f"+- {r['d_auc_err']:.4f}); QCD shift median {sb['median']:+.3g} "
-              f"[{sb['q16']:+.3g}, {sb['q84']:+.3g}]")
+    print("\n".join(response_lines(report)))
     print(f"wrote {args.output}")
     return 0
 
 
 def _cmd_ddt_closure(args: argparse.Namespace) -> int:
-    from jetclr_coffea.processors.closure import ddt_closure
+    from jetclr_coffea.processors.closure import closure_lines, ddt_closure
     from jetclr_coffea.processors.run import load_fileset
 
     opts, selection = _run_options(args), _selection(args)
     report = ddt_closure(load_fileset(args.fileset), args.model, args.ddt_map, args.output,
                          opts=opts, selection=selection)
-    s = report["summary"]
-    print(f"{report['score']}: target QCD pass fraction {s['target']:g}")
-    for row in s["per_pt"]:
-        if row["pass_fraction"] is not None:
-            print(f"  pT {row['pt_min']:g}-{row['pt_max']:g} GeV: {row['pass_fraction']:.4f} +- "
-                  f"{row['err']:.4f} ({row['n_effective']:.0f} effective jets)")
-    print(f"chi2 / ndf over (msd, pT) bins: {s['chi2']:.1f} / {s['ndf']}")
+    print("\n".join(closure_lines(report)))
     print(f"wrote {Path(args.output) / 'closure.json'} and closure.png")
     return 0
 

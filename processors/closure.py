@@ -11,6 +11,7 @@ with the map and measure the pass fraction in every (msoftdrop, pT) bin of the
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from .run import RunOptions, run
 from .selection import FatJetSelection
 from .tagging import LearnedJetTagProcessor
 
-__all__ = ["ClosureBin", "closure_table", "ddt_closure", "plot_closure", "summary"]
+__all__ = ["ClosureBin", "closure_lines", "closure_table", "ddt_closure", "plot_closure", "summary"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -117,6 +118,16 @@ def plot_closure(rows: list[ClosureBin], efficiency: float, path: Path, title: s
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
+
+
+def closure_lines(report: Mapping[str, Any]) -> list[str]:
+    """The terminal summary of a :func:`ddt_closure` report."""
+    s = report["summary"]
+    lines = [f"{report['score']}: target QCD pass fraction {s['target']:g}"]
+    lines += [f"  pT {row['pt_min']:g}-{row['pt_max']:g} GeV: {row['pass_fraction']:.4f} +- "
+              f"{row['err']:.4f} ({row['n_effective']:.0f} effective jets)"
+              for row in s["per_pt"] if row["pass_fraction"] is not None]
+    return [*lines, f"chi2 / ndf over (msd, pT) bins: {s['chi2']:.1f} / {s['ndf']}"]
 
 
 def ddt_closure(fileset: dict[str, Any], model: str, ddt_map: str | os.PathLike[str],

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from jetclr_coffea.ot import JET_RADIUS, SinkhornConfig, emd_exact, emd_matrix, 
 from .export import write_graph
 from .ot_medoids import QCDJets, choose_medoids, relative_error
 
-__all__ = ["LOT_SINKHORN", "LOTConfig", "build_linear_ot", "reference_jet"]
+__all__ = ["LOT_SINKHORN", "LOTConfig", "build_linear_ot", "lot_summary", "reference_jet"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -177,6 +178,15 @@ def _card(cfg: LOTConfig, name: str, measured: dict[str, Any], rows: dict[str, l
                   "n_ref": m, "ref_jets": cfg.ref_jets, "n_jets": cfg.n_jets, "k": cfg.k, "seed": cfg.seed,
                   **rows, "seconds": measured["seconds"]},
     )
+
+
+def lot_summary(cfg: LOTConfig, measured: Mapping[str, Any]) -> str:
+    """One line on a built model, from what :func:`build_linear_ot` measured."""
+    pairs = measured["pairs"]
+    return (f"linearized-OT embedding, distance to the nearest of {cfg.k} medoids "
+            f"({measured['seconds']:.0f} s); against exact W_2 on {pairs['pairs']} held-out pairs: "
+            f"correlation {pairs['pearson']:.3f}, "
+            f"{100 * pairs['rel_error_mean']:.1f} % mean relative error")
 
 
 def build_linear_ot(cfg: LOTConfig, output: str | os.PathLike[str], progress: bool = False) -> dict[str, Any]:

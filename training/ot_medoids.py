@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from .data import load_jets
 from .export import write_graph
 
 __all__ = ["GRAPH_SINKHORN", "LOG_GRAPH_SINKHORN", "OTMedoidConfig", "QCDJets", "build_ot_medoids",
-           "choose_medoids", "graph_accuracy", "jet_clouds", "relative_error"]
+           "choose_medoids", "graph_accuracy", "jet_clouds", "ot_summary", "relative_error"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -187,6 +188,14 @@ def _card(cfg: OTMedoidConfig, name: str, measured: dict[str, Any], medoid_rows:
                   "n_jets": cfg.n_jets, "k": cfg.k, "p": cfg.p, "seed": cfg.seed,
                   "medoid_rows": medoid_rows, "seconds": measured["seconds"]},
     )
+
+
+def ot_summary(cfg: OTMedoidConfig, measured: Mapping[str, Any]) -> str:
+    """One line on a built model, from what :func:`build_ot_medoids` measured."""
+    err = measured["graph_vs_exact_relative_error"]
+    return (f"W_{cfg.p:g} to the nearest of {cfg.k} QCD medoids of {cfg.n_jets} jets "
+            f"({measured['seconds']:.0f} s); graph vs exact score: {100 * err['mean']:.2f} % mean, "
+            f"{100 * err['q95']:.2f} % at the 95th percentile")
 
 
 def relative_error(approx: F64, exact: F64) -> F64:

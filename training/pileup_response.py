@@ -12,7 +12,7 @@ value on the matched jets, with the paired difference and its bootstrap error.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from .data import HANDCRAFTED, JetSample, load_jets
 from .evaluate import _same, _sayer
 from .lct import run_model
 
-__all__ = ["match_jets", "pileup_response", "shift_summary"]
+__all__ = ["match_jets", "pileup_response", "response_lines", "shift_summary"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -179,6 +179,17 @@ def _check_arguments(model_path: str | os.PathLike[str], signal: tuple[list[str]
     if signal_label not in SIGNAL_LABELS:
         raise ParameterError("signal_label",
                              f"must be one of {', '.join(SIGNAL_LABELS)}, got {signal_label!r}")
+
+
+def response_lines(report: Mapping[str, Any]) -> list[str]:
+    """The terminal summary of a :func:`pileup_response` report."""
+    lines = [f"{report['n_signal']} signal and {report['n_background']} background jets matched"]
+    for name, r in report["scores"].items():
+        sb = r["shift_background"]
+        lines.append(f"{name:>18}: AUC {r['auc_reference']:.4f} -> {r['auc_pileup']:.4f} (dAUC "
+                     f"{r['d_auc']:+.4f} +- {r['d_auc_err']:.4f}); QCD shift median {sb['median']:+.3g} "
+                     f"[{sb['q16']:+.3g}, {sb['q84']:+.3g}]")
+    return lines
 
 
 def pileup_response(
