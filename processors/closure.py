@@ -23,6 +23,7 @@ from jetclr_coffea._io import atomic_path, check_writable, strict_json
 from jetclr_coffea.errors import JetCLRError
 
 from .ddt import DDTMap, check_xsecs, qcd_histogram
+from .result import Fileset
 from .run import RunOptions, run
 from .selection import FatJetSelection
 from .tagging import LearnedJetTagProcessor
@@ -130,7 +131,7 @@ def closure_lines(report: Mapping[str, Any]) -> list[str]:
     return [*lines, f"chi2 / ndf over (msd, pT) bins: {s['chi2']:.1f} / {s['ndf']}"]
 
 
-def ddt_closure(fileset: dict[str, Any], model: str, ddt_map: str | os.PathLike[str],
+def ddt_closure(fileset: Fileset, model: str, ddt_map: str | os.PathLike[str],
                 output_dir: str | os.PathLike[str], *, opts: RunOptions,
                 selection: FatJetSelection | None = None) -> dict[str, Any]:
     """Run ``model`` with ``ddt_map`` over the (independent) QCD ``fileset`` and write

@@ -34,7 +34,7 @@ from .hists import hist_name, jet_rho
 if TYPE_CHECKING:
     from jetclr_coffea.inference import OnnxJetModel
 
-    from .result import DatasetResult
+    from .result import DatasetResult, Fileset
     from .selection import FatJetSelection
 
 __all__ = [
@@ -298,7 +298,7 @@ def selection_record(selection: FatJetSelection) -> dict[str, Any]:
     return {k: plain(v) for k, v in asdict(selection).items()}
 
 
-def check_xsecs(fileset: Mapping[str, Any]) -> dict[str, float] | None:
+def check_xsecs(fileset: Fileset) -> dict[str, float] | None:
     """The datasets' ``metadata.xsec`` (all or none given), checked; None where none is.
 
     Raises:

@@ -30,6 +30,8 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path, check_writable
 from jetclr_coffea.errors import JetCLRError
 
+from .result import Fileset
+
 __all__ = ["EVENT_BRANCHES", "check_friend_names", "friend_chunk", "friend_path", "write_friends"]
 
 #: Event-level branches copied from the input where it has them.
@@ -43,7 +45,7 @@ def friend_path(folder: str | os.PathLike[str], input_file: str) -> Path:
     return Path(folder) / f"{stem}_friend.root"
 
 
-def check_friend_names(fileset: Mapping[str, Any], folder: str | os.PathLike[str]) -> None:
+def check_friend_names(fileset: Fileset, folder: str | os.PathLike[str]) -> None:
     """Before the first chunk: the folder must be (or be creatable as) a writable folder; two
     inputs whose friends would share a name, or a friend that would overwrite an input, are
     refused.

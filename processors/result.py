@@ -6,9 +6,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ["DatasetResult"]
+__all__ = ["DatasetEntry", "DatasetResult", "Fileset"]
+
+
+class DatasetEntry(TypedDict, total=False):
+    """One dataset of a fileset, as :func:`~.run.load_fileset` gives it (coffea's form).
+
+    Attributes:
+        files: the files, absolute (or remote) paths.
+        treename: always ``Events``.
+        metadata: the JSON's own, e.g. ``{"xsec": 831.8}`` (pb).
+    """
+
+    files: list[str]
+    treename: str
+    metadata: dict[str, object]
+
+
+#: dataset -> its files and metadata: what ``run`` and the DDT builders take.
+Fileset = Mapping[str, DatasetEntry]
 
 
 @dataclass

@@ -29,7 +29,7 @@ from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record
 from .hists import to_root_writable
 from .memory import DEFAULT_BUDGET, Density, choose_chunksize, kept_bytes, tree_density
-from .result import DatasetResult
+from .result import DatasetEntry, DatasetResult, Fileset
 from .schema import QuietPFNanoAODSchema
 from .selection import FatJetSelection
 from .tagging import LearnedJetTagProcessor
@@ -101,7 +101,7 @@ class RunOptions:
             raise ParameterError("memory_budget", f"must be positive, got {self.memory_budget}")
 
 
-def _refuse_repeats(p: Path, dataset: str, fileset: dict[str, Any]) -> None:
+def _refuse_repeats(p: Path, dataset: str, fileset: dict[str, DatasetEntry]) -> None:
     """A file listed twice (in one dataset, or in two) would be processed twice, silently."""
     files = fileset[dataset]["files"]
     for i, f in enumerate(files):
@@ -113,7 +113,7 @@ def _refuse_repeats(p: Path, dataset: str, fileset: dict[str, Any]) -> None:
                                   "would be counted in both")
 
 
-def load_fileset(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load_fileset(path: str | os.PathLike[str]) -> dict[str, DatasetEntry]:
     """A coffea fileset from JSON: ``{dataset: [files]}`` or ``{dataset: {"files": ...,
     "metadata": {...}}}``.
 
@@ -139,7 +139,7 @@ def load_fileset(path: str | os.PathLike[str]) -> dict[str, Any]:
     def resolve(f: str) -> str:
         return f if (os.path.isabs(f) or "://" in f) else str((p.parent / f).resolve())
 
-    fileset: dict[str, Any] = {}
+    fileset: dict[str, DatasetEntry] = {}
     for dataset, entry in raw.items():
         files = entry.get("files") if isinstance(entry, dict) else entry
         if isinstance(files, dict):
@@ -211,11 +211,11 @@ def _inspect_file(path: str) -> tuple[str | None, Density | None]:
         return f"cannot read the file ({type(err).__name__}: {reason})", None
 
 
-def _preflight(fileset: dict[str, Any], skip: bool,
-               densities: dict[str, Density]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+def _preflight(fileset: Fileset, skip: bool,
+               densities: dict[str, Density]) -> tuple[dict[str, DatasetEntry], list[dict[str, str]]]:
     """Open every file before the first chunk: a bad one is an error naming it, or (``skip``)
     left out and recorded; the good ones' densities go into ``densities``."""
-    kept: dict[str, Any] = {}
+    kept: dict[str, DatasetEntry] = {}
     skipped: list[dict[str, str]] = []
     for ds, entry in fileset.items():
         files = entry["files"] if isinstance(entry, dict) else entry
@@ -263,7 +263,7 @@ def _executor(opts: RunOptions, stack: ExitStack) -> Any:
     return processor.DaskExecutor(client=client, status=False, retries=3)
 
 
-def run(fileset: dict[str, Any], processor_instance: LearnedJetTagProcessor,
+def run(fileset: Fileset, processor_instance: LearnedJetTagProcessor,
         opts: RunOptions) -> RunResult:
     """Run ``processor_instance`` over ``fileset``.
 
@@ -324,7 +324,7 @@ def _explain(err: BaseException) -> BaseException:
     return err
 
 
-def write_friend_trees(result: RunResult, fileset: dict[str, Any],
+def write_friend_trees(result: RunResult, fileset: Fileset,
                        folder: str | os.PathLike[str]) -> list[Path]:
     """The friend trees (:mod:`.friend`) of a run made with ``friend=True``: one per input
     file that was processed (skipped files get none)."""
@@ -468,7 +468,7 @@ def main_score(scores: Iterable[str]) -> str | None:
 
 
 def make_ddt_map(
-    fileset: dict[str, Any], model: str, output: str | os.PathLike[str], *, score: str | None,
+    fileset: Fileset, model: str, output: str | os.PathLike[str], *, score: str | None,
     efficiency: float, opts: RunOptions, selection: FatJetSelection = FatJetSelection(),
     min_jets: float = 20.0,
 ) -> Path:
