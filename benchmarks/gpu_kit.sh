@@ -76,7 +76,7 @@ print(":".join(sorted(dirs)))'):${LD_LIBRARY_PATH:-}
     { nvidia-smi -L || echo "no nvidia-smi"; } | tee "$out/device.txt"
     $python3 -c 'import onnxruntime as o; print(o.__version__, o.get_available_providers())' | tee -a "$out/device.txt"
     # -P: the installed package, not the source folder (jetclr_coffea.processors lives in processors/)
-    $python3 -P -m pytest -m gpu -p no:cacheprovider -q tests/test_processors.py 2>&1 | tee "$out/pytest_gpu.log" ||
+    $python3 -P -m pytest -m gpu -p no:cacheprovider -q tests/test_inference.py 2>&1 | tee "$out/pytest_gpu.log" ||
         echo "pytest -m gpu FAILED (see pytest_gpu.log)"
     mkdir -p /tmp/data
     jetclr-coffea generate qcd --events 1000 --seed 202 -o /tmp/data/qcd.root --quiet &
