@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import MissingExtraError
+
+if TYPE_CHECKING:
+    from hist import Hist
 
 __all__ = ["plot_ddt_map", "plot_pass_fail", "plot_roc_from_hists", "plot_scores"]
 
@@ -34,7 +38,7 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def plot_scores(hists: dict[str, Any], name: str, path: str | os.PathLike[str]) -> Path:
+def plot_scores(hists: Mapping[str, Hist[Any]], name: str, path: str | os.PathLike[str]) -> Path:
     """Normalised score distribution of each dataset (``hists``: dataset -> score hist)."""
     import mplhep
 
