@@ -28,8 +28,10 @@ def tag_fatjets(events: Any, model: str, pt_min: float = 300.0) -> dict[str, Any
     fatjets = events.FatJet
     sel = FatJetSelection(pt_min=pt_min).mask(fatjets)
     cands = ak.flatten(fatjet_constituents(events)[sel], axis=1)  # jets x constituents
-    score = onnx_wrapper(model, output="tagger_score")(cands)  # NaN: no stored constituents
     jets = ak.flatten(fatjets[sel], axis=1)
+    # the fat jets too: a model with jet features (the shipped top tagger) reads their msoftdrop,
+    # pT, tau ratios, N2, N3; one without ignores them.  NaN: no stored constituents
+    score = onnx_wrapper(model, output="tagger_score")(cands, jets)
     weight = ak.flatten(ak.broadcast_arrays(events.genWeight, fatjets.pt)[0][sel], axis=1)
     ok = ~np.isnan(score)
     h = hda.Hist.new.Reg(100, 0.0, 1.0, name="score").Reg(40, 0.0, 400.0, name="msd").Weight()

@@ -144,7 +144,7 @@ def ddt_closure(fileset: Fileset, model: str, ddt_map: str | os.PathLike[str],
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise JetCLRError(f"{out} exists and is not a folder")
-    check_writable(out)
+    check_writable(out / "closure.json" if out.is_dir() else out)  # an existing folder is fine
     ddt = DDTMap(ddt_map)
     efficiency = ddt.built_for.get("efficiency")
     if not isinstance(efficiency, int | float) or not 0 < efficiency < 1:

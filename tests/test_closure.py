@@ -50,6 +50,7 @@ def test_closure_on_the_maps_own_and_an_independent_sample(samples: dict[str, Pa
     q = 0.3
     ddt = make_ddt_map(load_fileset(own), MODEL, tmp_path / "ddt.json", score=None, efficiency=q,
                        opts=RunOptions())
+    (tmp_path / "indep").mkdir()  # an existing output folder is written into
     for name, fs in (("own", own), ("indep", indep)):
         r = ddt_closure(load_fileset(fs), MODEL, ddt, tmp_path / name, opts=RunOptions())
         saved = json.loads((tmp_path / name / "closure.json").read_text())

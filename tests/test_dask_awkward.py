@@ -68,16 +68,18 @@ def test_lazy_reader_real_cms_files(real_files: dict[str, Path], open_nano: Any)
         events = open_nano(real_files[name], schema, "virtual")
         jc = read_constituents(events)
         _assert_same_constituents(fatjet_constituents(events), jc.constituents)
-        lazy = fatjet_constituents(open_nano(real_files[name], schema, "dask"))
+        dask_events = open_nano(real_files[name], schema, "dask")
+        lazy = fatjet_constituents(dask_events)
         assert isinstance(lazy, dak.Array)
-        score = onnx_wrapper(str(MODEL), output=SCORE)(ak.flatten(lazy, axis=1))
+        score = onnx_wrapper(str(MODEL), output=SCORE)(ak.flatten(lazy, axis=1),
+                                                       ak.flatten(dask_events.FatJet, axis=1))
         constituents, score = dask.compute(lazy, score)
         _assert_same_constituents(constituents, jc.constituents)
         # scores for every jet with stored constituents, NaN for the others, as eagerly
         score = ak.to_numpy(score)
         assert np.isfinite(score[jc.has_constituents]).all()
         assert np.isnan(score[~jc.has_constituents]).all()
-        np.testing.assert_allclose(score, OnnxJetModel(MODEL)(jc.constituents)[SCORE], atol=1e-6)
+        np.testing.assert_allclose(score, OnnxJetModel(MODEL)(jc.constituents, jc.jets)[SCORE], atol=1e-6)
 
 
 @pytest.mark.network
@@ -122,24 +124,25 @@ def test_onnx_wrapper_dask_matches_eager(samples: dict[str, Path], output: str, 
     events = open_nano(samples["top"], mode="dask", steps_per_file=3)
     sel = FatJetSelection(pt_min=250.0).mask(events.FatJet)
     cands = ak.flatten(fatjet_constituents(events)[sel], axis=1)
-    lazy = onnx_wrapper(str(MODEL), output=output)(cands)
+    lazy = onnx_wrapper(str(MODEL), output=output)(cands, ak.flatten(events.FatJet[sel], axis=1))
     assert isinstance(lazy, dak.Array)
     got = ak.to_numpy(lazy.compute())
     eager = open_nano(samples["top"], mode="eager")
     jc = read_constituents(eager, FatJetSelection(pt_min=250.0).mask(eager.FatJet))
-    want = OnnxJetModel(MODEL)(jc.constituents)[output]
+    want = OnnxJetModel(MODEL)(jc.constituents, jc.jets)[output]
     assert got.shape == want.shape
     assert len(got) > 100
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=1e-6)
 
 
 def test_onnx_wrapper_odd_inputs() -> None:
-    wrapper = onnx_wrapper(str(MODEL), output="embedding")
+    plain = Path("onnx_models/darkclr_qcd.onnx")  # a transformer that reads the constituents alone
+    wrapper = onnx_wrapper(str(plain), output="embedding")
     empty = ak.Array([[], [{"pt": 50.0, "eta": 0.1, "phi": 0.2, "mass": 0.0}],
                       [{"pt": np.nan, "eta": 0.0, "phi": 0.0, "mass": 0.0},
                        {"pt": 30.0, "eta": 0.3, "phi": 0.1, "mass": 0.1}]])
     out = ak.to_numpy(wrapper(empty))
-    width = read_card(MODEL).output("embedding").shape[0]
+    width = read_card(plain).output("embedding").shape[0]
     assert out.shape == (3, width)
     assert np.isnan(out[0]).all()
     assert np.isfinite(out[1:]).all()
@@ -154,6 +157,8 @@ def test_onnx_wrapper_odd_inputs() -> None:
         wrapper(ak.Array([[{"pt": 1.0, "eta": 0.0, "phi": 0.0}]]))
     with pytest.raises(JetCLRError, match="no output 'anomaly_score'"):
         onnx_wrapper(str(MODEL), output="anomaly_score")
+    with pytest.raises(JetCLRError, match="call it with \\(constituents, fatjets\\)"):
+        onnx_wrapper(str(MODEL), output="tagger_score")(empty)  # the top tagger needs the jets
 
 
 def _example() -> Any:
@@ -230,7 +235,7 @@ def test_ddt_score_in_dask_mode_equals_the_processors(samples: dict[str, Path], 
     sel = FatJetSelection(pt_min=300.0).mask(events.FatJet)
     cands = ak.flatten(fatjet_constituents(events)[sel], axis=1)
     jets = ak.flatten(events.FatJet[sel], axis=1)
-    score = onnx_wrapper(str(MODEL), output=SCORE)(cands)
+    score = onnx_wrapper(str(MODEL), output=SCORE)(cands, jets)
     got = ak.to_numpy(ddt.ddt_score(score, jets.msoftdrop, jets.pt).compute())
     eager = open_nano(samples["qcd"], mode="eager")
     proc = LearnedJetTagProcessor([MODEL], FatJetSelection(pt_min=300.0), ddt.path)
@@ -246,7 +251,8 @@ def test_onnx_wrapper_several_outputs_from_one_inference(samples: dict[str, Path
     """``output=(a, b)`` returns both, equal to one output at a time, from one model call,
     eagerly and in dask mode; a repeated or empty list is refused."""
     eager = open_nano(samples["top"], mode="eager")
-    cands = ak.flatten(fatjet_constituents(eager)[FatJetSelection(pt_min=250.0).mask(eager.FatJet)], axis=1)
+    sel = FatJetSelection(pt_min=250.0).mask(eager.FatJet)
+    cands, jets = ak.flatten(fatjet_constituents(eager)[sel], axis=1), ak.flatten(eager.FatJet[sel], axis=1)
     names = ("tagger_score", "embedding")
     calls = {"n": 0}
     real_call = OnnxJetModel.__call__
@@ -257,14 +263,15 @@ def test_onnx_wrapper_several_outputs_from_one_inference(samples: dict[str, Path
 
     both = onnx_wrapper(str(MODEL), output=names)
     monkeypatch.setattr(OnnxJetModel, "__call__", counting)
-    got = both(cands)
+    got = both(cands, jets)
     assert calls["n"] == 1 and set(got) == set(names)
     for name in names:
-        alone = onnx_wrapper(str(MODEL), output=name)(cands)
+        alone = onnx_wrapper(str(MODEL), output=name)(cands, jets)
         np.testing.assert_array_equal(ak.to_numpy(got[name]), ak.to_numpy(alone))
     events = open_nano(samples["top"], mode="dask", steps_per_file=2)
-    lazy = onnx_wrapper(str(MODEL), output=names)(
-        ak.flatten(fatjet_constituents(events)[FatJetSelection(pt_min=250.0).mask(events.FatJet)], axis=1))
+    dsel = FatJetSelection(pt_min=250.0).mask(events.FatJet)
+    lazy = onnx_wrapper(str(MODEL), output=names)(ak.flatten(fatjet_constituents(events)[dsel], axis=1),
+                                                  ak.flatten(events.FatJet[dsel], axis=1))
     assert set(lazy) == set(names) and all(isinstance(v, dak.Array) for v in lazy.values())
     for name in names:
         np.testing.assert_allclose(ak.to_numpy(lazy[name].compute()), ak.to_numpy(got[name]), atol=1e-6)

@@ -108,3 +108,14 @@ def test_init_from_is_relative_to_the_config_and_checked(pretrained: Path, tiny_
             tiny_config, tmp_path, samples, pretrained, d_model=32)))
     with pytest.raises(JetCLRError, match="objective jetclr takes none"):
         load_config(tiny_config(tmp_path, samples, name="c", model={"jet_features": ["log_pt"]}))
+
+
+def test_log_pt_is_finite_for_any_jet() -> None:
+    from jetclr_coffea.preprocessing import jet_features
+
+    pt = np.array([450.0, 0.0, -3.0, np.nan])
+    fields = {"pt": pt}
+    got = jet_features(fields, ("log_pt",))[:, 0]
+    np.testing.assert_allclose(got, [np.log(450.0), 0.0, 0.0, 0.0], rtol=1e-6)
+    torch_got = jet_features({"pt": torch.as_tensor(pt)}, ("log_pt",))[:, 0].numpy()
+    np.testing.assert_allclose(torch_got, got, rtol=1e-6)  # training and inference agree

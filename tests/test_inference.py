@@ -76,8 +76,8 @@ def test_threads_one_per_worker_process(monkeypatch: pytest.MonkeyPatch) -> None
 def test_onnx_wrapper_eager(samples: dict[str, Path]) -> None:
     events = uproot.open(samples["top"])["Events"].arrays()
     jc = read_constituents(events)
-    wrapped = onnx_wrapper(str(MODEL), output="tagger_score")(jc.constituents)
-    direct = inference.OnnxJetModel(MODEL)(jc.constituents)["tagger_score"]
+    wrapped = onnx_wrapper(str(MODEL), output="tagger_score")(jc.constituents, jc.jets)  # it reads the jets
+    direct = inference.OnnxJetModel(MODEL)(jc.constituents, jc.jets)["tagger_score"]
     np.testing.assert_allclose(ak.to_numpy(wrapped), direct, atol=1e-6)
 
 
@@ -91,14 +91,14 @@ def test_outputs_do_not_depend_on_batching(samples: dict[str, Path]) -> None:
     assert default.trim_padding
     lengths = ak.to_numpy(ak.num(jc.constituents, axis=1))
     assert (lengths < default.spec.n_max - inference.LENGTH_STEP).any()  # some batches are cut
-    want = default(jc.constituents)
+    want = default(jc.constituents, jc.jets)
     for trim in (True, False):
-        ref = want if trim else inference.OnnxJetModel(MODEL, trim_padding=False)(jc.constituents)
+        ref = want if trim else inference.OnnxJetModel(MODEL, trim_padding=False)(jc.constituents, jc.jets)
         for batch in (1, 2, 7, len(jc) + 5):
-            got = inference.OnnxJetModel(MODEL, batch_size=batch, trim_padding=trim)(jc.constituents)
+            got = inference.OnnxJetModel(MODEL, batch_size=batch, trim_padding=trim)(jc.constituents, jc.jets)
             for name in want:
                 np.testing.assert_array_equal(got[name], ref[name], err_msg=f"{name} {batch} {trim}")
-        part = inference.OnnxJetModel(MODEL, trim_padding=trim)(jc.constituents[17:60])
+        part = inference.OnnxJetModel(MODEL, trim_padding=trim)(jc.constituents[17:60], jc.jets[17:60])
         for name in want:
             np.testing.assert_array_equal(part[name], ref[name][17:60], err_msg=f"{name} part {trim}")
             np.testing.assert_allclose(ref[name], want[name], atol=2e-6, rtol=1e-5, err_msg=name)
@@ -111,8 +111,10 @@ def test_iobinding_path_matches_plain_run(samples: dict[str, Path]) -> None:
     jc = read_constituents(uproot.open(samples["top"])["Events"].arrays())
     model = inference.OnnxJetModel(MODEL)
     x, mask = model.inputs(jc.constituents)
+    jet = model.jet_inputs({f: ak.to_numpy(jc.jets[f]) for f in ak.fields(jc.jets)})
+    assert jet is not None
     names = model.output_names
-    feeds = {"constituents": x[:50], "mask": mask[:50]}
+    feeds = {"constituents": x[:50], "mask": mask[:50], "jet": jet[:50]}
     bound = model._run_batch(model.session, names, feeds, device="cpu")
     plain = model._run_batch(model.session, names, feeds)
     assert len(bound) == len(plain) == len(names)
@@ -160,7 +162,8 @@ def test_cuda_fallback_is_one_warning_line(monkeypatch: pytest.MonkeyPatch, capf
             assert model.session.get_providers() == ["CPUExecutionProvider"]
             n_features = model.session.get_inputs()[0].shape[2]
             x = np.random.default_rng(3).normal(size=(4, 8, n_features)).astype(np.float32)
-            assert np.isfinite(model.run_arrays(x, np.ones((4, 8), np.float32))["embedding"]).all()
+            jet = np.ones((4, len(model.card.jet_features)), np.float32)
+            assert np.isfinite(model.run_arrays(x, np.ones((4, 8), np.float32), jet)["embedding"]).all()
     captured = capfd.readouterr()
     assert "onnxruntime" not in captured.out + captured.err
     warned = [r.getMessage() for r in caplog.records]
@@ -177,6 +180,6 @@ def test_cuda_iobinding_matches_cpu(samples: dict[str, Path]) -> None:
     gpu = inference.OnnxJetModel(MODEL, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
     cpu = inference.OnnxJetModel(MODEL, providers=["CPUExecutionProvider"])
     assert gpu.session.get_providers()[0] == "CUDAExecutionProvider"
-    a, b = gpu(jc.constituents), cpu(jc.constituents)
+    a, b = gpu(jc.constituents, jc.jets), cpu(jc.constituents, jc.jets)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], atol=1e-4, rtol=1e-4)

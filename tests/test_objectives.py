@@ -121,6 +121,9 @@ def test_supervised_disco_trains_exports_and_separates(tiny_config: Callable[...
                        pt_range=(200.0, 5000.0), eta_max=2.4).metrics
     assert set(metrics["scores"]) == {"decorrelated_score"}  # its score, no fit, on the test jets
     assert 0.5 < metrics["observables_bdt"]["auc"] <= 1.0 and "d_auc_err" in metrics["observables_bdt"]
+    vs = metrics["scores"]["decorrelated_score"]["vs_bdt"]  # paired with the BDT on the same test jets
+    assert vs["d_auc"] == pytest.approx(metrics["scores"]["decorrelated_score"]["auc"]
+                                        - metrics["observables_bdt"]["auc"]) and vs["d_auc_err"] > 0
     assert "decorrelated_score" in metrics["landscape"]["points"]
 
 

@@ -158,11 +158,12 @@ def test_empty_and_odd_jets(samples: dict[str, Path]) -> None:
                    {"pt": 30.0, "eta": float("inf"), "phi": 0.2, "mass": 0.0, "charge": 0, "pdgId": 22,
                     "d0": 0.0, "dz": 0.0, "puppiWeight": 1.0}]]),
     ])
-    out = model(odd)
+    jets = jc.jets[[0, 1, 2, 3, 4, 5]]  # the jet features of six real jets
+    out = model(odd, jets)
     score = out["tagger_score"]
     assert np.isfinite(score[:3]).all() and np.isnan(score[3]) and np.isfinite(score[4])
     assert np.isnan(score[5])  # no finite constituent left
-    assert model(jc.constituents[:0])["tagger_score"].shape == (0,)
+    assert model(jc.constituents[:0], jc.jets[:0])["tagger_score"].shape == (0,)
 
 
 def test_missing_ddt_map_is_an_error(tmp_path: Path) -> None:

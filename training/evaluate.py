@@ -256,7 +256,7 @@ def _window_metrics(jets: LabelledJets, fits: _Fits, model: OnnxJetModel, test_f
         "anomaly_score": anomaly_section,
         "single_observables": single_observables(obs, y),
         "observables_bdt": bdt,
-        "scores": model_scores(outputs, model.card.scores, base, w),
+        "scores": model_scores(outputs, model.card.scores, base, w, bdt_scores),
         "mass_sculpting": _sculpting(jets, fits, anomaly),
     }
     return blocks, anomaly, bdt_scores

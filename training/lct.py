@@ -225,16 +225,22 @@ def observables_bdt(obs: F64, y: npt.NDArray[np.int64], base: LCTResult, seed: i
                         weights=split_weights(w, base.test_index, yt))}, s
 
 def model_scores(outputs: dict[str, F64], scores: tuple[str, ...], base: LCTResult,
-                  w: F64 | None = None) -> dict[str, Any]:
+                  w: F64 | None = None, bdt: F64 | None = None) -> dict[str, Any]:
     """Every score the model exports (but the anomaly score, which has its own section), with no
     fit, on the LCT's test jets: a supervised or decorrelated tagger against the observables'
-    LCT on the same jets (``d_*``)."""
+    LCT on the same jets (``d_*``), and against their BDT (``vs_bdt``: its ``d_*``, given
+    ``bdt``, the BDT's scores on the test jets)."""
     te, yt = base.test_index, base.test_labels
     ref = (base.test_scores[yt == 1], base.test_scores[yt == 0])
     weights = split_weights(w, te, yt)
-    return {name: bootstrap(outputs[name][te][yt == 1], outputs[name][te][yt == 0], BOOTSTRAP, paired=ref,
-                            weights=weights)
-            for name in scores if name != "anomaly_score"}
+    out: dict[str, Any] = {}
+    for name in (s for s in scores if s != "anomaly_score"):
+        sig, bkg = outputs[name][te][yt == 1], outputs[name][te][yt == 0]
+        out[name] = bootstrap(sig, bkg, BOOTSTRAP, paired=ref, weights=weights)
+        if bdt is not None:
+            paired = bootstrap(sig, bkg, BOOTSTRAP, paired=(bdt[yt == 1], bdt[yt == 0]), weights=weights)
+            out[name]["vs_bdt"] = {k: v for k, v in paired.items() if k.startswith("d_")}
+    return out
 
 def run_model(model: OnnxJetModel, sample: JetSample, sel: npt.NDArray[np.bool_]) -> dict[str, F64]:
     """The model's outputs on the jets ``sel`` of ``sample`` (with their jet features, where

@@ -83,6 +83,11 @@ def _metric(score: F64, y: I64, w: F64, weighted: bool, n_boot: int, ref: F64 | 
                      weights=(w[s], w[b]) if weighted else None)
 
 
+def _vs(paired: dict[str, float]) -> dict[str, float]:
+    """The paired differences of a bootstrap against another score (``d_*``)."""
+    return {k: v for k, v in paired.items() if k.startswith("d_")}
+
+
 def _bin_block(d: BinnedScores, in_bin: npt.NDArray[np.bool_], weighted: bool, n_boot: int,
                landscape: Callable[[npt.NDArray[np.bool_]], dict[str, Any]] | None) -> dict[str, Any]:
     y_all = d.labels[in_bin]
@@ -102,7 +107,9 @@ def _bin_block(d: BinnedScores, in_bin: npt.NDArray[np.bool_], weighted: bool, n
     block["baseline"] = _metric(base, yt, wt, weighted, n_boot)
     block["observables_bdt"] = _metric(d.bdt[t_in], yt, wt, weighted, n_boot, base)
     rows = d.test_index[t_in]
-    block["scores"] = {k: _metric(v[rows], yt, wt, weighted, n_boot, base) for k, v in d.scores.items()}
+    block["scores"] = {k: {**_metric(v[rows], yt, wt, weighted, n_boot, base),
+                           "vs_bdt": _vs(_metric(v[rows], yt, wt, weighted, n_boot, d.bdt[t_in]))}
+                       for k, v in d.scores.items()}
     if landscape is not None:
         block["landscape"] = landscape(t_in)
     return block

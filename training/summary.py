@@ -26,8 +26,10 @@ def summary_lines(metrics: Mapping[str, Any]) -> list[str]:
     out.append(f"LCT on hand-engineered features: {line(base)}")
     out.append(f"BDT on hand-engineered features: {line(metrics['observables_bdt'])}")
     for name, m in metrics["scores"].items():
+        vs = m.get("vs_bdt")
         out.append(f"{name} (no fit, test jets): {line(m)}  dAUC vs features' LCT {m['d_auc']:+.4f} +- "
-                   f"{m['d_auc_err']:.4f}")
+                   f"{m['d_auc_err']:.4f}" + (f", vs their BDT {vs['d_auc']:+.4f} +- {vs['d_auc_err']:.4f}"
+                                               if vs else ""))
     if lct is not None:
         out.append(f"representation - features:      dAUC {lct['d_auc']:+.4f} +- {lct['d_auc_err']:.4f}  "
                    f"dR50 {lct['d_r50']:+.3g} +- {lct['d_r50_err']:.2g}")
@@ -55,9 +57,11 @@ def _bins_and_landscape_lines(metrics: Mapping[str, Any]) -> list[str]:
     for b in metrics.get("pt_bins", []):
         where = (f"pT {b['pt_min']:g}-{b['pt_max']:g}: {b['n_test_signal']}/{b['n_test_background']} "
                  "test jets")
-        first = b["lct"] or next(iter(b["scores"].values()), None) or b["anomaly_score"]
+        name, first = next(iter(b["scores"].items()), ("", None))  # the model's own score, no fit
+        if first is None:
+            name, first = ("LCT", b["lct"]) if b["lct"] else ("anomaly score", b["anomaly_score"])
         bdt = b["observables_bdt"]
-        out.append(f"{where}  " + ("too few jets" if first is None else f"model {line(first)}")
+        out.append(f"{where}  " + ("too few jets" if first is None else f"{name} {line(first)}")
                    + ("" if bdt is None else f" | observables' BDT {line(bdt)}"))
     if "landscape" in metrics:
         out.append("decorrelation landscape (R50, 1/JSD at 50% signal efficiency):")

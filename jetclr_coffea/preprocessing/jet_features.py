@@ -20,7 +20,8 @@ __all__ = ["JET_FEATURES", "check_jet_features", "jet_feature_fields", "jet_feat
 
 #: Known per-jet features and the NanoAOD FatJet fields each is computed from:
 #: ``msoftdrop_over_pt``: msoftdrop / pT (0 where msoftdrop is missing or not positive; the
-#: square root of the DDT's exp(rho)); ``log_pt``: ln(pT / GeV); ``tau21``, ``tau32``:
+#: square root of the DDT's exp(rho)); ``log_pt``: ln(pT / GeV) (0 where pT is not positive
+#: or NaN); ``tau21``, ``tau32``:
 #: N-subjettiness ratios (0 where the denominator is not positive); ``n2b1``, ``n3b1``:
 #: the energy-correlation ratios (0 where missing).
 JET_FEATURES: dict[str, tuple[str, ...]] = {
@@ -80,7 +81,8 @@ def jet_features(fields: Mapping[str, Any], names: tuple[str, ...]) -> Any:
             m = lib.nan_to_num(fields["msoftdrop"], nan=0.0)
             columns.append(ratio(lib.where(m > 0, m, 0.0 * m), fields["pt"]))
         elif name == "log_pt":
-            columns.append(lib.log(fields["pt"]))
+            pt = lib.nan_to_num(fields["pt"], nan=0.0)
+            columns.append(lib.log(lib.where(pt > 0, pt, 1.0 + 0.0 * pt)))  # 0 where pT is not positive
         elif name == "tau21":
             columns.append(ratio(fields["tau2"], fields["tau1"]))
         elif name == "tau32":
