@@ -63,20 +63,27 @@ def best_time(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
     return best, result
 
 
-def prepared_jets(files: list[str], model: Any, n: int) -> tuple[Any, Any]:
-    """n prepared jets (x, mask) of the files for ``model`` (an ``OnnxJetModel``), repeated
-    as needed; jets without constituents dropped."""
+def prepared_jets(files: list[str], model: Any, n: int) -> tuple[Any, Any, Any]:
+    """n prepared jets (x, mask, jet) of the files for ``model`` (an ``OnnxJetModel``; ``jet``
+    its jet features, None for a model without), repeated as needed; jets without
+    constituents dropped.  Run them with ``model.run_arrays(x, mask, jet)``."""
+    import awkward as ak
     import numpy as np
     import uproot
 
     from jetclr_coffea.reader import read_constituents
 
-    xs, masks = [], []
+    xs, masks, jets = [], [], []
     for f in files:
-        x, mask = model.inputs(read_constituents(uproot.open(f)["Events"].arrays()).constituents)
+        jc = read_constituents(uproot.open(f)["Events"].arrays())
+        x, mask = model.inputs(jc.constituents)
         xs.append(x)
         masks.append(mask)
+        jets.append(model.jet_inputs({k: ak.to_numpy(jc.jets[k]) for k in ak.fields(jc.jets)}))
     x, mask = np.concatenate(xs), np.concatenate(masks)
-    x, mask = x[mask.sum(axis=1) > 0], mask[mask.sum(axis=1) > 0]
+    jet = None if jets[0] is None else np.concatenate(jets)
+    keep = mask.sum(axis=1) > 0
+    x, mask, jet = x[keep], mask[keep], None if jet is None else jet[keep]
     reps = -(-n // len(x))
-    return np.tile(x, (reps, 1, 1))[:n], np.tile(mask, (reps, 1))[:n]
+    return (np.tile(x, (reps, 1, 1))[:n], np.tile(mask, (reps, 1))[:n],
+            None if jet is None else np.tile(jet, (reps, 1))[:n])

@@ -38,12 +38,12 @@ CPU = ["CPUExecutionProvider"]
 CUDA = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-def _rate(model: OnnxJetModel, x: np.ndarray, mask: np.ndarray) -> float:
+def _rate(model: OnnxJetModel, x: np.ndarray, mask: np.ndarray, jet: np.ndarray | None) -> float:
     """Best jets/s of three passes (the first pays the session's set-up)."""
-    return len(x) / best_time(lambda: model.run_arrays(x, mask))[0]
+    return len(x) / best_time(lambda: model.run_arrays(x, mask, jet))[0]
 
 
-def _with_tf32(model_path: str, batch: int, x: np.ndarray, mask: np.ndarray,
+def _with_tf32(model_path: str, batch: int, x: np.ndarray, mask: np.ndarray, jet: np.ndarray | None,
                want: dict[str, np.ndarray]) -> tuple[float, float]:
     """jets/s on CUDA with TF32 on (what the default, CUDA_OPTIONS, turns off), and the
     largest output difference to the CPU on the first 4096 jets."""
@@ -52,9 +52,9 @@ def _with_tf32(model_path: str, batch: int, x: np.ndarray, mask: np.ndarray,
     inference._SESSIONS.clear()
     try:
         model = OnnxJetModel(model_path, providers=CUDA, batch_size=batch)
-        got = model.run_arrays(x[:4096], mask[:4096])
+        got = model.run_arrays(x[:4096], mask[:4096], None if jet is None else jet[:4096])
         diff = max(float(np.abs(got[n] - want[n]).max()) for n in want)
-        return _rate(model, x, mask), diff
+        return _rate(model, x, mask, jet), diff
     finally:
         inference.CUDA_OPTIONS.clear()
         inference.CUDA_OPTIONS.update(saved)
@@ -69,7 +69,8 @@ def main() -> None:
     args = parser.parse_args()
 
     reference = OnnxJetModel(args.model, providers=CPU)
-    x, mask = prepared_jets(args.files, reference, args.jets)
+    x, mask, jet = prepared_jets(args.files, reference, args.jets)
+    j4 = None if jet is None else jet[:4096]
     on_gpu = choose_providers()[0] == "CUDAExecutionProvider"
     results: dict[str, Any] = {"jets": len(x), "cuda": on_gpu, "jets_per_s": {}}
     if not on_gpu:
@@ -84,15 +85,16 @@ def main() -> None:
         results["cuda_not_measured"] = why
         print(f"CUDA not measured: {results['cuda_not_measured']}")
     for batch in (1024, 8192):
-        rates = {"cpu": _rate(OnnxJetModel(args.model, providers=CPU, batch_size=batch), x, mask)}
+        rates = {"cpu": _rate(OnnxJetModel(args.model, providers=CPU, batch_size=batch), x, mask, jet)}
         if on_gpu:
             gpu = OnnxJetModel(args.model, providers=CUDA, batch_size=batch)
-            got, want = gpu.run_arrays(x[:4096], mask[:4096]), reference.run_arrays(x[:4096], mask[:4096])
+            got = gpu.run_arrays(x[:4096], mask[:4096], j4)
+            want = reference.run_arrays(x[:4096], mask[:4096], j4)
             for name in want:
                 np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-4, err_msg=name)
-            rates["cuda"] = _rate(gpu, x, mask)
+            rates["cuda"] = _rate(gpu, x, mask, jet)
             rates["cuda_over_cpu"] = rates["cuda"] / rates["cpu"]
-            tf32_rate, tf32_diff = _with_tf32(args.model, batch, x, mask, want)
+            tf32_rate, tf32_diff = _with_tf32(args.model, batch, x, mask, jet, want)
             rates["cuda_tf32"] = tf32_rate
             results.setdefault("tf32_max_abs_diff_vs_cpu", {})[batch] = tf32_diff
         results["jets_per_s"][batch] = rates

@@ -155,7 +155,8 @@ def _torch_tuned_malloc(args: argparse.Namespace) -> dict[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="+", required=True)
-    parser.add_argument("--model", default="onnx_models/jetclr_top.onnx")
+    parser.add_argument("--model", default="onnx_models/darkclr_qcd.onnx",
+                        help="an encoder without jet features (the shipped JetCLR architecture)")
     parser.add_argument("--jets", type=int, default=8192, help="jets per measurement")
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,7 +164,9 @@ def main() -> None:
     torch.set_num_threads(1)
     model = OnnxJetModel(args.model, threads=1)
     cfg = EncoderConfig(**model.card.encoder)
-    x, mask = prepared_jets(args.files, model, args.jets)
+    if model.card.jet_features:
+        parser.error(f"{args.model} takes jet features: this study runs the encoder alone")
+    x, mask, _ = prepared_jets(args.files, model, args.jets)
     n = len(x)
     eager = _eager(cfg, x, mask)
     if args.torch_only:

@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--files", nargs="+", required=True)
     parser.add_argument("--pairs", type=int, default=512)
     parser.add_argument("--ot-model", default=str(ROOT / "onnx_models" / "ot_medoids_qcd.onnx"))
-    parser.add_argument("--encoder", default=str(ROOT / "onnx_models" / "jetclr_top.onnx"))
+    parser.add_argument("--encoder", default=str(ROOT / "onnx_models" / "darkclr_qcd.onnx"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = PreprocessSpec(features=("deta", "dphi"), n_max=40)

@@ -232,9 +232,12 @@ def sessions(files: list[str], model_path: str, chunksize: int) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="+", required=True)
-    parser.add_argument("--model", default="onnx_models/jetclr_top.onnx")
+    parser.add_argument("--model", default="onnx_models/darkclr_qcd.onnx",
+                        help="an encoder without jet features (ORT against eager torch of the encoder)")
     parser.add_argument("--chunksize", type=int, default=1000)
     args = parser.parse_args()
+    if OnnxJetModel(args.model).card.jet_features:
+        parser.error(f"{args.model} takes jet features: the steps study runs the encoder alone")
     results = {"steps": steps(args.files, args.model),
                "sessions": sessions(args.files, args.model, args.chunksize),
                "runner": scaling(args.files, args.model, args.chunksize),

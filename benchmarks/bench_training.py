@@ -156,7 +156,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="use these weights (optional)")
     args = parser.parse_args()
     card = read_card(args.model) if Path(args.model).is_file() else None
-    cfg = EncoderConfig(**card.encoder) if card else EncoderConfig(n_layers=2)
+    cfg = EncoderConfig(n_layers=2)
+    if card:  # a fine-tuned classifier (jet features, one logit): its self-supervised stage's encoder
+        cfg = EncoderConfig(**({**card.encoder, "jet_features": (), "d_out": 64, "head_layers": 2}
+                               if card.jet_features else card.encoder))
     n_max = card.preprocessing.n_max if card else 40
     features = card.preprocessing.features if card else FEATURES
     state = None
