@@ -32,6 +32,9 @@ def test_card_and_metrics(path: Path) -> None:
         assert f"{metrics['lct']['auc']:.4f}" in card
     else:  # no representation, no LCT: the score's own ROC
         assert metrics["lct"] is None
+    for score in set(model.card.scores) & {"tagger_score", "decorrelated_score"}:  # the shipped score, no fit
+        auc = metrics["scores"][score]["auc"]
+        assert f"{auc:.4f}" in card or f"{auc:.3f}" in card
     if "anomaly_score" in model.card.scores:
         assert f"{metrics['anomaly_score']['auc']:.3f}" in card
         lo, hi = model.card.score_range("anomaly_score")
