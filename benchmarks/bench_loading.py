@@ -43,8 +43,7 @@ def _one(config: str, mode: str, cache: str, steps: int) -> dict[str, Any]:
     """Load (and, but for cache_build, train ``steps`` steps) in this process."""
     import numpy as np
     import torch
-    from jetclr_coffea.training.cache import MappedJets
-    from jetclr_coffea.training.data import JetSource, to_batch
+    from jetclr_coffea.training.data import JetSource, MappedJets, to_batch
     from jetclr_coffea.training.loading import load_config
     from jetclr_coffea.training.objectives import get_objective
     from jetclr_coffea.training.reweight import training_jets

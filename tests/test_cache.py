@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 from jetclr_coffea.training import data as data_module
-from jetclr_coffea.training.cache import MappedJets
 from jetclr_coffea.training.checkpoint import load_checkpoint
-from jetclr_coffea.training.data import load_jets, to_batch
+from jetclr_coffea.training.data import MappedJets, load_jets, to_batch
 from jetclr_coffea.training.loading import load_config
 from jetclr_coffea.training.train import train
 

@@ -4,7 +4,8 @@
 file's padded kinematics there as it reads it (float32, the precision training uses),
 instead of holding every file's constituents and kinematics in memory at once; the jets'
 small per-jet fields (pT, labels, weights, observables, event) stay in memory.  Training
-then reads each batch's rows from the memory-mapped arrays (:class:`MappedJets`), so its
+then reads each batch's rows from the memory-mapped arrays
+(:class:`~jetclr_coffea.training.data.MappedJets`), so its
 memory is the per-jet fields and the batches, not the whole training set: a few million
 jets (about 1 kB each at 50 constituents) fit on a 24 GB machine.
 
@@ -23,23 +24,22 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
-from jetclr_coffea.augment import JetBatch
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.preprocessing import PreprocessSpec
 from jetclr_coffea.preprocessing.features import ConstituentArrays
 
-__all__ = ["CACHE_VERSION", "CacheWriter", "MappedJets", "cache_entry", "read_cache"]
+__all__ = ["CACHE_VERSION", "CacheWriter", "cache_entry", "read_cache"]
 
 #: Bumped when the layout or what load_jets stores changes (old entries are then not read).
 CACHE_VERSION = 1
-_FLOATS = ("deta", "dphi", "pt", "energy", "charge")
+_ARRAYS = tuple(f.name for f in fields(ConstituentArrays))  # the mask is boolean, the rest float32
+_FLOATS = tuple(name for name in _ARRAYS if name != "mask")
 _INDEX = "index.json"
 _FIELDS = "jets.npz"
 
@@ -66,7 +66,7 @@ class CacheWriter:
         entry.parent.mkdir(parents=True, exist_ok=True)
         self.entry, self.n_max, self.n_jets = entry, n_max, 0
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
-        self.handles = {name: (self.tmp / f"{name}.bin").open("wb") for name in (*_FLOATS, "mask")}
+        self.handles = {name: (self.tmp / f"{name}.bin").open("wb") for name in _ARRAYS}
 
     def append(self, arrays: ConstituentArrays) -> None:
         for name in _FLOATS:
@@ -111,45 +111,9 @@ def read_cache(entry: Path) -> tuple[ConstituentArrays, dict[str, npt.NDArray[np
     n, c = int(index["n_jets"]), int(index["n_max"])
     try:
         maps = {name: np.memmap(entry / f"{name}.bin", dtype=np.float32 if name != "mask" else np.bool_,
-                                mode="r", shape=(n, c)) for name in (*_FLOATS, "mask")}
+                                mode="r", shape=(n, c)) for name in _ARRAYS}
         with np.load(entry / _FIELDS) as saved:
             fields = {k: saved[f"arr_{i}"] for i, k in enumerate(index["fields"])}
     except (OSError, ValueError, KeyError) as err:
         raise JetCLRError(f"{entry}: a damaged training cache entry ({err}); delete it to rebuild") from err
     return ConstituentArrays(**maps), fields
-
-
-@dataclass(frozen=True)
-class MappedJets:
-    """Jets whose kinematics stay on disk: each :meth:`index` reads only its rows.
-
-    Attributes:
-        arrays: the memory-mapped (n, n_max) kinematics of the whole entry.
-        rows: the entry's rows these jets are (in order).
-        device: where :meth:`index` puts the batches.
-    """
-
-    arrays: ConstituentArrays
-    rows: npt.NDArray[np.int64]
-    device: torch.device
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def index(self, rows: torch.Tensor) -> JetBatch:
-        """The jets ``rows`` (of these jets) as a batch of float32 tensors on :attr:`device`."""
-        picked = self.rows[rows.cpu().numpy()]
-        order = np.argsort(picked, kind="stable")  # read the file forwards, then restore the order
-        back = np.empty_like(order)
-        back[order] = np.arange(len(order))
-
-        def t(a: npt.NDArray[np.generic]) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(a[picked[order]])[back], device=self.device)
-
-        a = self.arrays
-        return JetBatch(deta=t(a.deta), dphi=t(a.dphi), pt=t(a.pt), energy=t(a.energy), charge=t(a.charge),
-                        mask=t(a.mask))
-
-    def subset(self, rows: torch.Tensor) -> MappedJets:
-        """These jets' ``rows``, still on disk."""
-        return MappedJets(self.arrays, self.rows[rows.cpu().numpy()], self.device)

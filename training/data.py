@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import awkward as ak
@@ -29,8 +29,10 @@ from jetclr_coffea.reader import read_constituents
 from jetclr_coffea.sculpting import mass_matching_weights
 from jetclr_coffea.truth import QCD, SIGNAL_LABELS, label_fatjets
 
-__all__ = ["JET_FEATURE_FIELDS", "JetSample", "JetSource", "Targets", "batch_inputs", "event_weights",
-           "load_jets", "subset", "to_batch", "training_targets"]
+from .cache import CacheWriter, cache_entry, read_cache
+
+__all__ = ["JET_FEATURE_FIELDS", "JetSample", "JetSource", "MappedJets", "Targets", "batch_inputs",
+           "event_weights", "load_jets", "subset", "to_batch", "training_targets"]
 
 HANDCRAFTED = ("msoftdrop", "tau21", "tau32", "n2b1", "n3b1")
 #: FatJet fields kept per jet for the models' jet features (:data:`JET_FEATURES`).
@@ -39,7 +41,7 @@ JET_FEATURE_FIELDS = jet_feature_fields(tuple(JET_FEATURES))
 
 class JetSource(Protocol):
     """Padded jets training draws batches from: in memory (:class:`JetBatch`) or on disk
-    (:class:`~jetclr_coffea.training.cache.MappedJets`)."""
+    (:class:`MappedJets`)."""
 
     @property
     def device(self) -> torch.device: ...
@@ -204,8 +206,6 @@ def load_jets(
     Raises:
         JetCLRError: a file is unreadable, has no constituents, or no jet passes.
     """
-    from .cache import CacheWriter, cache_entry, read_cache
-
     window = (pt_min, pt_max, eta_max)
     entry = None if cache is None else cache_entry(cache, files, window, max_jets, max_events, spec)
     found = None if entry is None else read_cache(entry)
@@ -229,12 +229,12 @@ def load_jets(
         if writer is not None:
             writer.abort()
         raise
-    fields = {k: np.concatenate([s[k] for s in small]) for k in small[0]}
+    per_jet = {k: np.concatenate([s[k] for s in small]) for k in small[0]}
     if writer is not None:
-        return _sample(writer.finish(fields), fields)
-    arrays = ConstituentArrays(**{k: np.concatenate([getattr(a, k) for a in kins])
-                                  for k in ("deta", "dphi", "pt", "energy", "charge", "mask")})
-    return _sample(arrays, fields)
+        return _sample(writer.finish(per_jet), per_jet)
+    arrays = ConstituentArrays(**{f.name: np.concatenate([getattr(a, f.name) for a in kins])
+                                  for f in fields(ConstituentArrays)})
+    return _sample(arrays, per_jet)
 
 
 @dataclass(frozen=True)
@@ -322,3 +322,34 @@ def batch_inputs(b: JetBatch, features: tuple[str, ...], irc_safe: bool) -> tupl
                                mask=b.mask)
     x, mask = model_inputs(arrays, features, "pt_fraction" if irc_safe else "binary")
     return x, mask
+
+
+@dataclass(frozen=True)
+class MappedJets:
+    """Jets whose kinematics stay on disk (a :mod:`.cache` entry): each :meth:`index` reads
+    only its rows.
+
+    Attributes:
+        arrays: the memory-mapped (n, n_max) kinematics of the whole entry.
+        rows: the entry's rows these jets are (in order).
+        device: where :meth:`index` puts the batches.
+    """
+
+    arrays: ConstituentArrays
+    rows: npt.NDArray[np.int64]
+    device: torch.device
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def index(self, rows: torch.Tensor) -> JetBatch:
+        """The jets ``rows`` (of these jets) as a batch (:func:`to_batch`) on :attr:`device`."""
+        picked = self.rows[rows.cpu().numpy()]
+        order = np.argsort(picked, kind="stable")  # read the file forwards, then restore the order
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return to_batch(subset(subset(self.arrays, picked[order]), back), self.device)
+
+    def subset(self, rows: torch.Tensor) -> MappedJets:
+        """These jets' ``rows``, still on disk."""
+        return MappedJets(self.arrays, self.rows[rows.cpu().numpy()], self.device)

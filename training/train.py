@@ -26,10 +26,9 @@ from jetclr_coffea._io import atomic_path
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.truth import SIGNAL_LABELS, TOP
 
-from .cache import MappedJets
 from .checkpoint import Checkpoint, load_checkpoint
 from .config import TrainConfig
-from .data import JetSource, Targets, subset, to_batch, training_targets
+from .data import JetSource, MappedJets, Targets, subset, to_batch, training_targets
 from .objectives import Objective, Summary, get_objective
 from .reweight import training_jets
 from .sections import PairConfig, TruthConfig
@@ -396,10 +395,11 @@ def train(
             last_loss = run.epoch(epoch, progress)
             if run.val is not None:
                 run.history[-1]["val_loss"] = run.validation_loss()
-                best = run.best()
-                if best is not None and best[0] == epoch + 1:
-                    run.state(epoch).save(out / BEST)
-            run.state(epoch).save(ckpt_path)
+            state = run.state(epoch)  # once: the objective's extras are computed over training jets
+            best = run.best()
+            if best is not None and best[0] == epoch + 1:
+                state.save(out / BEST)
+            state.save(ckpt_path)
             _write_log(out / LOG, run.history)
     except KeyboardInterrupt:
         run.state(epoch - 1).save(out / INTERRUPTED)
