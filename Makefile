@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python .ci/function_length.py
+	$(BIN)/python .ci/public_types.py
 
 typecheck: $(STAMP)
 	MYPY=$(BIN)/mypy bash .ci/typecheck.sh

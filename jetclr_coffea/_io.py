@@ -1,4 +1,5 @@
-"""Atomic file output: write to a temporary name next to the target, then rename; strict JSON."""
+"""Atomic file output: write to a temporary name next to the target, then rename; strict JSON
+and the types of JSON documents."""
 
 from __future__ import annotations
 
@@ -7,13 +8,21 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from jetclr_coffea.errors import JetCLRError
 
-__all__ = ["atomic_path", "check_writable", "probe_writable", "strict_json", "to_strict"]
+__all__ = ["JsonDict", "JsonObject", "atomic_path", "check_writable", "probe_writable", "strict_json",
+           "to_strict"]
+
+#: A JSON document passed between layers (a report, a card's record, a YAML config): str keys,
+#: JSON values.  Only the module that writes one reads it by key; every other layer passes it
+#: on, prints it through that module's summary, or serialises it.
+JsonObject = Mapping[str, object]
+#: A JSON document being built (and returned by the module that owns its keys).
+JsonDict = dict[str, object]
 
 
 def probe_writable(folder: Path, target: str | os.PathLike[str]) -> None:

@@ -17,11 +17,11 @@ faster to train than the transformer encoder on a CPU core (docs/codec.md).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
+from jetclr_coffea._io import JsonDict
 from jetclr_coffea.mlp import mlp
 from jetclr_coffea.preprocessing.jet_features import check_jet_features
 
@@ -62,7 +62,7 @@ class EFNConfig:
         """The embedding's width: ``latent``, or the number of jet features without constituents."""
         return self.latent if self.constituents else len(self.jet_features)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDict:
         return asdict(self)
 
 

@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
 
 import torch
 from torch import nn
 
+from jetclr_coffea._io import JsonDict
 from jetclr_coffea.preprocessing.jet_features import check_jet_features
 
 __all__ = ["IRC_SAFE_FEATURES", "EncoderConfig", "JetEncoder"]
@@ -95,7 +95,7 @@ class EncoderConfig:
         """Width of the representation ``embedding``."""
         return self.d_model if self.d_repr is None else self.d_repr
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDict:
         return asdict(self)
 
 

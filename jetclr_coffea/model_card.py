@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from jetclr_coffea._io import JsonDict, JsonObject
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.preprocessing import MASK_KINDS, PreprocessSpec, check_jet_features
 
@@ -35,10 +36,6 @@ __all__ = [
     "OutputSpec",
 ]
 
-#: A JSON object of the card (its records: encoder, training, metrics, tagger, what each
-#: score is): values are JSON values, read with ``isinstance`` or through the card's typed
-#: accessors (:attr:`ModelCard.training_window`), never assumed.
-JsonObject = Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -268,7 +265,7 @@ class ModelCard:
                                   f"{list(o.shape)}")
 
     # -- (de)serialisation ---------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDict:
         n = self.n_features
         return {
             "format_version": FORMAT_VERSION,

@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from jetclr_coffea._io import JsonDict
 from jetclr_coffea.errors import JetCLRError
 
 __all__ = ["from_mapping", "load_yaml"]
@@ -72,7 +73,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     raise JetCLRError(f"{where}: unsupported type {_type_name(tp)}")  # pragma: no cover
 
 
-def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+def from_mapping(cls: type[T], data: JsonDict, where: str = "") -> T:
     """Build the frozen dataclass ``cls`` from ``data``, strictly.
 
     Raises:
@@ -100,7 +101,7 @@ def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         raise JetCLRError(f"{where or 'config'}: {err}") from err
 
 
-def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load_yaml(path: str | os.PathLike[str]) -> JsonDict:
     """Read a YAML mapping (safe loader)."""
     import yaml
 

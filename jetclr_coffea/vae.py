@@ -16,11 +16,11 @@ reconstruction EMD of the jet decoded from ``mu``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
+from jetclr_coffea._io import JsonDict
 from jetclr_coffea.mlp import mlp
 
 __all__ = ["EMDVAE", "VAEConfig", "kl_divergence"]
@@ -48,7 +48,7 @@ class VAEConfig:
         if not self.beta > 0:
             raise ValueError(f"beta must be positive, got {self.beta}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDict:
         return asdict(self)
 
 

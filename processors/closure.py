@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea._io import atomic_path, check_writable, strict_json
+from jetclr_coffea._io import JsonDict, JsonObject, atomic_path, check_writable, strict_json
 from jetclr_coffea.errors import JetCLRError
 
 from .ddt import DDTMap, check_xsecs, qcd_histogram
@@ -79,7 +79,7 @@ def closure_table(values: F64, variances: F64, msd_edges: F64, pt_edges: F64,
 
 
 def summary(values: F64, variances: F64, pt_edges: F64, rows: list[ClosureBin],
-            efficiency: float) -> dict[str, Any]:
+            efficiency: float) -> JsonDict:
     """Pass fraction per pT bin (all msoftdrop) and the chi2 of every well-filled
     (msd, pT) bin against the target ``efficiency``."""
     eps, err, n_eff = _fraction(values[1].sum(0), variances[1].sum(0), values[0].sum(0), variances[0].sum(0))
@@ -121,8 +121,9 @@ def plot_closure(rows: list[ClosureBin], efficiency: float, path: Path, title: s
     plt.close(fig)
 
 
-def closure_lines(report: Mapping[str, Any]) -> list[str]:
+def closure_lines(doc: JsonObject) -> list[str]:
     """The terminal summary of a :func:`ddt_closure` report."""
+    report: Mapping[str, Any] = doc  # this module writes the document: it reads its keys
     s = report["summary"]
     lines = [f"{report['score']}: target QCD pass fraction {s['target']:g}"]
     lines += [f"  pT {row['pt_min']:g}-{row['pt_max']:g} GeV: {row['pass_fraction']:.4f} +- "
@@ -133,7 +134,7 @@ def closure_lines(report: Mapping[str, Any]) -> list[str]:
 
 def ddt_closure(fileset: Fileset, model: str, ddt_map: str | os.PathLike[str],
                 output_dir: str | os.PathLike[str], *, opts: RunOptions,
-                selection: FatJetSelection | None = None) -> dict[str, Any]:
+                selection: FatJetSelection | None = None) -> JsonDict:
     """Run ``model`` with ``ddt_map`` over the (independent) QCD ``fileset`` and write
     ``closure.json`` (every (msd, pT) bin's pass fraction, error and pull; the per-pT
     summary and chi2) and ``closure.png`` to ``output_dir``.
@@ -157,7 +158,7 @@ def ddt_closure(fileset: Fileset, model: str, ddt_map: str | os.PathLike[str],
     values, variances = h.values(), h.variances()
     msd_edges, pt_edges = h.axes["msd"].edges, h.axes["pt"].edges
     rows = closure_table(values, variances, msd_edges, pt_edges, float(efficiency))
-    report = {"model": model, "ddt_map": str(ddt_map), "score": ddt.score,
+    report: JsonDict = {"model": model, "ddt_map": str(ddt_map), "score": ddt.score,
               "datasets": sorted(result.datasets),
               "note": "pass fraction of the QCD jets in each (msoftdrop, pT) bin; jets outside the axes "
                       "are not counted",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea._io import atomic_path
+from jetclr_coffea._io import JsonDict, JsonObject, atomic_path
 from jetclr_coffea.errors import JetCLRError, ParameterError
 
 from .hists import hist_name, jet_rho
@@ -198,7 +198,7 @@ class DDTMap:
         self._load(raw, str(p))
 
     @classmethod
-    def from_document(cls, doc: Mapping[str, Any], where: str = "<in memory>") -> DDTMap:
+    def from_document(cls, doc: JsonObject, where: str = "<in memory>") -> DDTMap:
         """A map from the JSON document :func:`ddt_document` makes (held in memory: the
         landscape's maps are the processors' maps without a file)."""
         self = cls.__new__(cls)
@@ -256,7 +256,7 @@ class DDTMap:
         out[ok] = score[ok] - self.threshold(rho[ok], np.asarray(pt, dtype=np.float64)[ok])
         return out
 
-    def check(self, models: Mapping[str, OnnxJetModel], scores: Mapping[str, Any],
+    def check(self, models: Mapping[str, OnnxJetModel], scores: JsonObject,
               selection: FatJetSelection) -> None:
         """Refuse a map whose score or model is not among ``models``; warn (one line) when the
         jet selection differs from the one it was built with.
@@ -288,7 +288,7 @@ class DDTMap:
                           f"({'; '.join(diff)})", UserWarning, stacklevel=3)
 
 
-def selection_record(selection: FatJetSelection) -> dict[str, Any]:
+def selection_record(selection: FatJetSelection) -> JsonDict:
     """A jet selection as plain JSON values (an infinite cut as the string "inf")."""
     def plain(v: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, int | float):
@@ -346,8 +346,8 @@ def qcd_histogram(datasets: Mapping[str, DatasetResult], score: str, xsecs: Mapp
 def ddt_document(
     counts: F64, rho_edges: F64, pt_edges: F64, score_edges: F64, *, score: str,
     efficiency: float, min_jets: float = 20.0, variances: F64 | None = None,
-    description: str = "", built_for: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    description: str = "", built_for: JsonObject | None = None,
+) -> JsonDict:
     """Compute and smooth a DDT map: the correctionlib JSON document (see :func:`build_ddt_map`)."""
     import correctionlib.schemav2 as cs
 
@@ -378,7 +378,7 @@ def ddt_document(
 def build_ddt_map(
     counts: F64, rho_edges: F64, pt_edges: F64, score_edges: F64, *, score: str,
     efficiency: float, output: str | os.PathLike[str], min_jets: float = 20.0,
-    variances: F64 | None = None, description: str = "", built_for: Mapping[str, Any] | None = None,
+    variances: F64 | None = None, description: str = "", built_for: JsonObject | None = None,
 ) -> Path:
     """Compute, smooth and write a DDT map as a correctionlib JSON (atomically).
 

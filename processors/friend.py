@@ -30,7 +30,7 @@ import numpy.typing as npt
 from jetclr_coffea._io import atomic_path, check_writable
 from jetclr_coffea.errors import JetCLRError
 
-from .result import Fileset
+from .result import Columns, Fileset
 
 __all__ = ["EVENT_BRANCHES", "check_friend_names", "friend_chunk", "friend_path", "write_friends"]
 
@@ -80,7 +80,7 @@ def _full(values: npt.NDArray[Any], flat_sel: npt.NDArray[np.bool_] | None, n_je
 
 def friend_chunk(events: Any, outputs: Mapping[str, tuple[int, ...]],
                  flat_sel: npt.NDArray[np.bool_] | None, values: Mapping[str, npt.NDArray[Any]]
-                 ) -> dict[str, Any]:
+                 ) -> Columns:
     """One chunk's friend columns: its file and entry range, the event branches, ``nFatJet``,
     and every output (``outputs``: name -> per-jet shape) over all the chunk's fat jets, NaN
     where ``values`` (rows: the jets ``flat_sel`` selects) has none or ``flat_sel`` is None."""
@@ -137,7 +137,7 @@ def _branches(columns: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_friends(chunks: list[dict[str, Any]], entries: Mapping[str, int], folder: str | os.PathLike[str]
+def write_friends(chunks: list[Columns], entries: Mapping[str, int], folder: str | os.PathLike[str]
                   ) -> list[Path]:
     """Write one friend file per input of ``entries`` (file -> its number of entries) from
     the run's friend chunks; each written under a temporary name, then renamed.
@@ -149,7 +149,7 @@ def write_friends(chunks: list[dict[str, Any]], entries: Mapping[str, int], fold
 
     by_file: dict[str, list[dict[str, Any]]] = {}
     for c in chunks:
-        by_file.setdefault(c["file"], []).append(c)
+        by_file.setdefault(str(c["file"]), []).append(c)
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     columns = {f: _assemble(f, by_file.get(f, []), n) for f, n in entries.items() if n > 0}

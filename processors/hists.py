@@ -30,6 +30,7 @@ __all__ = [
     "PT_EDGES",
     "RHO_AXIS",
     "SCORE_BINS",
+    "WeightHist",
     "ddt_score_edges",
     "hist_name",
     "jet_rho",
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 F64 = npt.NDArray[np.float64]
+#: The processors' histograms: weighted (sums of weights and of their squares).
+WeightHist = hist.Hist[hist.storage.Weight]
 
 #: Binning of the standard histograms.
 MSD_AXIS = (40, 0.0, 400.0)
@@ -109,11 +112,12 @@ def _axes() -> tuple[Any, Any, Any]:
     return pt_axis, msd_axis, rho_axis
 
 
-def new_hists(scores: dict[str, tuple[float, float]], ddt: str | Sequence[str] | None) -> dict[str, Any]:
+def new_hists(scores: dict[str, tuple[float, float]], ddt: str | Sequence[str] | None
+              ) -> dict[str, WeightHist]:
     """Empty histograms for ``scores`` (name -> declared range) and the DDT score(s) ``ddt``."""
     pt_axis, msd_axis, rho_axis = _axes()
     weight = hist.storage.Weight()
-    out: dict[str, Any] = {
+    out: dict[str, WeightHist] = {
         hist_name(None, "fatjet_msd_pt"): hist.Hist(msd_axis, pt_axis, storage=weight)}
     for name, (lo, hi) in scores.items():
         out[hist_name(name, "score_msd_pt")] = hist.Hist(

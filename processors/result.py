@@ -6,9 +6,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-__all__ = ["DatasetEntry", "DatasetResult", "Fileset"]
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from .hists import WeightHist
+
+__all__ = ["ChunkOutput", "Columns", "DatasetEntry", "DatasetResult", "Fileset"]
+
+#: One chunk's columns: name -> per-jet (or per-event) array; a friend chunk also holds its
+#: file name and entry range.
+Columns = dict[str, npt.ArrayLike]
+
+
+class ChunkOutput(TypedDict):
+    """What the processor returns for one dataset and chunk; coffea adds the chunks' up
+    (histograms and cutflow values sum, sets unite, lists concatenate).
+
+    Attributes:
+        hists: histogram name (:func:`~.hists.hist_name`) -> ``hist.Hist``.
+        cutflow: counter -> value.
+        providers: the ONNX Runtime execution providers that ran the models.
+        jets: the skim's columns (one entry: this chunk's, or none).
+        friend: the friend trees' columns (likewise).
+    """
+
+    hists: dict[str, WeightHist]
+    cutflow: dict[str, float]
+    providers: set[str]
+    jets: list[Columns]
+    friend: list[Columns]
 
 
 class DatasetEntry(TypedDict, total=False):
@@ -41,16 +69,15 @@ class DatasetResult:
         friend: the friend trees' columns, one mapping per chunk (``friend=True``).
     """
 
-    hists: dict[str, Any] = field(default_factory=dict)
+    hists: dict[str, WeightHist] = field(default_factory=dict)
     cutflow: dict[str, float] = field(default_factory=dict)
     providers: set[str] = field(default_factory=set)
-    jets: list[dict[str, Any]] = field(default_factory=list)
-    friend: list[dict[str, Any]] = field(default_factory=list)
+    jets: list[Columns] = field(default_factory=list)
+    friend: list[Columns] = field(default_factory=list)
 
     @classmethod
-    def from_output(cls, output: Mapping[str, Any]) -> DatasetResult:
-        """From a processor's accumulated output for one dataset (keys ``hists``,
-        ``cutflow``, ``providers``, ``jets``, ``friend``; missing ones empty)."""
-        return cls(hists=dict(output.get("hists", {})), cutflow=dict(output.get("cutflow", {})),
-                   providers=set(output.get("providers", set())), jets=list(output.get("jets", [])),
-                   friend=list(output.get("friend", [])))
+    def from_output(cls, output: ChunkOutput) -> DatasetResult:
+        """From a processor's accumulated output for one dataset."""
+        return cls(hists=dict(output["hists"]), cutflow=dict(output["cutflow"]),
+                   providers=set(output["providers"]), jets=list(output["jets"]),
+                   friend=list(output["friend"]))

@@ -185,8 +185,8 @@ class RunResult:
     """
 
     datasets: dict[str, DatasetResult]
-    provenance: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    provenance: JsonObject = field(default_factory=dict)
+    metrics: JsonObject = field(default_factory=dict)
     skipped_files: list[dict[str, str]] = field(default_factory=list)
     chunksize: int = 0
 

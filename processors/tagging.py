@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from coffea import processor
 
+from jetclr_coffea._io import JsonDict
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.preprocessing import bad_jets
@@ -28,6 +29,7 @@ from jetclr_coffea.reader import JetConstituents, detect_convention, read_consti
 from .ddt import DDTMap
 from .friend import EVENT_BRANCHES, friend_chunk
 from .hists import hist_name, jet_rho, new_hists
+from .result import ChunkOutput, Columns
 from .selection import FatJetSelection, parse_model_selection
 
 __all__ = ["CUTFLOW_KEYS", "FatJetSelection", "LearnedJetTagProcessor", "jet_rho", "parse_model_selection"]
@@ -92,7 +94,7 @@ def _run_selected(model: OnnxJetModel, jc: JetConstituents, own: FatJetSelection
 
 
 def _skim_columns(events: Any, sel: Any, n_sel_ev: npt.NDArray[np.int64], per_jet: dict[str, Any]
-                  ) -> dict[str, Any]:
+                  ) -> Columns:
     """The skim's columns of one chunk: event numbers and entry, jet index and kinematics,
     and ``per_jet`` (msoftdrop, rho, every output), one row per selected jet."""
     start = int((getattr(events, "metadata", None) or {}).get("entrystart", 0))
@@ -210,7 +212,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
             per_event += 8.0 * (len(EVENT_BRANCHES) + 1)
         return per_jet, per_event
 
-    def process(self, events: Any) -> dict[str, Any]:
+    def process(self, events: Any) -> dict[str, ChunkOutput]:
         dataset = events.metadata.get("dataset", "unknown")
         n_events = len(events)
         weights_ev = (np.asarray(ak.to_numpy(events.genWeight), dtype=np.float64)
@@ -219,8 +221,8 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
         cutflow = dict.fromkeys((*CUTFLOW_KEYS, *(f"not_selected_{n}" for n in self.model_selections)), 0.0)
         cutflow["events"], cutflow["events_weighted"] = float(n_events), float(weights_ev.sum())
         # "jets" is a list of per-chunk column dicts (lists concatenate when accumulated)
-        result: dict[str, Any] = {"cutflow": cutflow, "hists": hists, "providers": set(), "jets": [],
-                                  "friend": []}
+        result: ChunkOutput = {"cutflow": cutflow, "hists": hists, "providers": set(), "jets": [],
+                               "friend": []}
         if self.friend:  # every jet NaN until scored below
             result["friend"] = [friend_chunk(events, self.output_shapes, None, {})]
         if n_events == 0 or "FatJet" not in events.fields:
@@ -339,7 +341,7 @@ class LearnedJetTagProcessor(processor.ProcessorABC):  # type: ignore[misc]
     def postprocess(self, accumulator: Any) -> Any:
         return accumulator
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonDict:
         """What this processor runs (for the output's provenance)."""
         return {
             "models": {k: m.path for k, m in self.models.items()},

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, TypeVar
 
+from jetclr_coffea._io import JsonDict
 from jetclr_coffea.augment import AugmentConfig
 from jetclr_coffea.model import IRC_SAFE_FEATURES, EncoderConfig
 from jetclr_coffea.preprocessing import PreprocessSpec
@@ -192,7 +193,7 @@ class TrainConfig:
     def output_dir(self) -> str:
         return self.output or os.path.join("runs", self.name)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDict:
         """The config as YAML would give it (the objective's sections at the top level)."""
         d = {f: v for f, v in asdict(self).items() if f != "sections"}
         d["preprocessing"] = self.preprocessing.to_dict()

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from jetclr_coffea._io import JsonDict
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.truth import QCD
@@ -74,7 +75,7 @@ def _add_ddt_scores(raw: dict[str, F64], sign: dict[str, float], test: tuple[Any
 def landscape_metrics(model: OnnxJetModel, jets: LabelledJets, rep: LCTResult | None, base: LCTResult,
                       ddt_background: list[str] | None, selection: tuple[float, float, float],
                       say: Callable[[str], None]
-                      ) -> tuple[dict[str, Any], Callable[[npt.NDArray[np.bool_]], Any]]:
+                      ) -> tuple[JsonDict, Callable[[npt.NDArray[np.bool_]], Any]]:
     """The decorrelation landscape (:mod:`.landscape`) on the LCT's test jets: every
     observable alone, N2^DDT and tau21^DDT, both LCTs, the model LCT's DDT and every score
     the model exports; DDT maps fitted on ``ddt_background`` (QCD) at :data:`DDT_EFFICIENCY`

@@ -317,7 +317,7 @@ class EvaluationReport:
         signal_files, background_files: the files the jets came from.
     """
 
-    metrics: dict[str, Any]
+    metrics: JsonObject
     lct: LCTResult | None
     path: Path
     signal_label: str = "top"

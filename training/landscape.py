@@ -23,7 +23,7 @@ import numpy.typing as npt
 from jetclr_coffea.processors.ddt import DDTMap, ddt_document
 from jetclr_coffea.processors.hists import PT_EDGES, RHO_AXIS, jet_rho
 
-from jetclr_coffea._io import atomic_path
+from jetclr_coffea._io import JsonDict, atomic_path
 from jetclr_coffea.metrics import roc_metrics
 from jetclr_coffea.sculpting import mass_sculpting
 
@@ -73,7 +73,7 @@ def _point(sig: F64, bkg: F64, msd_bkg: F64) -> tuple[float, float]:
 
 
 def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 200,
-              seed: int = 0, reference: str | None = None) -> dict[str, dict[str, Any]]:
+              seed: int = 0, reference: str | None = None) -> dict[str, JsonDict]:
     """R50 and 1/JSD of every score, with bootstrap errors.
 
     Args:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from jetclr_coffea._io import JsonDict
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.metrics import Weights, area, bootstrap, r_at, roc
@@ -109,7 +110,7 @@ def select_label(sample: JetSample, label: int | None) -> npt.NDArray[np.bool_]:
                              "must be any: the files have no GenPart collection, so no truth labels")
     return np.asarray(sample.labels == label)
 
-def single_observables(obs: F64, labels: npt.NDArray[np.int64]) -> dict[str, dict[str, Any]]:
+def single_observables(obs: F64, labels: npt.NDArray[np.int64]) -> dict[str, JsonDict]:
     """ROC of each hand-engineered observable alone (no fit), its direction picked with the
     labels: an optimistic yardstick for a score that needs no labels."""
     out: dict[str, dict[str, Any]] = {}
@@ -192,7 +193,7 @@ def split_spread(features: F64, y: npt.NDArray[np.int64], test_fraction: float, 
             "r50_split_err": float(np.std(r50, ddof=1)) if len(r50) > 1 else float("nan")}
 
 def anomaly_metrics(outputs: dict[str, F64], y: npt.NDArray[np.int64], w: F64 | None = None
-                   ) -> tuple[F64, dict[str, Any]]:
+                   ) -> tuple[F64, JsonDict]:
     """The anomaly score: the model's ``anomaly_score`` output where it has one, else DarkCLR's
     ||embedding|| computed here (to compare encoders trained without the AnomalyCLR term);
     its ROC with no fit, with bootstrap errors."""
@@ -204,7 +205,7 @@ def anomaly_metrics(outputs: dict[str, F64], y: npt.NDArray[np.int64], w: F64 | 
                    "score": "anomaly_score output" if has_score else "norm of the embedding"}
 
 def observables_bdt(obs: F64, y: npt.NDArray[np.int64], base: LCTResult, seed: int,
-                     weights: F64 | None, w: F64 | None = None) -> tuple[dict[str, Any], F64]:
+                     weights: F64 | None, w: F64 | None = None) -> tuple[JsonDict, F64]:
     """A gradient-boosted classifier on the five observables, fitted on the LCT's training
     jets, its metrics on the LCT's test jets (with errors and the difference to the
     observables' LCT): the best an analyst gets from NanoAOD alone.  Returns the metrics and
@@ -225,7 +226,7 @@ def observables_bdt(obs: F64, y: npt.NDArray[np.int64], base: LCTResult, seed: i
                         weights=split_weights(w, base.test_index, yt))}, s
 
 def model_scores(outputs: dict[str, F64], scores: tuple[str, ...], base: LCTResult,
-                  w: F64 | None = None, bdt: F64 | None = None) -> dict[str, Any]:
+                  w: F64 | None = None, bdt: F64 | None = None) -> JsonDict:
     """Every score the model exports (but the anomaly score, which has its own section), with no
     fit, on the LCT's test jets: a supervised or decorrelated tagger against the observables'
     LCT on the same jets (``d_*``), and against their BDT (``vs_bdt``: its ``d_*``, given

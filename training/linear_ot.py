@@ -29,6 +29,7 @@ import numpy.typing as npt
 import torch
 
 from jetclr_coffea import __version__
+from jetclr_coffea._io import JsonDict, JsonObject
 from jetclr_coffea.errors import MissingExtraError, ParameterError
 from jetclr_coffea.model_card import ModelCard, OutputSpec
 from jetclr_coffea.ot import JET_RADIUS, SinkhornConfig, emd_exact, emd_matrix, ground_cost, sinkhorn_plan
@@ -180,8 +181,9 @@ def _card(cfg: LOTConfig, name: str, measured: dict[str, Any], rows: dict[str, l
     )
 
 
-def lot_summary(cfg: LOTConfig, measured: Mapping[str, Any]) -> str:
+def lot_summary(cfg: LOTConfig, doc: JsonObject) -> str:
     """One line on a built model, from what :func:`build_linear_ot` measured."""
+    measured: Mapping[str, Any] = doc  # this module writes the document: it reads its keys
     pairs = measured["pairs"]
     return (f"linearized-OT embedding, distance to the nearest of {cfg.k} medoids "
             f"({measured['seconds']:.0f} s); against exact W_2 on {pairs['pairs']} held-out pairs: "
@@ -189,7 +191,7 @@ def lot_summary(cfg: LOTConfig, measured: Mapping[str, Any]) -> str:
             f"{100 * pairs['rel_error_mean']:.1f} % mean relative error")
 
 
-def build_linear_ot(cfg: LOTConfig, output: str | os.PathLike[str], progress: bool = False) -> dict[str, Any]:
+def build_linear_ot(cfg: LOTConfig, output: str | os.PathLike[str], progress: bool = False) -> JsonDict:
     """Cluster the reference, choose the medoids, write the ONNX model (atomically) and
     return what was measured."""
     t0 = time.perf_counter()

@@ -16,6 +16,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from jetclr_coffea._io import JsonObject
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.strict_yaml import from_mapping, load_yaml
 
@@ -51,7 +52,7 @@ def _split_sections(data: Mapping[str, Any], objective: Objective, strict: bool
     return common, own
 
 
-def parse_config(data: Mapping[str, Any], *, strict: bool = True) -> TrainConfig:
+def parse_config(data: JsonObject, *, strict: bool = True) -> TrainConfig:
     """A checked :class:`TrainConfig` from a YAML mapping; ``model.n_features`` (and any
     section's ``n_features``) follow the feature list.  ``strict=False`` (a checkpoint's own
     record) drops sections the objective does not read instead of refusing them.
@@ -64,7 +65,8 @@ def parse_config(data: Mapping[str, Any], *, strict: bool = True) -> TrainConfig
         raise JetCLRError("unknown key sections (an objective's sections are top-level keys)")
     common, own = _split_sections(data, objective, strict)
     for name in ("model", *own):
-        if isinstance(data.get(name), dict) and "n_features" in data[name] and strict:
+        section = data.get(name)
+        if isinstance(section, dict) and "n_features" in section and strict:
             raise JetCLRError(f"{name}.n_features is set from preprocessing.features; remove it")
     cfg = from_mapping(TrainConfig, common)
     n = len(cfg.preprocessing.features)

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import torch
 
 from jetclr_coffea import __version__
+from jetclr_coffea._io import JsonDict, JsonObject
 from jetclr_coffea.errors import MissingExtraError, ParameterError
 from jetclr_coffea.model_card import ModelCard, OutputSpec
 from jetclr_coffea.ot import (
@@ -79,7 +80,7 @@ class QCDJets:
     def spec(self) -> PreprocessSpec:
         return PreprocessSpec(features=("deta", "dphi"), n_max=self.n_max, centre=True, rotate=True)
 
-    def data_section(self) -> dict[str, Any]:
+    def data_section(self) -> JsonDict:
         """The card's ``training.data``."""
         return {"files": list(self.files), "pt_min": self.pt_min, "pt_max": self.pt_max,
                 "eta_max": self.eta_max, "max_jets": 0}
@@ -190,8 +191,9 @@ def _card(cfg: OTMedoidConfig, name: str, measured: dict[str, Any], medoid_rows:
     )
 
 
-def ot_summary(cfg: OTMedoidConfig, measured: Mapping[str, Any]) -> str:
+def ot_summary(cfg: OTMedoidConfig, doc: JsonObject) -> str:
     """One line on a built model, from what :func:`build_ot_medoids` measured."""
+    measured: Mapping[str, Any] = doc  # this module writes the document: it reads its keys
     err = measured["graph_vs_exact_relative_error"]
     return (f"W_{cfg.p:g} to the nearest of {cfg.k} QCD medoids of {cfg.n_jets} jets "
             f"({measured['seconds']:.0f} s); graph vs exact score: {100 * err['mean']:.2f} % mean, "
@@ -208,7 +210,7 @@ def _summary(rel: F64) -> dict[str, float]:
             "jets": len(rel)}
 
 
-def graph_accuracy(graph: _Graph, x: F64, w: F64, exact: F64) -> dict[str, Any]:
+def graph_accuracy(graph: _Graph, x: F64, w: F64, exact: F64) -> JsonDict:
     """The graph's outputs against the exact W_p (jets, K) to each medoid: the relative error
     of the score; with :func:`sinkhorn_nearest`, also of the refined and of the other (coarse)
     medoid distances, and how often the nearest medoid was not among the refined ones."""
@@ -237,7 +239,7 @@ def graph_accuracy(graph: _Graph, x: F64, w: F64, exact: F64) -> dict[str, Any]:
 
 
 def build_ot_medoids(cfg: OTMedoidConfig, output: str | os.PathLike[str],
-                     progress: bool = False) -> dict[str, Any]:
+                     progress: bool = False) -> JsonDict:
     """Choose the medoids, write the ONNX model (atomically) and return what was measured."""
     t0 = time.perf_counter()
     x, w = cfg.clouds()

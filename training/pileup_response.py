@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea._io import atomic_path, strict_json
+from jetclr_coffea._io import JsonDict, JsonObject, atomic_path, strict_json
 from jetclr_coffea.errors import JetCLRError, ParameterError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.metrics import bootstrap
@@ -181,8 +181,9 @@ def _check_arguments(model_path: str | os.PathLike[str], signal: tuple[list[str]
                              f"must be one of {', '.join(SIGNAL_LABELS)}, got {signal_label!r}")
 
 
-def response_lines(report: Mapping[str, Any]) -> list[str]:
+def response_lines(doc: JsonObject) -> list[str]:
     """The terminal summary of a :func:`pileup_response` report."""
+    report: Mapping[str, Any] = doc  # this module writes the document: it reads its keys
     lines = [f"{report['n_signal']} signal and {report['n_background']} background jets matched"]
     for name, r in report["scores"].items():
         sb = r["shift_background"]
@@ -198,7 +199,7 @@ def pileup_response(
     signal_label: str = "top",
     pt_range: tuple[float, float] | None = None, eta_max: float | None = None, max_events: int = 0,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> JsonDict:
     """The pile-up response of every output of ``model_path`` (and of the observables).
 
     Args:

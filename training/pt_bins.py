@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea._io import atomic_path
+from jetclr_coffea._io import JsonDict, atomic_path
 from jetclr_coffea.errors import ParameterError
 from jetclr_coffea.metrics import bootstrap
 
@@ -116,8 +116,8 @@ def _bin_block(d: BinnedScores, in_bin: npt.NDArray[np.bool_], weighted: bool, n
 
 
 def pt_bin_metrics(edges: Sequence[float], d: BinnedScores, n_boot: int,
-                   landscape: Callable[[npt.NDArray[np.bool_]], dict[str, Any]] | None = None
-                   ) -> list[dict[str, Any]]:
+                   landscape: Callable[[npt.NDArray[np.bool_]], JsonDict] | None = None
+                   ) -> list[JsonDict]:
     """One entry per bin ``edges[i] <= pT < edges[i+1]``: ``pt_min``, ``pt_max``,
     ``n_signal``, ``n_background`` (selected jets), the test jets' counts, and the blocks
     ``lct``, ``baseline``, ``observables_bdt``, ``scores``, ``anomaly_score`` (and
@@ -143,7 +143,7 @@ def _series(bins: list[dict[str, Any]]) -> dict[str, list[dict[str, float] | Non
     return {k: v for k, v in named.items() if any(m is not None for m in v)}
 
 
-def plot_pt_bins(bins: list[dict[str, Any]], path: Path, title: str, anomaly: bool = False) -> None:
+def plot_pt_bins(bins: list[JsonDict], path: Path, title: str, anomaly: bool = False) -> None:
     """AUC and R50 (R20 with ``anomaly``, the anomaly score's working point) against jet pT,
     with bootstrap error bars, for every score of :func:`pt_bin_metrics`."""
     import matplotlib

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from jetclr_coffea._io import JsonObject
+
 __all__ = ["summary_lines"]
 
 
@@ -15,8 +17,9 @@ def _line(m: dict[str, float], keys: tuple[str, ...] = ("auc", "r50")) -> str:
     return "  ".join(f"{k.upper()} {m[k]:.4g} +- {m[k + '_err']:.2g}" for k in keys)
 
 
-def summary_lines(metrics: Mapping[str, Any]) -> list[str]:
+def summary_lines(doc: JsonObject) -> list[str]:
     """The evaluation's summary, line by line (``metrics.json`` holds everything)."""
+    metrics: Mapping[str, Any] = doc  # this module writes the document: it reads its keys
     out: list[str] = []
     lct, base, an = metrics["lct"], metrics["baseline"], metrics["anomaly_score"]
     line = _line

@@ -14,7 +14,7 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea._io import atomic_path, check_writable
+from jetclr_coffea._io import JsonDict, atomic_path, check_writable
 from jetclr_coffea.errors import ParameterError
 from jetclr_coffea.gen.detector import Candidates, CellNoise, DetectorConfig, Particles, simulate
 from jetclr_coffea.gen.flat import MassDensity, pilot_density, resonance_mass
@@ -251,7 +251,7 @@ def process_batch(
     detector: DetectorConfig = DetectorConfig(),
     jets_cfg: JetConfig = JetConfig(),
     all_candidates: bool = False,
-) -> dict[str, Any]:
+) -> JsonDict:
     """Turn one batch of Pythia events into NanoAOD collections.
 
     Args:

@@ -18,6 +18,7 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from jetclr_coffea._io import JsonDict, JsonObject
 from jetclr_coffea.preprocessing.centring import centre, shift_to_centroid, wrap_phi
 from jetclr_coffea.preprocessing.features import FEATURES, ConstituentArrays, compute_features
 from jetclr_coffea.preprocessing.inputs import MASK_KINDS, model_inputs
@@ -89,18 +90,18 @@ class PreprocessSpec:
         return ("pt", "eta", "phi") + (("mass",) if energy else ()) + (
             ("charge",) if "charge" in self.features else ())
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDict:
         d = asdict(self)
         d["features"] = list(self.features)
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
+    def from_dict(cls, data: JsonObject) -> PreprocessSpec:
         known = {f.name for f in fields(cls)}
         extra = set(data) - known
         if extra:
             raise ValueError(f"unknown preprocessing keys {sorted(extra)}")
-        values = dict(data)
+        values: dict[str, Any] = dict(data)  # checked by __post_init__
         if "features" in values:
             values["features"] = tuple(values["features"])
         return cls(**values)
