@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -119,3 +120,21 @@ def test_log_pt_is_finite_for_any_jet() -> None:
     np.testing.assert_allclose(got, [np.log(450.0), 0.0, 0.0, 0.0], rtol=1e-6)
     torch_got = jet_features({"pt": torch.as_tensor(pt)}, ("log_pt",))[:, 0].numpy()
     np.testing.assert_allclose(torch_got, got, rtol=1e-6)  # training and inference agree
+
+
+def test_resumed_finetuning_needs_no_start_checkpoint(pretrained: Path, tiny_config: Callable[..., Path],
+                                                      tmp_path: Path, samples: dict[str, Path]) -> None:
+    """--resume takes every weight from the run's own checkpoint: the self-supervised start
+    may have been deleted meanwhile; a fresh run without it is refused in one line."""
+    start = tmp_path / "gone.pt"
+    shutil.copyfile(pretrained, start)
+    cfg = load_config(tiny_config(tmp_path, samples, name="ft", objective="supervised", preprocessing=ANGULAR,
+                                  model={"d_out": 1, "irc_safe": True, "jet_features": JET},
+                                  truth={"signal_label": "top", "mass_flatten": False},
+                                  supervised={"init_from": str(start)}, optim={"epochs": 2, "batch_size": 32}))
+    train(cfg, progress=False, max_epochs=1)
+    start.unlink()
+    resumed = train(cfg, progress=False, resume=True).checkpoint
+    assert load_checkpoint(resumed).epoch == 1  # the second epoch ran
+    with pytest.raises(JetCLRError, match="gone.pt"):
+        initial_model(cfg)  # a fresh run needs its start

@@ -132,9 +132,11 @@ def _progress(epoch: int, epochs: int, step: int, steps: int, loss: float, rate:
               f"{rate:,.0f} jets/s", end=end, file=sys.stderr)
 
 
-def initial_model(cfg: TrainConfig) -> torch.nn.Module:
+def initial_model(cfg: TrainConfig, warm_start: bool = True) -> torch.nn.Module:
     """The model a run starts from: built by its objective (seeded by ``optim.seed``), with
-    the weights of the checkpoint it fine-tunes (``supervised.init_from``) where it has one.
+    the weights of the checkpoint it fine-tunes (``supervised.init_from``) where it has one
+    and ``warm_start`` (a resumed run takes every weight from its own checkpoint instead, so
+    the start checkpoint may be gone by then).
 
     Raises:
         JetCLRError: that checkpoint is missing, unreadable or of another architecture.
@@ -142,7 +144,7 @@ def initial_model(cfg: TrainConfig) -> torch.nn.Module:
     objective = get_objective(cfg.objective)
     torch.manual_seed(cfg.optim.seed)
     model = objective.build_model(cfg)
-    start = objective.init_from(cfg)
+    start = objective.init_from(cfg) if warm_start else ""
     if start:
         ckpt = load_checkpoint(start)
         objective.warm_start(model, cfg, ckpt.config, ckpt.weights)
@@ -258,7 +260,7 @@ class _Run:
         bs = min(cfg.optim.batch_size, n)
         if n // bs == 0 or bs < 2:
             raise JetCLRError(f"only {n} jets: fewer than one batch of {cfg.optim.batch_size}")
-        model = initial_model(cfg).to(device)
+        model = initial_model(cfg, warm_start=not resume).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         sched = _scheduler(opt, cfg.optim.epochs * (n // bs))
         run = cls(cfg=cfg, out=out, device=device, data=data, val=val, pairs=_partners(cfg, data, device),
