@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from jetclr_coffea._io import check_writable, probe_writable, strict_json
+from jetclr_coffea._io import JsonObject, check_writable, probe_writable, strict_json
 from jetclr_coffea.errors import JetCLRError, MissingExtraError, ParameterError
 
 from .ddt import build_ddt_map, check_xsecs, fold_flow, qcd_histogram, selection_record

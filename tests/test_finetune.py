@@ -131,10 +131,11 @@ def test_resumed_finetuning_needs_no_start_checkpoint(pretrained: Path, tiny_con
     cfg = load_config(tiny_config(tmp_path, samples, name="ft", objective="supervised", preprocessing=ANGULAR,
                                   model={"d_out": 1, "irc_safe": True, "jet_features": JET},
                                   truth={"signal_label": "top", "mass_flatten": False},
-                                  supervised={"init_from": str(start)}, optim={"epochs": 2, "batch_size": 32}))
+                                  supervised={"init_from": str(start)},
+                                  optim={"epochs": 2, "batch_size": 32}))
     train(cfg, progress=False, max_epochs=1)
     start.unlink()
     resumed = train(cfg, progress=False, resume=True).checkpoint
     assert load_checkpoint(resumed).epoch == 1  # the second epoch ran
-    with pytest.raises(JetCLRError, match="gone.pt"):
+    with pytest.raises(JetCLRError, match=r"gone\.pt"):
         initial_model(cfg)  # a fresh run needs its start

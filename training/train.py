@@ -114,9 +114,9 @@ def _check_compatible(saved: Checkpoint, cfg: TrainConfig, path: Path) -> None:
     old_objective = saved.config.objective
     if old_objective != cfg.objective:
         raise JetCLRError(f"{path} was trained with objective {old_objective}, not {cfg.objective}")
-    old_cfg = saved.config
-    for section, old, new in (("model", old_cfg.model.to_dict(), cfg.model.to_dict()),
-                              ("preprocessing", old_cfg.preprocessing.to_dict(), cfg.preprocessing.to_dict())):
+    was = saved.config
+    for section, old, new in (("model", was.model.to_dict(), cfg.model.to_dict()),
+                              ("preprocessing", was.preprocessing.to_dict(), cfg.preprocessing.to_dict())):
         if old != new:
             diff = [f"{k}: {old.get(k)} vs {new.get(k)}" for k in sorted(set(old) | set(new))
                     if old.get(k) != new.get(k)]
