@@ -44,11 +44,13 @@ def _fmt(m: dict[str, float] | None, key: str) -> str:
     return f"{value:.3g} ± {err:.2g}" if err is not None else f"{value:.3g}"
 
 
-def table(model: str, runs: Path) -> tuple[str, dict[str, Any]]:
-    """The markdown table of ``model`` and the numbers behind it."""
-    m0 = json.loads((runs / f"{model}_mu0" / "metrics.json").read_text())
-    m40 = json.loads((runs / f"{model}_mu40" / "metrics.json").read_text())
-    resp_path = runs / f"{model}_pileup.json"
+def table(model: str, runs: Path, name: str = "") -> tuple[str, dict[str, Any]]:
+    """The markdown table of ``model`` (its runs named ``name``, default the model's) and the
+    numbers behind it."""
+    name = name or model
+    m0 = json.loads((runs / f"{name}_mu0" / "metrics.json").read_text())
+    m40 = json.loads((runs / f"{name}_mu40" / "metrics.json").read_text())
+    resp_path = runs / f"{name}_pileup.json"
     resp = json.loads(resp_path.read_text()) if resp_path.exists() else None
     r = "r20" if m0["selection"]["signal_label"] == "dark" else "r50"
     score = SHIPPED_SCORE[model][1] or "anomaly_score"
@@ -103,13 +105,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", choices=tuple(SHIPPED_SCORE))
     parser.add_argument("--runs", type=Path, default=Path("runs/phase_space"))
+    parser.add_argument("--suffix", default="",
+                        help="the runs are MODEL<suffix>_mu0 etc. (phase_space_eval.sh NAME=); recorded so")
     parser.add_argument("--cards", action="store_true",
                         help="also write the tables into onnx_models/<model>.md")
     args = parser.parse_args()
     for model in args.models:
-        text, numbers = table(model, args.runs)
-        print(f"### {model}\n\n{text}\n")
-        record(f"phase_space_{model}", numbers)
+        text, numbers = table(model, args.runs, model + args.suffix)
+        print(f"### {model}{args.suffix}\n\n{text}\n")
+        record(f"phase_space_{model}{args.suffix}", numbers)
         if args.cards:
             write_card_section(Path("onnx_models") / f"{model}.md", text)
 

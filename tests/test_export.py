@@ -52,3 +52,15 @@ def test_onnx_parity_with_torch(tiny_config: Callable[..., Path],
             assert emb.shape == (n_jets, 24 if irc else 16)
             assert np.abs(emb - t_emb.numpy()).max() < 1e-4
             assert np.abs(head - t_head.numpy()).max() < 1e-4
+
+
+def test_card_paths_are_relative_to_the_project(tmp_path: Path) -> None:
+    from jetclr_coffea.training.export import portable
+
+    root = tmp_path / "repo"
+    record = {"data": {"fileset": str(root / "training" / "f.json"), "files": [str(root / "data" / "a.root"),
+                                                                             "/elsewhere/b.root", "rel.root"]},
+              "n": 3, "init_from": str(tmp_path / "repository" / "x.pt")}  # a sibling sharing the prefix
+    assert portable(record, root) == {"data": {"fileset": "training/f.json",
+                                               "files": ["data/a.root", "/elsewhere/b.root", "rel.root"]},
+                                      "n": 3, "init_from": str(tmp_path / "repository" / "x.pt")}

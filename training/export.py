@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,17 +26,32 @@ from jetclr_coffea.onnx_io import load_onnx, write_card
 from .checkpoint import Checkpoint, load_checkpoint, load_model
 from .objectives import Export
 
-__all__ = ["OPSET", "card_for", "export", "write_graph"]
+__all__ = ["OPSET", "card_for", "export", "portable", "write_graph"]
 
 OPSET = 17
 
 
+def portable(value: object, root: str | os.PathLike[str] | None = None) -> object:
+    """``value`` (a JSON record) with every absolute path under ``root`` (default: the working
+    directory, the repository root of a shipped model) made relative to it: a card says where
+    its inputs were in the project, not on the machine that trained it."""
+    prefix = os.path.join(os.path.abspath(root or os.getcwd()), "")
+    if isinstance(value, str) and value.startswith(prefix):
+        return value[len(prefix):]
+    if isinstance(value, dict):
+        return {k: portable(v, prefix) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v, prefix) for v in value]
+    return value
+
+
 def card_for(ckpt: Checkpoint, spec: Export) -> ModelCard:
-    """The model card of the model exported from ``ckpt`` as ``spec``."""
+    """The model card of the model exported from ``ckpt`` as ``spec`` (its paths relative to
+    the working directory where they lie under it, :func:`portable`)."""
     cfg, objective = ckpt.config, ckpt.objective
     kind = objective.kind(cfg)
     irc_safe = kind != "jetclr" or cfg.model.irc_safe
-    record = cfg.to_dict()
+    record: Any = portable(cfg.to_dict())
     history = ckpt.history
     return ModelCard(
         preprocessing=cfg.preprocessing,
