@@ -58,8 +58,8 @@ def test_card_paths_are_relative_to_the_project(tmp_path: Path) -> None:
     from jetclr_coffea.training.export import portable
 
     root = tmp_path / "repo"
-    record = {"data": {"fileset": str(root / "training" / "f.json"), "files": [str(root / "data" / "a.root"),
-                                                                             "/elsewhere/b.root", "rel.root"]},
+    files = [str(root / "data" / "a.root"), "/elsewhere/b.root", "rel.root"]
+    record = {"data": {"fileset": str(root / "training" / "f.json"), "files": files},
               "n": 3, "init_from": str(tmp_path / "repository" / "x.pt")}  # a sibling sharing the prefix
     assert portable(record, root) == {"data": {"fileset": "training/f.json",
                                                "files": ["data/a.root", "/elsewhere/b.root", "rel.root"]},

@@ -60,3 +60,21 @@ def test_paired_differences_to_a_reference_cancel_common_fluctuations() -> None:
     assert "vs" not in ref and better["vs"]["score"] == "ref"
     assert better["vs"]["d_r50"] == better["r50"] - ref["r50"] > 0
     assert better["vs"]["d_r50_err"] < 0.75 * np.hypot(better["r50_err"], ref["r50_err"])
+
+
+def test_further_references_give_paired_r50_ratios() -> None:
+    """``others``: a ``vs_<name>`` block per further reference, with the R50 ratio and its paired
+    error (smaller than the ratio's unpaired error, both R50s' relative errors in quadrature)."""
+    rng = np.random.default_rng(9)
+    n = 4000
+    msd_b = rng.uniform(20.0, 250.0, n)
+    sig, bkg = rng.normal(1.5, 1.0, n), rng.normal(0.0, 1.0, n)
+    points = landscape({"ref": (sig, bkg), "alt": (sig + 0.3, bkg + 0.02 * rng.normal(size=n)),
+                        "other": (sig + 0.1, bkg)}, msd_b, n_boot=60, reference="ref", others=("other",))
+    alt, other = points["alt"], points["other"]
+    assert "vs_other" not in other and alt["vs_other"]["score"] == "other"
+    ratio = alt["vs_other"]["r50_ratio"]
+    assert ratio == alt["r50"] / other["r50"] > 1
+    unpaired = ratio * np.hypot(alt["r50_err"] / alt["r50"], other["r50_err"] / other["r50"])
+    assert 0 < alt["vs_other"]["r50_ratio_err"] < 0.75 * unpaired
+    assert alt["vs"]["r50_ratio"] == alt["r50"] / points["ref"]["r50"]

@@ -109,7 +109,7 @@ def landscape_metrics(model: OnnxJetModel, jets: LabelledJets, rep: LCTResult | 
         s, b = t_in & (y == 1), t_in & (y == 0)
         return {"n_signal": int(s.sum()), "n_background": int(b.sum()),
                 "points": landscape({k: (v[s], v[b]) for k, v in raw.items()}, msd[b], BOOTSTRAP,
-                                    reference="n2_ddt")}
+                                    reference="n2_ddt", others=("tau21_ddt", "tau21_ddt_wp"))}
 
     section["points"] = points(np.ones(len(y), dtype=bool))["points"]
     return section, points

@@ -73,7 +73,8 @@ def _point(sig: F64, bkg: F64, msd_bkg: F64) -> tuple[float, float]:
 
 
 def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 200,
-              seed: int = 0, reference: str | None = None) -> dict[str, JsonDict]:
+              seed: int = 0, reference: str | None = None,
+              others: tuple[str, ...] = ()) -> dict[str, JsonDict]:
     """R50 and 1/JSD of every score, with bootstrap errors.
 
     Args:
@@ -83,11 +84,14 @@ def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 20
         n_boot: bootstrap resamples.
         reference: a score of ``scores``: every other score also gets its paired differences
             to it (the same resamples, so the jets' common fluctuations cancel).
+        others: further references (scores of ``scores``): each gets a ``vs_<name>`` block
+            of the same form in every other score.
 
     Returns:
         ``{name: {"r50", "r50_err", "inv_jsd", "inv_jsd_err", "jsd"}}``, plus, with a
         reference, ``"vs": {"score": reference, "d_r50", "d_r50_err", "d_inv_jsd",
-        "d_inv_jsd_err"}``.
+        "d_inv_jsd_err", "r50_ratio", "r50_ratio_err"}`` (the ratio of R50s and its
+        paired error), and ``"vs_<other>"`` likewise.
     """
     out: dict[str, dict[str, Any]] = {}
     boot: dict[str, list[tuple[float, float]]] = {k: [] for k in scores}
@@ -103,18 +107,29 @@ def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 20
         out[name] = {"r50": r50, "r50_err": float(np.std(b[finite[:, 0], 0])),
                      "inv_jsd": inv, "inv_jsd_err": float(np.std(b[finite[:, 1], 1])),
                      "jsd": 1.0 / inv if inv > 0 else float("inf")}
-    if reference is not None and reference in scores:
-        ref, ref_boot = out[reference], np.array(boot[reference])
+    refs = [(reference, "vs")] if reference is not None else []
+    for ref_name, key in [*refs, *((o, f"vs_{o}") for o in others)]:
+        if ref_name not in scores:
+            continue
         for name in scores:
-            if name == reference:
-                continue
-            d = np.array(boot[name]) - ref_boot  # (n_boot, 2)
-            ok = np.isfinite(d)
-            out[name]["vs"] = {"score": reference, "d_r50": out[name]["r50"] - ref["r50"],
-                               "d_r50_err": float(np.std(d[ok[:, 0], 0])),
-                               "d_inv_jsd": out[name]["inv_jsd"] - ref["inv_jsd"],
-                               "d_inv_jsd_err": float(np.std(d[ok[:, 1], 1]))}
+            if name != ref_name:
+                out[name][key] = _paired(out[name], out[ref_name], np.array(boot[name]),
+                                         np.array(boot[ref_name]), ref_name)
     return out
+
+
+def _paired(point: dict[str, Any], ref: dict[str, Any], b: F64, b_ref: F64, ref_name: str) -> dict[str, Any]:
+    """A score's paired differences (and R50 ratio) to a reference from the same resamples
+    (``b``, ``b_ref``: (n_boot, 2) of R50 and 1/JSD)."""
+    d = b - b_ref
+    ok = np.isfinite(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = b[:, 0] / b_ref[:, 0]
+    fine = np.isfinite(ratio)
+    return {"score": ref_name, "d_r50": point["r50"] - ref["r50"], "d_r50_err": float(np.std(d[ok[:, 0], 0])),
+            "d_inv_jsd": point["inv_jsd"] - ref["inv_jsd"], "d_inv_jsd_err": float(np.std(d[ok[:, 1], 1])),
+            "r50_ratio": point["r50"] / ref["r50"] if ref["r50"] > 0 else float("inf"),
+            "r50_ratio_err": float(np.std(ratio[fine])) if fine.any() else float("nan")}
 
 
 def plot_landscape(points: dict[str, dict[str, float]], path: str | Path, title: str) -> None:

@@ -74,4 +74,7 @@ def _bins_and_landscape_lines(metrics: Mapping[str, Any]) -> list[str]:
                       f"{vs['d_inv_jsd']:+.3g} +- {vs['d_inv_jsd_err']:.2g}") if vs else ""
             out.append(f"  {name:22s} R50 {p['r50']:7.3g} +- {p['r50_err']:<7.2g} "
                        f"1/JSD {p['inv_jsd']:7.3g} +- {p['inv_jsd_err']:<7.2g}{paired}")
+            out += [f"  {'':22s} vs {v['score']}: R50 ratio {v['r50_ratio']:.3g} +- "
+                    f"{v['r50_ratio_err']:.2g}, d(1/JSD) {v['d_inv_jsd']:+.3g} +- {v['d_inv_jsd_err']:.2g}"
+                    for key, v in p.items() if key.startswith("vs_") and "decorrelated" in name]
     return out
