@@ -117,9 +117,18 @@ def test_supervised_disco_trains_exports_and_separates(tiny_config: Callable[...
     assert ((score >= 0) & (score <= 1)).all()
     sig, bkg = score[sample.labels == TWO_PRONG], score[sample.labels == QCD]
     assert auc(sig, bkg) > 0.6  # it learned from the labels (training jets)
+    from jetclr_coffea.gen.generate import generate
+    from jetclr_coffea.gen.pythia import ProcessConfig
+
+    ddt_qcd = tmp_path / "qcd_ddt.root"  # the DDT maps' own QCD, not the test jets
+    generate(ProcessConfig("qcd", seed=12), 100, ddt_qcd, progress=False)
     metrics = evaluate(onnx_path, [files[1]], [files[0]], tmp_path / "eval", signal_label="two_prong",
-                       pt_range=(200.0, 5000.0), eta_max=2.4).metrics
+                       pt_range=(200.0, 5000.0), eta_max=2.4, ddt_background=[str(ddt_qcd)]).metrics
     assert set(metrics["scores"]) == {"decorrelated_score"}  # its score, no fit, on the test jets
+    points = metrics["landscape"]["points"]  # its own DDT too, paired with tau21^DDT's
+    own = points["decorrelated_score_ddt_wp"]["vs_tau21_ddt_wp"]
+    assert own["r50_ratio"] == pytest.approx(points["decorrelated_score_ddt_wp"]["r50"]
+                                             / points["tau21_ddt_wp"]["r50"]) and own["r50_ratio_err"] > 0
     assert 0.5 < metrics["observables_bdt"]["auc"] <= 1.0 and "d_auc_err" in metrics["observables_bdt"]
     vs = metrics["scores"]["decorrelated_score"]["vs_bdt"]  # paired with the BDT on the same test jets
     assert vs["d_auc"] == pytest.approx(metrics["scores"]["decorrelated_score"]["auc"]

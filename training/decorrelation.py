@@ -39,8 +39,9 @@ DDT_EFFICIENCY = 0.26
 def _add_ddt_scores(raw: dict[str, F64], sign: dict[str, float], test: tuple[Any, F64, F64],
                     model: OnnxJetModel, rep: LCTResult | None, ddt_background: list[str],
                     selection: tuple[float, float, float], say: Callable[[str], None]) -> dict[str, Any]:
-    """Add to ``raw`` the DDT of N2, tau21 and the LCT (maps fitted on ``ddt_background``) on
-    the test jets ``test`` = (labels, msoftdrop, pT); returns the landscape's ``ddt`` section."""
+    """Add to ``raw`` the DDT of N2, tau21, the LCT and every score of the model (maps fitted on
+    ``ddt_background``) on the test jets ``test`` = (labels, msoftdrop, pT); returns the
+    landscape's ``ddt`` section."""
     from .landscape import fit_ddt, working_point_efficiency
 
     y, msd, pt = test
@@ -58,8 +59,11 @@ def _add_ddt_scores(raw: dict[str, F64], sign: dict[str, float], test: tuple[Any
         i = HANDCRAFTED.index(name)
         col = q_obs[:, i]
         sources[SHORT_NAMES[name]] = sign[name] * np.nan_to_num(col, nan=float(np.nanmedian(col)))
+    q_out = run_model(model, qcd, keep)
     if rep is not None:
-        sources["lct"] = rep.decision(run_model(model, qcd, keep)["embedding"])
+        sources["lct"] = rep.decision(q_out["embedding"])
+    for name in model.card.scores:  # the model's own scores with a DDT map, as the processor applies
+        sources[name] = q_out[name]
     efficiency = {}
     for name, q_score in sources.items():
         q_wp = working_point_efficiency(raw[name][y == 1], raw[name][y == 0])
