@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check benchmark model model-darkclr model-darkclr-v2 phase-space-ot-vae model-ot model-lot model-vae model-codec ablation-jetclr model-top ddt-maps clean
+.PHONY: install run test lint typecheck check benchmark model model-darkclr model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec ablation-jetclr model-top ddt-maps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -294,6 +294,28 @@ phase-space-ot-vae: $(RETRAIN_FILES) $(PS_TOP) $(PS_QCD)
 	    benchmarks/phase_space_eval.sh ot_medoids_qcd
 	ONNX=runs/vae_emd_qcd_phase_space/model.onnx NAME=vae_emd_qcd_v2 RUNS=runs/phase_space_v2 \
 	    benchmarks/phase_space_eval.sh vae_emd_qcd
+
+# Issue 22's decorrelated taggers over the phase space, compared at equal budget (planing, DisCo,
+# MoDe, and DisCo without constituents; docs/experiments/codec_phase_space.md; none shipped):
+# trained on the broad-pT mu = 40 files, measured against tau21^DDT on the held-out W' and QCD.
+PS_WPRIME := $(foreach i,0 1 2 3,data/phase_space/wprime-flat_mu40_$(i).root)
+data/phase_space/wprime-flat_mu40_%.root: | $(STAMP)
+	benchmarks/phase_space_samples.sh lib && MUS=40 PARTS=$* benchmarks/phase_space_samples.sh wprime
+CODEC_EVAL := --signal $(PS_WPRIME) --background $(PS_QCD) --signal-label two_prong \
+	--ddt-background data/phase_space/qcd_mu40_4.root data/phase_space/qcd_mu40_5.root \
+	--test-fraction 0.8 --pt-bins $(PS_BINS)
+.PHONY: codec-phase-space
+codec-phase-space: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(PS_WPRIME) $(PS_QCD) data/phase_space/qcd_mu40_4.root \
+	data/phase_space/qcd_mu40_5.root
+	for v in planing disco mode disco_obsonly; do \
+	  OMP_NUM_THREADS=1 $(J) train training/configs/codec_$${v}_phase_space.yaml && \
+	  $(J) export runs/codec_$${v}_phase_space/checkpoint.pt -o runs/codec_$${v}_phase_space/model.onnx && \
+	  $(J) evaluate runs/codec_$${v}_phase_space/model.onnx $(CODEC_EVAL) --output-dir runs/codec_ps2/$$v || exit 1; \
+	done
+	$(J) evaluate onnx_models/codec_twoprong.onnx $(CODEC_EVAL) --output-dir runs/codec_ps2/shipped
+	$(BIN)/python benchmarks/codec_phase_space_table.py \
+	    runs/codec_ps2/shipped/metrics.json runs/codec_ps2/planing/metrics.json runs/codec_ps2/disco/metrics.json \
+	    runs/codec_ps2/mode/metrics.json runs/codec_ps2/disco_obsonly/metrics.json
 
 # Every shipped score's DDT map over 300-1500 GeV at mu = 40 and its closure (issue 22)
 .PHONY: ddt-maps
