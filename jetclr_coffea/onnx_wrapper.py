@@ -31,7 +31,6 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
-from jetclr_coffea._io import JsonDict
 from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.inference import OnnxJetModel
 from jetclr_coffea.preprocessing import jet_feature_fields
@@ -102,7 +101,7 @@ class onnx_wrapper(_numpy_call_wrapper()):  # type: ignore[misc]
             raise ValueError(f"expected the jets' {list(self.jet_fields)}, one value per jet")
 
     def prepare_awkward(self, constituents: Any,
-                        fatjets: Any = None) -> tuple[tuple[Any, ...], JsonDict]:
+                        fatjets: Any = None) -> tuple[tuple[Any, ...], dict[str, object]]:
         lib = self.get_awkward_lib(constituents)
         if lib is None or constituents.ndim != 2:
             raise JetCLRError("onnx_wrapper takes jets x constituents records; flatten events x jets "

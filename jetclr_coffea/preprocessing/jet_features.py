@@ -9,12 +9,12 @@ with the same code on numpy arrays (inference) and torch tensors (training).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from jetclr_coffea._io import JsonObject
 from jetclr_coffea.preprocessing._array import xp
 
 __all__ = ["JET_FEATURES", "check_jet_features", "jet_feature_fields", "jet_features", "ratio"]
@@ -63,8 +63,9 @@ def ratio(num: Any, den: Any) -> Any:
     return lib.where(ok, lib.nan_to_num(num, nan=0.0) / lib.where(ok, den, 1.0 + 0.0 * den), 0.0 * den)
 
 
-def jet_features(fields: JsonObject, names: tuple[str, ...]) -> Any:
-    """(N, len(names)) float32 features of N jets from their FatJet ``fields`` (GeV).
+def jet_features(fields: Mapping[str, npt.ArrayLike], names: tuple[str, ...]) -> Any:
+    """(N, len(names)) float32 features of N jets from their FatJet ``fields`` (GeV): numpy
+    arrays (inference) or torch tensors (training), one per field.
 
     Raises:
         ValueError: an unknown feature name, or a field it needs missing from ``fields``.
