@@ -94,15 +94,13 @@ def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 20
         paired error), and ``"vs_<other>"`` likewise.
     """
     out: dict[str, dict[str, Any]] = {}
-    boot: dict[str, list[tuple[float, float]]] = {k: [] for k in scores}
+    boot: dict[str, F64] = {}  # name -> (n_boot, 2): R50 and 1/JSD of each resample
     n_s = len(next(iter(scores.values()))[0])
     rng = np.random.default_rng(seed)
     draws = [(rng.integers(0, n_s, n_s), rng.integers(0, len(msd_bkg), len(msd_bkg))) for _ in range(n_boot)]
     for name, (sig, bkg) in scores.items():
         r50, inv = _point(sig, bkg, msd_bkg)
-        for i, j in draws:
-            boot[name].append(_point(sig[i], bkg[j], msd_bkg[j]))
-        b = np.array(boot[name])
+        b = boot[name] = np.array([_point(sig[i], bkg[j], msd_bkg[j]) for i, j in draws])
         finite = np.isfinite(b)
         out[name] = {"r50": r50, "r50_err": float(np.std(b[finite[:, 0], 0])),
                      "inv_jsd": inv, "inv_jsd_err": float(np.std(b[finite[:, 1], 1])),
@@ -113,8 +111,7 @@ def landscape(scores: dict[str, tuple[F64, F64]], msd_bkg: F64, n_boot: int = 20
             continue
         for name in scores:
             if name != ref_name:
-                out[name][key] = _paired(out[name], out[ref_name], np.array(boot[name]),
-                                         np.array(boot[ref_name]), ref_name)
+                out[name][key] = _paired(out[name], out[ref_name], boot[name], boot[ref_name], ref_name)
     return out
 
 
