@@ -229,6 +229,11 @@ data/retrain/%.root: | $(STAMP)
 	$(J) generate $(word 1,$(subst _, ,$*)) --events 5000 --seed $(lastword $(subst _, ,$*)) $(RETRAIN) -o $@
 .PHONY: data-retrain
 data-retrain: $(RETRAIN_FILES) $(RETRAIN_WPRIME)
+# four more QCD and tt-bar training files (seeds 8103-8106, 8203-8206): the labelled jets of
+# training/configs/jetclr_top_finetuned_x3.yaml
+RETRAIN_X3 := $(foreach s,3 4 5 6,data/retrain/qcd_mu40_810$(s).root data/retrain/top_mu40_820$(s).root)
+.PHONY: data-retrain-x3
+data-retrain-x3: $(RETRAIN_FILES) $(RETRAIN_X3)
 
 .PHONY: data-phase-space
 data-phase-space: $(STAMP)
