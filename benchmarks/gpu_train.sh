@@ -7,9 +7,11 @@
 #   here:    benchmarks/gpu_train.sh pack
 #              -> .devkit/train: the project's wheel and the small cp312 wheels that training
 #                 reads ROOT with (taken from gpu_kit.sh's .devkit/p0; ~7 MB)
-#   device:  benchmarks/gpu_train.sh run SECONDS CONFIG...   (carry .devkit/train and the
-#              data files the configs' filesets name; each run is stopped after SECONDS and
-#              keeps its best.pt: the lowest validation loss so far)
+#   device:  benchmarks/gpu_train.sh stage FILE...   (optional, carry the FILEs: data that
+#              would not fit in one call, kept in /tmp/stage while the machine stays warm)
+#            benchmarks/gpu_train.sh run SECONDS CONFIG...   (carry .devkit/train and the
+#              rest of the data files the configs' filesets name; each run is stopped after
+#              SECONDS and keeps its best.pt: the lowest validation loss so far)
 #
 # The checkpoints come back under $OUT/<run name>/; export and evaluate them here, e.g.
 #   jetclr-coffea export runs/<name>/best.pt -o runs/<name>/model.onnx
@@ -33,10 +35,15 @@ pack() {
     du -sh "$KIT/train"
 }
 
+stage() {
+    mkdir -p /tmp/stage && cp --parents "$@" /tmp/stage/ && find /tmp/stage -type f
+}
+
 run() {
     local seconds=$1 out=${OUT:-/tmp/gpu_train_out} pids=() cfg name
     shift
     mkdir -p "$out"
+    [[ -d /tmp/stage ]] && cp -r /tmp/stage/. .
     python3 -m pip install --quiet --no-index --no-deps --no-compile --upgrade --target /tmp/site \
         "$KIT"/train/*.whl
     export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
@@ -58,6 +65,7 @@ run() {
 
 case ${1:-} in
     pack) pack ;;
+    stage) shift; stage "$@" ;;
     run) shift; run "$@" ;;
-    *) echo "usage: $0 pack | run SECONDS CONFIG..." >&2; exit 2 ;;
+    *) echo "usage: $0 pack | stage FILE... | run SECONDS CONFIG..." >&2; exit 2 ;;
 esac
