@@ -234,6 +234,16 @@ data-retrain: $(RETRAIN_FILES) $(RETRAIN_WPRIME)
 RETRAIN_X3 := $(foreach s,3 4 5 6,data/retrain/qcd_mu40_810$(s).root data/retrain/top_mu40_820$(s).root)
 .PHONY: data-retrain-x3
 data-retrain-x3: $(RETRAIN_FILES) $(RETRAIN_X3)
+# A validation sample for choosing among decorrelated taggers (issue 22): W' and QCD at mu = 40,
+# seeds 8411, 8111 (the landscape's signal and background) and 8112 (the DDT maps it applies);
+# used by no training and by no test
+VALIDATION_CODEC := data/validation/wprime-flat_mu40_8411.root data/validation/qcd_mu40_8111.root \
+    data/validation/qcd_mu40_8112.root
+data/validation/%.root: | $(STAMP)
+	mkdir -p data/validation && benchmarks/phase_space_samples.sh lib
+	$(J) generate $(word 1,$(subst _, ,$*)) --events 5000 --seed $(lastword $(subst _, ,$*)) $(RETRAIN) -o $@
+.PHONY: data-validation-codec
+data-validation-codec: $(VALIDATION_CODEC)
 
 .PHONY: data-phase-space
 data-phase-space: $(STAMP)
