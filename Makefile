@@ -316,6 +316,20 @@ phase-space-ot-vae: $(RETRAIN_FILES) $(PS_TOP) $(PS_QCD)
 PS_WPRIME := $(foreach i,0 1 2 3,data/phase_space/wprime-flat_mu40_$(i).root)
 data/phase_space/wprime-flat_mu40_%.root: | $(STAMP)
 	benchmarks/phase_space_samples.sh lib && MUS=40 PARTS=$* benchmarks/phase_space_samples.sh wprime
+# the validation sample's landscape for the phase-space codec candidates (docs/experiments/codec_phase_space.md)
+CODEC_VAL := --signal data/validation/wprime-flat_mu40_8411.root --background data/validation/qcd_mu40_8111.root \
+	--signal-label two_prong --ddt-background data/validation/qcd_mu40_8112.root --test-fraction 0.8 --pt-bins $(PS_BINS)
+.PHONY: codec-validation
+codec-validation: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(VALIDATION_CODEC)
+	test -f runs/codec_planing_phase_space/model.onnx || $(MAKE) codec-phase-space
+	test -f runs/jetclr_top_phase_space_e30/best.pt || OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_e30.yaml
+	OMP_NUM_THREADS=1 $(J) train training/configs/codec_transformer_phase_space.yaml
+	$(J) export runs/codec_transformer_phase_space/best.pt -o runs/codec_transformer_phase_space/model.onnx
+	for v in planing transformer; do \
+	  $(J) evaluate runs/codec_$${v}_phase_space/model.onnx $(CODEC_VAL) --output-dir runs/codec_val/$$v || exit 1; \
+	done
+	$(BIN)/python benchmarks/codec_phase_space_table.py runs/codec_val/planing/metrics.json \
+	    runs/codec_val/transformer/metrics.json --record codec_phase_space_validation
 CODEC_EVAL := --signal $(PS_WPRIME) --background $(PS_QCD) --signal-label two_prong \
 	--ddt-background data/phase_space/qcd_mu40_4.root data/phase_space/qcd_mu40_5.root \
 	--test-fraction 0.8 --pt-bins $(PS_BINS)
