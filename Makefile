@@ -264,17 +264,27 @@ data/phase_space/qcd_mu40_%.root: | $(STAMP)
 	MUS=40 PARTS=$* benchmarks/phase_space_samples.sh qcd
 data/phase_space/top_mu40_%.root: | $(STAMP)
 	benchmarks/phase_space_samples.sh lib && MUS=40 PARTS=$* benchmarks/phase_space_samples.sh top
+PS_QCD_MAP := $(foreach i,4 5 6 7,data/phase_space/qcd_mu40_$(i).root)
 .PHONY: model-top
-model-top: $(RETRAIN_FILES) $(PS_TOP) $(PS_QCD) data/phase_space/qcd_mu40_4.root data/phase_space/qcd_mu40_5.root
-	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space.yaml
-	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_finetuned.yaml
-	$(J) export runs/jetclr_top_phase_space/best.pt -o runs/jetclr_top_phase_space/encoder.onnx
-	$(J) export runs/jetclr_top_finetuned/best.pt -o onnx_models/jetclr_top.onnx
+model-top: $(RETRAIN_FILES) $(RETRAIN_X3) $(PS_TOP) $(PS_QCD) $(PS_QCD_MAP)
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_e30.yaml
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_finetuned_x3.yaml
+	$(J) export runs/jetclr_top_phase_space_e30/best.pt -o runs/jetclr_top_phase_space_e30/encoder.onnx
+	$(J) export runs/jetclr_top_finetuned_x3/best.pt -o onnx_models/jetclr_top.onnx
 	$(J) evaluate onnx_models/jetclr_top.onnx --signal $(PS_TOP) --background $(PS_QCD) --signal-label top \
 	    --pt-bins $(PS_BINS) --output-dir onnx_models/jetclr_top_eval
-	$(J) evaluate runs/jetclr_top_phase_space/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) \
-	    --signal-label top --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_phase_space/heldout
-	BUILD="0 1 4 5" benchmarks/phase_space_ddt.sh onnx_models/jetclr_top.onnx
+	$(J) evaluate runs/jetclr_top_phase_space_e30/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) \
+	    --signal-label top --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_phase_space_e30/heldout
+	RUNS=runs/phase_space_ddt30k_top BUILD="0 1 4 5 6 7" benchmarks/phase_space_ddt.sh onnx_models/jetclr_top.onnx
+
+# The fourth version's recipe (docs/experiments/jetclr_top_v4.md), into runs/
+.PHONY: model-top-v4
+model-top-v4: $(RETRAIN_FILES) $(PS_TOP) $(PS_QCD)
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space.yaml
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_finetuned.yaml
+	$(J) export runs/jetclr_top_finetuned/best.pt -o runs/jetclr_top_finetuned/model.onnx
+	$(J) evaluate runs/jetclr_top_finetuned/model.onnx --signal $(PS_TOP) --background $(PS_QCD) --signal-label top \
+	    --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_finetuned/heldout
 
 # The phase-space anomaly model (issue 22; onnx_models/darkclr_qcd.md): darkclr_qcd_3x_talk's
 # setup on the broad-pT mu = 40 QCD training files, drawn flat in pT, best validation epoch;

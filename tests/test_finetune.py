@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -71,13 +72,20 @@ def test_finetuning_starts_from_the_pretrained_encoder(pretrained: Path, tiny_co
 
 
 def test_finetuned_tagger_trains_exports_and_reads_the_jets(
-        pretrained: Path, tiny_config: Callable[..., Path], tmp_path: Path, samples: dict[str, Path]) -> None:
+        pretrained: Path, tiny_config: Callable[..., Path], tmp_path: Path, samples: dict[str, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(_finetune_config(tiny_config, tmp_path, samples, pretrained))
     ckpt = train(cfg, progress=False).checkpoint
     onnx_path = export(ckpt, tmp_path / "ft.onnx")
     model = OnnxJetModel(onnx_path)
     assert model.card.jet_features == tuple(JET) and model.card.model_kind == "jetclr"
     assert model.card.training["supervised"]["init_from"] == str(pretrained.resolve())
+    monkeypatch.chdir(pretrained.parents[2])  # exported from the project holding the start: relative
+    card = OnnxJetModel(export(ckpt, tmp_path / "ft_here.onnx")).card
+    start = os.path.join("runs", "start", pretrained.name)
+    assert card.training["supervised"]["init_from"] == start
+    info = card.scores_info["tagger_score"]
+    assert isinstance(info, dict) and info["fine_tuned_from"] == start
     sample = load_jets([str(samples["top"])], model.spec, pt_min=200.0, pt_max=5000.0, eta_max=2.4)
     x, mask = model.inputs_from_arrays(sample.arrays)
     jet = model.jet_inputs(sample.jet_fields)

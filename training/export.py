@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from jetclr_coffea import __version__
-from jetclr_coffea._io import atomic_path
+from jetclr_coffea._io import JsonDict, atomic_path
 from jetclr_coffea.model_card import ModelCard
 from jetclr_coffea.onnx_io import load_onnx, write_card
 
@@ -45,6 +46,11 @@ def portable(value: object, root: str | os.PathLike[str] | None = None) -> objec
     return value
 
 
+def _portable_record(record: Mapping[str, object]) -> JsonDict:
+    """:func:`portable` of a JSON object (a score's description), typed as one."""
+    return {key: portable(value) for key, value in record.items()}
+
+
 def card_for(ckpt: Checkpoint, spec: Export) -> ModelCard:
     """The model card of the model exported from ``ckpt`` as ``spec`` (its paths relative to
     the working directory where they lie under it, :func:`portable`)."""
@@ -60,7 +66,7 @@ def card_for(ckpt: Checkpoint, spec: Export) -> ModelCard:
         model_kind=kind,
         code_version=__version__,
         score_ranges=spec.score_ranges,
-        scores_info=spec.scores_info,
+        scores_info={name: _portable_record(info) for name, info in spec.scores_info.items()},
         jet_features=objective.jet_features(cfg),
         encoder=objective.model_config(cfg),
         training={
