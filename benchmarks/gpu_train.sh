@@ -20,9 +20,12 @@ cd "$(dirname "$0")/.."
 
 KIT=.devkit
 # what jetclr_coffea.training imports beyond the device image (awkward and uproot for the
-# files, the rest their dependencies); coffea's processing stack is not needed to train
+# files, coffea for the fileset reader, the rest their dependencies; pythia8mc, fastjet and
+# mplhep_data stay behind)
 NEEDS="awkward awkward_cpp uproot cramjam lz4 vector lazy_importer importlib_metadata hist
-boost_histogram uhi coffea cachetools correctionlib toml histoprint loky dask dask_awkward dask_histogram distributed cloudpickle partd locket zict tblib tornado pydantic pydantic_core annotated_types typing_inspection tzdata mplhep"
+boost_histogram uhi histoprint coffea cachetools correctionlib toml loky dask dask_awkward
+dask_histogram distributed partd locket zict tblib tornado pydantic pydantic_core
+annotated_types typing_inspection tzdata mplhep"
 
 pack() {
     local py=${PYTHON:-.venv/bin/python}
