@@ -224,9 +224,11 @@ RETRAIN_FILES := data/retrain/qcd_mu40_8101.root data/retrain/qcd_mu40_8102.root
     data/retrain/top_mu40_8201.root data/retrain/top_mu40_8202.root
 # the two-prong (W', flat mass) training files of a phase-space decorrelated tagger (seeds 8401-8402)
 RETRAIN_WPRIME := data/retrain/wprime-flat_mu40_8401.root data/retrain/wprime-flat_mu40_8402.root
-data/retrain/%.root: | $(STAMP)
-	mkdir -p data/retrain && benchmarks/phase_space_samples.sh lib
+# a broad-pT mu = 40 file named <process>_mu40_<seed>.root (training and validation samples)
+BROAD_FILE = mkdir -p $(@D) && benchmarks/phase_space_samples.sh lib && \
 	$(J) generate $(word 1,$(subst _, ,$*)) --events 5000 --seed $(lastword $(subst _, ,$*)) $(RETRAIN) -o $@
+data/retrain/%.root: | $(STAMP)
+	$(BROAD_FILE)
 .PHONY: data-retrain
 data-retrain: $(RETRAIN_FILES) $(RETRAIN_WPRIME)
 # four more QCD and tt-bar training files (seeds 8103-8106, 8203-8206): the labelled jets of
@@ -240,8 +242,7 @@ data-retrain-x3: $(RETRAIN_FILES) $(RETRAIN_X3)
 VALIDATION_CODEC := data/validation/wprime-flat_mu40_8411.root data/validation/qcd_mu40_8111.root \
     data/validation/qcd_mu40_8112.root
 data/validation/%.root: | $(STAMP)
-	mkdir -p data/validation && benchmarks/phase_space_samples.sh lib
-	$(J) generate $(word 1,$(subst _, ,$*)) --events 5000 --seed $(lastword $(subst _, ,$*)) $(RETRAIN) -o $@
+	$(BROAD_FILE)
 .PHONY: data-validation-codec
 data-validation-codec: $(VALIDATION_CODEC)
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Training runs on a GPU machine lent to the session (see the device tool's README), in
-# parallel on its one GPU, bringing back each run's best.pt, log.csv and config.json.
+# parallel on its one GPU, bringing back each run's best.pt and log.csv.
 # That machine has Python 3.12 with torch (CUDA) and numpy but not the project's reading stack,
 # and at most 64 MiB travel per call (the working tree, ~5 MB, included), so:
 #
 #   here:    benchmarks/gpu_train.sh pack
 #              -> .devkit/train: the project's wheel and the small cp312 wheels that training
-#                 reads ROOT with (taken from gpu_kit.sh's .devkit/p0; ~7 MB)
+#                 reads ROOT with (taken from gpu_kit.sh's .devkit/p0; ~17 MB)
 #   device:  benchmarks/gpu_train.sh stage FILE...   (optional, carry the FILEs: data that
 #              would not fit in one call, kept in /tmp/stage while the machine stays warm)
 #            benchmarks/gpu_train.sh run SECONDS CONFIG...   (carry .devkit/train and the
@@ -52,14 +52,14 @@ run() {
     export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
     { nvidia-smi -L || echo "no nvidia-smi"; python3 -c 'import torch; print(torch.__version__, torch.cuda.is_available())'; } |
         tee "$out/device.txt"
-    for cfg in "$@"; do
-        name=$(basename "$cfg" .yaml)
+    for cfg in "$@"; do  # each run's log and folder by its config's name (runs/<name>)
+        name=$(awk '/^name:/ {print $2; exit}' "$cfg")
         timeout "$seconds" jetclr-coffea train "$cfg" --quiet >"$out/$name.log" 2>&1 &
         pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid" || echo "a run ended with $? (124: stopped at ${seconds} s)"; done
     for cfg in "$@"; do
-        name=$(grep -m1 '^name:' "$cfg" | awk '{print $2}')
+        name=$(awk '/^name:/ {print $2; exit}' "$cfg")
         mkdir -p "$out/$name"
         cp runs/"$name"/{best.pt,log.csv} "$out/$name/" 2>/dev/null || echo "$name: no checkpoint"
     done
