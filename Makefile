@@ -366,10 +366,10 @@ codec-phase-space: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(PS_WPRIME) $(PS_QCD) dat
 	$(J) evaluate onnx_models/codec_twoprong.onnx $(CODEC_EVAL) --output-dir runs/codec_ps2/shipped
 	$(BIN)/python benchmarks/codec_phase_space_table.py \
 	    runs/codec_ps2/shipped/metrics.json runs/codec_ps2/planing/metrics.json runs/codec_ps2/disco/metrics.json \
-	    runs/codec_ps2/mode/metrics.json runs/codec_ps2/disco_obsonly/metrics.json
+	    runs/codec_ps2/mode/metrics.json runs/codec_ps2/disco_obsonly/metrics.json --record codec_phase_space
 
 # Every shipped score's DDT map over 300-1500 GeV at mu = 40 and its closure (issue 22)
 .PHONY: ddt-maps
 ddt-maps: $(PS_QCD)
 	benchmarks/phase_space_ddt.sh onnx_models/*.onnx
-	$(BIN)/python benchmarks/ddt_closure_table.py runs/phase_space_ddt/*/closure.json
+	$(BIN)/python benchmarks/ddt_closure_table.py runs/phase_space_ddt/*/closure.json --record ddt_closure_phase_space

@@ -42,13 +42,21 @@ def machine() -> dict[str, Any]:
 
 
 def record(name: str, results: dict[str, Any], folder: str = "benchmarks/results") -> Path:
-    """Write ``results`` with the machine and a timestamp to ``folder/name.json``."""
+    """Write ``results`` with the machine and a timestamp to ``folder/name.json``.
+
+    The file is written under a temporary name and renamed, so an interrupted or failing
+    write (a result that is not JSON) leaves the recorded numbers as they were.
+    """
+    from jetclr_coffea._io import atomic_path
+
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     payload = {"benchmark": name, "when": time.strftime("%Y-%m-%d %H:%M:%S"),
                "machine": machine(), "results": results}
-    path.write_text(json.dumps(payload, indent=2))
+    text = json.dumps(payload, indent=2)  # fails before anything is written
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path
 
 

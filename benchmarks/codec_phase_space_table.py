@@ -44,8 +44,9 @@ def row(name: str, metrics: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("metrics", nargs="+", type=Path)
-    parser.add_argument("--record", default="codec_phase_space",
-                        help="the benchmarks/results/<name>.json the numbers go to")
+    parser.add_argument("--record", metavar="NAME",
+                        help="write the numbers to benchmarks/results/NAME.json (default: print only, "
+                             "so a look at other metrics never overwrites a recorded result)")
     args = parser.parse_args()
     lines = ["| model | R50 | 1/JSD | R50 / τ21^DDT's | 1/JSD − τ21^DDT's | with its DDT: R50 | 1/JSD | "
              "R50 / τ21^DDT's | 1/JSD − τ21^DDT's | AUC per pT bin |", "|---|" + "---|" * 9]
@@ -58,7 +59,8 @@ def main() -> None:
     print("\n".join(lines))
     print(f"\nτ21^DDT at the working point: R50 {ref['r50']:.2f} ± {ref['r50_err']:.2f}, "
           f"1/JSD {ref['inv_jsd']:.0f} ± {ref['inv_jsd_err']:.0f}")
-    print(f"recorded {record(args.record, numbers)}")
+    if args.record:
+        print(f"recorded {record(args.record, numbers)}")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def main() -> None:
     parser.add_argument("closures", nargs="+")
     parser.add_argument("--min-jets", type=float, default=200.0)
     parser.add_argument("--tolerance", type=float, default=0.01)
-    parser.add_argument("--record", default="ddt_closure_phase_space", help="results file name")
+    parser.add_argument("--record", metavar="NAME",
+                        help="write the summary to benchmarks/results/NAME.json (default: print only)")
     args = parser.parse_args()
     result = {}
     for path in args.closures:
@@ -52,8 +53,9 @@ def main() -> None:
         result[Path(path).parent.name] = row
         print(f"{Path(path).parent.name:24s} {row['score']:40s} {row['closing']:3d}/{row['bins']:<3d} "
               f"bins close (>= {args.min_jets:g} jets; worst excess {row['worst_excess_sigma']:+.1f} sigma)")
-    record(args.record,
-           {"min_jets": args.min_jets, "tolerance": args.tolerance, "models": result})
+    if args.record:
+        out = record(args.record, {"min_jets": args.min_jets, "tolerance": args.tolerance, "models": result})
+        print(f"recorded {out}")
 
 
 if __name__ == "__main__":
