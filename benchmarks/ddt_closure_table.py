@@ -3,7 +3,7 @@
 within ``--tolerance`` (absolute), within errors (|fraction - target| - tolerance <= 2 sigma)?
 
 Reads the closure.json files of benchmarks/phase_space_ddt.sh; prints one row per model
-and records benchmarks/results/ddt_closure_phase_space.json.
+and, with ``--record NAME``, records benchmarks/results/NAME.json.
 
     python benchmarks/ddt_closure_table.py runs/phase_space_ddt/*/closure.json
 """
