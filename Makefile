@@ -267,7 +267,7 @@ data-phase-space: $(STAMP)
 # the broad-pT mu = 40 samples, then JetCLR's fine-tuning on their labels with the fat jet's
 # observables in the head; measured per pT bin on the held-out mu = 40 samples (seeds
 # 7101-7104, 7201-7204) against the observables' LCT and BDT, the frozen representation's LCT
-# beside it; its DDT map from 20 000 held-out QCD events (parts 0, 1, 4, 5), closure on parts 2, 3.
+# beside it; its DDT map from 50 000 held-out QCD events (parts 0, 1, 4-11), closure on parts 2, 3.
 PS_BINS := 300 450 600 800 1000 1500
 PS_TOP := $(foreach i,0 1 2 3,data/phase_space/top_mu40_$(i).root)
 PS_QCD := $(foreach i,0 1 2 3,data/phase_space/qcd_mu40_$(i).root)
@@ -275,7 +275,9 @@ data/phase_space/qcd_mu40_%.root: | $(STAMP)
 	MUS=40 PARTS=$* benchmarks/phase_space_samples.sh qcd
 data/phase_space/top_mu40_%.root: | $(STAMP)
 	benchmarks/phase_space_samples.sh lib && MUS=40 PARTS=$* benchmarks/phase_space_samples.sh top
-PS_QCD_MAP := $(foreach i,4 5 6 7,data/phase_space/qcd_mu40_$(i).root)
+# the held-out QCD a DDT map is built from (50 000 events with parts 0 and 1; seeds 7105-7112)
+PS_QCD_MAP := $(foreach i,4 5 6 7 8 9 10 11,data/phase_space/qcd_mu40_$(i).root)
+MAP_BUILD := RUNS=runs/phase_space_ddt50k BUILD="0 1 4 5 6 7 8 9 10 11"
 .PHONY: model-top
 model-top: $(RETRAIN_FILES) $(RETRAIN_X3) $(PS_TOP) $(PS_QCD) $(PS_QCD_MAP)
 	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_e30.yaml
@@ -286,7 +288,7 @@ model-top: $(RETRAIN_FILES) $(RETRAIN_X3) $(PS_TOP) $(PS_QCD) $(PS_QCD_MAP)
 	    --pt-bins $(PS_BINS) --output-dir onnx_models/jetclr_top_eval
 	$(J) evaluate runs/jetclr_top_phase_space_e30/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) \
 	    --signal-label top --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_phase_space_e30/heldout
-	RUNS=runs/phase_space_ddt30k_top BUILD="0 1 4 5 6 7" benchmarks/phase_space_ddt.sh onnx_models/jetclr_top.onnx
+	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/jetclr_top.onnx
 
 # The fourth version's recipe (docs/experiments/jetclr_top_v4.md), into runs/
 .PHONY: model-top-v4
@@ -300,17 +302,17 @@ model-top-v4: $(RETRAIN_FILES) $(PS_TOP) $(PS_QCD)
 # The phase-space anomaly model (issue 22; onnx_models/darkclr_qcd.md): darkclr_qcd_3x_talk's
 # setup on the broad-pT mu = 40 QCD training files, drawn flat in pT, best validation epoch;
 # measured per pT bin on the held-out semi-visible and QCD samples at mu = 0 and 40 and by its
-# pile-up response (benchmarks/phase_space_eval.sh), its DDT map from 20 000 held-out QCD events.
+# pile-up response (benchmarks/phase_space_eval.sh), its DDT map from 50 000 held-out QCD events.
 PS_SVJ := data/phase_space/svj_m1000_mu40_0.root
 data/phase_space/svj_%.root: | $(STAMP)
 	benchmarks/phase_space_samples.sh lib && benchmarks/phase_space_samples.sh svj
 .PHONY: model-darkclr
-model-darkclr: $(RETRAIN_FILES) $(PS_QCD) $(PS_SVJ) data/phase_space/qcd_mu40_4.root data/phase_space/qcd_mu40_5.root
+model-darkclr: $(RETRAIN_FILES) $(PS_QCD) $(PS_SVJ) $(PS_QCD_MAP)
 	OMP_NUM_THREADS=1 $(J) train training/configs/darkclr_qcd_phase_space.yaml
 	$(J) export runs/darkclr_qcd_phase_space/best.pt -o onnx_models/darkclr_qcd.onnx
 	benchmarks/phase_space_eval.sh darkclr_qcd
 	rm -rf onnx_models/darkclr_qcd_eval && cp -r runs/phase_space/darkclr_qcd_mu40 onnx_models/darkclr_qcd_eval
-	BUILD="0 1 4 5" benchmarks/phase_space_ddt.sh onnx_models/darkclr_qcd.onnx
+	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/darkclr_qcd.onnx
 
 # Issue 22's DarkCLR attempts (onnx_models/darkclr_qcd.md, not shipped): three times the QCD
 # here; the 3x and 10x longer trainings ran on a lent GPU (benchmarks/gpu_train.sh run 420
@@ -396,8 +398,9 @@ codec-phase-space: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(PS_WPRIME) $(PS_QCD) dat
 	    runs/codec_ps2/shipped/metrics.json runs/codec_ps2/planing/metrics.json runs/codec_ps2/disco/metrics.json \
 	    runs/codec_ps2/mode/metrics.json runs/codec_ps2/disco_obsonly/metrics.json --record codec_phase_space
 
-# Every shipped score's DDT map over 300-1500 GeV at mu = 40 and its closure (issue 22)
+# Every shipped score's DDT map over 300-1500 GeV at mu = 40, built from 50 000 held-out QCD
+# events, and its closure on 10 000 others (issue 22)
 .PHONY: ddt-maps
-ddt-maps: $(PS_QCD)
-	benchmarks/phase_space_ddt.sh onnx_models/*.onnx
-	$(BIN)/python benchmarks/ddt_closure_table.py runs/phase_space_ddt/*/closure.json --record ddt_closure_phase_space
+ddt-maps: $(PS_QCD) $(PS_QCD_MAP)
+	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/*.onnx
+	$(BIN)/python benchmarks/ddt_closure_table.py runs/phase_space_ddt50k/*/closure.json --record ddt_closure_phase_space_50k

@@ -49,6 +49,8 @@ def record(name: str, results: dict[str, Any], folder: str = "benchmarks/results
     """
     from jetclr_coffea._io import atomic_path
 
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ValueError(f"record name {name!r}: give a plain file name (it goes to {folder}/NAME.json)")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"

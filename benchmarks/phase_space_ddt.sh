@@ -12,7 +12,8 @@ D=${DATA:-data/phase_space}
 R=${RUNS:-runs/phase_space_ddt}
 mkdir -p "$R"
 # BUILD / CHECK: the held-out QCD parts of the map and of its check (default "0 1" and "2 3";
-# BUILD="0 1 4 5" with `MUS=40 PARTS="4 5" benchmarks/phase_space_samples.sh qcd` for 20 000 events)
+# BUILD="0 1 4 5 6 7 8 9 10 11" with `MUS=40 PARTS="4 5 6 7 8 9 10 11" benchmarks/phase_space_samples.sh
+# qcd` for 50 000 events, as `make ddt-maps` does)
 fileset() {  # parts... -> {"qcd": [absolute paths]}
     python3 -c 'import json, os, sys; print(json.dumps({"qcd": [os.path.abspath(f"{sys.argv[1]}/qcd_mu40_{p}.root") for p in sys.argv[2:]]}))' "$D" "$@"
 }

@@ -46,7 +46,11 @@ WeightHist = hist.Hist[hist.storage.Weight]
 #: Binning of the standard histograms.
 MSD_AXIS = (40, 0.0, 400.0)
 PT_EDGES = (200.0, 300.0, 400.0, 500.0, 550.0, 600.0, 650.0, 700.0, 800.0, 1000.0, 1500.0)
-RHO_AXIS = (28, -8.0, -1.0)
+#: rho = ln(msd^2 / pT^2) from -10: jets of msoftdrop >= 10 GeV up to pT 1.5 TeV have their own
+#: bins; below, jets whose soft drop kept ~one particle share the first (underflow folded in).
+#: From -8 (before 2026-12-04), the msd 10-20 GeV jets above 1 TeV shared a threshold with
+#: msd ~ 0 jets, and darkclr_qcd's map did not close there (docs/phase_space.md).
+RHO_AXIS = (36, -10.0, -1.0)
 SCORE_BINS = 100
 #: Score bins of the (rho, pT, score) histogram that DDT maps are built from, and the
 #: logit range they span: a tagger's QCD scores pile up at one end of the range (half of

@@ -47,3 +47,10 @@ def test_failing_record_keeps_previous_numbers(tmp_path: Path, monkeypatch: pyte
     monkeypatch.undo()
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("name", ["/dev/null", "../x", "a/b", "", ".hidden"])
+def test_record_name_must_be_plain(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="plain file name"):
+        _record_module().record(name, {"auc": 0.75}, folder=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
