@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check benchmark model model-darkclr model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec ablation-jetclr model-top ddt-maps clean
+.PHONY: install run test lint typecheck check benchmark model model-darkclr phase-space-top-attempts model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec ablation-jetclr model-top ddt-maps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -298,6 +298,21 @@ model-top-v4: $(RETRAIN_FILES) $(PS_TOP) $(PS_QCD)
 	$(J) export runs/jetclr_top_finetuned/best.pt -o runs/jetclr_top_finetuned/model.onnx
 	$(J) evaluate runs/jetclr_top_finetuned/model.onnx --signal $(PS_TOP) --background $(PS_QCD) --signal-label top \
 	    --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_finetuned/heldout
+
+# The top tagger's frozen self-supervised representation (issue 22; onnx_models/jetclr_top.md):
+# its LCT fitted over the window and per pT bin, and the self-supervised stage on 3x the jets
+# (tried, not shipped), on the held-out mu = 40 samples.
+.PHONY: phase-space-top-attempts
+phase-space-top-attempts: $(RETRAIN_FILES) $(RETRAIN_X3) $(PS_TOP) $(PS_QCD)
+	test -f runs/jetclr_top_phase_space_e30/best.pt || OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_e30.yaml
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_x3.yaml
+	for r in e30 x3; do d=runs/jetclr_top_phase_space_$$r; \
+	  $(J) export $$d/best.pt -o $$d/encoder.onnx && \
+	  $(J) evaluate $$d/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) --signal-label top \
+	    --pt-bins $(PS_BINS) --output-dir $$d/heldout && \
+	  $(BIN)/python benchmarks/lct_per_bin.py $$d/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) \
+	    --record lct_per_bin_jetclr_top_$$r || exit 1; \
+	done
 
 # The phase-space anomaly model (issue 22; onnx_models/darkclr_qcd.md): darkclr_qcd_3x_talk's
 # setup on the broad-pT mu = 40 QCD training files, drawn flat in pT, best validation epoch;
