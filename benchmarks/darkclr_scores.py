@@ -30,6 +30,8 @@ F64 = npt.NDArray[np.float64]
 PT_BINS = (300.0, 450.0, 600.0, 800.0, 1000.0, 1500.0)
 #: The pT bins a score is measured in, and the whole window last.
 RANGES = (*itertools.pairwise(PT_BINS), (PT_BINS[0], PT_BINS[-1]))
+#: The anomalous copies' drop probability: the shipped model's (darkclr_qcd_phase_space.yaml).
+DROP_PROB = 0.5
 
 
 def anomalous_inputs(model: Any, sample: Any, sel: npt.NDArray[np.bool_], prob: float,
@@ -61,7 +63,7 @@ def embeddings(model: Any, files: list[str], label: str | None, max_jets: int,
                        max_jets=max_jets)
     sel = np.ones(len(sample), bool) if label is None else select_label(sample, SIGNAL_LABELS[label])
     if anomalous:
-        xa, ma = anomalous_inputs(model, sample, sel, 0.5, seed=1)
+        xa, ma = anomalous_inputs(model, sample, sel, DROP_PROB, seed=1)
         emb = np.asarray(model.run_arrays(xa, ma, None)["embedding"], np.float64)
     else:
         emb = run_model(model, sample, sel)["embedding"]
