@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record
-from jetclr_coffea.training.lct import labelled_jets, linear_classifier_test
+from jetclr_coffea.training.lct import fit_linear_classifier, labelled_jets, linear_classifier_test
 
 from jetclr_coffea.metrics import bootstrap
 
@@ -32,35 +32,31 @@ F64 = npt.NDArray[np.float64]
 PT_BINS = (300.0, 450.0, 600.0, 800.0, 1000.0, 1500.0)
 
 
-def fit_decisions(features: F64, y: npt.NDArray[np.int64], w: F64, train: npt.NDArray[np.bool_],
-                  groups: list[npt.NDArray[np.bool_]]) -> F64:
-    """Logistic-regression logits of every jet, fitted (standardised, C = 1, weights ``w``) on
-    the ``train`` jets of each group separately."""
-    from sklearn.linear_model import LogisticRegression
-
+def per_bin_decisions(features: F64, y: npt.NDArray[np.int64], w: F64, test: npt.NDArray[np.bool_],
+                      bins: list[npt.NDArray[np.bool_]]) -> F64:
+    """The LCT's logits of every jet in the bins, its classifier fitted
+    (:func:`fit_linear_classifier`, weights ``w``) on each bin's training (non-``test``) jets."""
     out = np.full(len(y), np.nan)
-    for g in groups:
-        fit = g & train
-        mean, scale = features[fit].mean(0), features[fit].std(0)
-        scale = np.where(scale > 0, scale, 1.0)
-        clf = LogisticRegression(max_iter=5000, C=1.0).fit((features[fit] - mean) / scale, y[fit],
-                                                           sample_weight=w[fit])
-        out[g] = clf.decision_function((features[g] - mean) / scale)
+    for b in bins:
+        fit = b & ~test
+        out[b] = fit_linear_classifier(features[fit], y[fit], w[fit]).decision(features[b])
     return out
 
 
 def compare(jets: Any, seed: int = 1) -> list[dict[str, Any]]:
-    """Per bin: the representation's and the observables' LCT, fitted over the window and per
-    bin, on the same test jets; differences paired."""
+    """Per bin: the representation's and the observables' LCT, fitted over the window (as
+    ``evaluate``) and per bin, on the same test jets; differences paired."""
     y, w = jets.labels, jets.weight
-    split = linear_classifier_test(jets.observables, y, test_fraction=0.5, seed=seed, sample_weight=w)
-    test = np.zeros(len(y), bool)
-    test[split.test_index] = True
-    bins = [(jets.pt >= lo) & (jets.pt < hi) for lo, hi in itertools.pairwise(PT_BINS)]
-    window = [np.ones(len(y), bool)]
     feats = {"representation": jets.outputs["embedding"], "observables": jets.observables}
-    logit = {(f, mode): fit_decisions(x, y, w, ~test, window if mode == "window" else bins)
-             for f, x in feats.items() for mode in ("window", "per_bin")}
+    bins = [(jets.pt >= lo) & (jets.pt < hi) for lo, hi in itertools.pairwise(PT_BINS)]
+    logit: dict[tuple[str, str], F64] = {}
+    for f, x in feats.items():  # the split depends on the labels and the seed only: one test set
+        window = linear_classifier_test(x, y, test_fraction=0.5, seed=seed, sample_weight=w)
+        test = np.zeros(len(y), bool)
+        test[window.test_index] = True
+        logit[(f, "window")] = np.full(len(y), np.nan)
+        logit[(f, "window")][window.test_index] = window.test_scores
+        logit[(f, "per_bin")] = per_bin_decisions(x, y, w, test, bins)
     rows = []
     for (lo, hi), b in zip(itertools.pairwise(PT_BINS), bins, strict=True):
         t = b & test

@@ -26,9 +26,10 @@ from jetclr_coffea.truth import QCD, SIGNAL_LABELS
 from .data import HANDCRAFTED, JetSample, load_jets
 
 __all__ = [
-    "BOOTSTRAP", "SPLITS", "LCTResult", "LabelledJets", "RocCurve", "anomaly_metrics", "labelled_jets",
-    "lct_metrics", "linear_classifier_test", "model_scores", "observables_bdt", "run_model", "score_roc",
-    "select_label", "single_observables", "split_spread", "split_weights",
+    "BOOTSTRAP", "SPLITS", "LCTResult", "LabelledJets", "LinearClassifier", "RocCurve", "anomaly_metrics",
+    "fit_linear_classifier", "labelled_jets", "lct_metrics", "linear_classifier_test", "model_scores",
+    "observables_bdt", "run_model", "score_roc", "select_label", "single_observables", "split_spread",
+    "split_weights",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -50,6 +51,33 @@ def score_roc(signal: F64, background: F64) -> RocCurve:
     fpr, tpr = roc(signal, background)
     return RocCurve(auc=area(fpr, tpr), r50=r_at(fpr, tpr, 0.5), r20=r_at(fpr, tpr, 0.2), fpr=fpr, tpr=tpr)
 
+@dataclass(frozen=True)
+class LinearClassifier:
+    """A logistic regression on standardised features: ``weight . (x - mean) / scale + bias``."""
+
+    weight: F64
+    bias: float
+    mean: F64
+    scale: F64
+
+    def decision(self, features: F64) -> F64:
+        """The classifier's logit for ``features`` (monotonic in its probability)."""
+        return np.asarray(((features - self.mean) / self.scale) @ self.weight + self.bias, dtype=np.float64)
+
+def fit_linear_classifier(features: F64, labels: npt.NDArray[np.int64],
+                          sample_weight: F64 | None = None) -> LinearClassifier:
+    """The LCT's classifier fitted on ``features``: standardised on them (a constant feature
+    keeps scale 1), L2-regularised logistic regression with C = 1."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    clf = LogisticRegression(max_iter=5000, C=1.0)
+    clf.fit((features - mean) / scale, labels, sample_weight=sample_weight)
+    return LinearClassifier(weight=clf.coef_[0].astype(np.float64), bias=float(clf.intercept_[0]),
+                            mean=mean, scale=scale)
+
 @dataclass
 class LCTResult:
     """Metrics of one linear classifier test, and what is needed to reuse the classifier."""
@@ -68,7 +96,7 @@ class LCTResult:
 
     def decision(self, features: F64) -> F64:
         """The classifier's logit for ``features`` (monotonic in its probability)."""
-        return np.asarray(((features - self.mean) / self.scale) @ self.weight + self.bias, dtype=np.float64)
+        return LinearClassifier(self.weight, self.bias, self.mean, self.scale).decision(features)
 
 def linear_classifier_test(
     features: F64, labels: npt.NDArray[np.int64], *, test_fraction: float = 0.5, seed: int = 1,
@@ -79,7 +107,6 @@ def linear_classifier_test(
     ``sample_weight`` weights the jets in the fit only (e.g. :func:`mass_matching_weights`);
     the metrics count every held-out jet once.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score, roc_curve
     from sklearn.model_selection import train_test_split
 
@@ -88,18 +115,13 @@ def linear_classifier_test(
         features, labels, weights, np.arange(len(labels)), test_size=test_fraction, random_state=seed,
         stratify=labels,
     )
-    mean = x_train.mean(axis=0)
-    scale = x_train.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    clf = LogisticRegression(max_iter=5000, C=1.0)
-    clf.fit((x_train - mean) / scale, y_train, sample_weight=w_train)
-    score = clf.decision_function((x_test - mean) / scale)
+    clf = fit_linear_classifier(x_train, y_train, w_train)
+    score = clf.decision(x_test)
     fpr, tpr, _ = roc_curve(y_test, score)
     return LCTResult(
         auc=float(roc_auc_score(y_test, score)), r50=r_at(fpr, tpr), fpr=fpr, tpr=tpr,
-        weight=clf.coef_[0].astype(np.float64), bias=float(clf.intercept_[0]),
-        mean=mean, scale=scale, test_scores=np.asarray(score, np.float64), test_labels=np.asarray(y_test),
-        test_index=np.asarray(i_test, np.int64),
+        weight=clf.weight, bias=clf.bias, mean=clf.mean, scale=clf.scale,
+        test_scores=score, test_labels=np.asarray(y_test), test_index=np.asarray(i_test, np.int64),
     )
 
 def select_label(sample: JetSample, label: int | None) -> npt.NDArray[np.bool_]:
