@@ -219,7 +219,8 @@ model-codec: $(CODEC_DATA)
 # Held-out samples over an analysis's phase space (p̂T 300-1600 GeV, mu = 0 and 40, premixed pile-up)
 # Broad-pT training samples at mu = 40 for retraining over the phase space (training/configs/
 # jetclr_top_phase_space.yaml; seeds 8101-8102 (QCD) and 8201-8202 (top), used nowhere else).
-RETRAIN := --flat-pthat --pthat-min 300 --pthat-max 1600 --pileup 40 --pileup-library data/phase_space/minbias_lib.root
+PILEUP40 := --pileup 40 --pileup-library data/phase_space/minbias_lib.root
+RETRAIN := --flat-pthat --pthat-min 300 --pthat-max 1600 $(PILEUP40)
 RETRAIN_FILES := data/retrain/qcd_mu40_8101.root data/retrain/qcd_mu40_8102.root \
     data/retrain/top_mu40_8201.root data/retrain/top_mu40_8202.root
 # the two-prong (W', flat mass) training files of a phase-space decorrelated tagger (seeds 8401-8402)
@@ -252,7 +253,7 @@ VALIDATION_SVJ := $(foreach f,1000_mu40_8311 2000_mu40_8321 2000_mu40_8322 3000_
 data/validation/svj_m%.root: | $(STAMP)
 	mkdir -p $(@D) && benchmarks/phase_space_samples.sh lib && \
 	$(J) generate svj --events 5000 --seed $(lastword $(subst _, ,$*)) --mzprime $(word 1,$(subst _, ,$*)) \
-	    --pileup 40 --pileup-library data/phase_space/minbias_lib.root -o $@
+	    $(PILEUP40) -o $@
 .PHONY: data-validation-darkclr
 data-validation-darkclr: $(VALIDATION_SVJ) data/validation/qcd_mu40_8111.root data/validation/qcd_mu40_8112.root
 
@@ -416,6 +417,14 @@ codec-phase-space: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(PS_WPRIME) $(PS_QCD) dat
 # Every shipped score's DDT map over 300-1500 GeV at mu = 40, built from 50 000 held-out QCD
 # events, and its closure on 10 000 others (issue 22)
 .PHONY: ddt-maps
-ddt-maps: $(PS_QCD) $(PS_QCD_MAP)
+ddt-maps: $(PS_QCD) $(PS_QCD_MAP) data/validation/qcd_mu40_8111.root data/validation/qcd_mu40_8112.root
 	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/*.onnx
 	$(BIN)/python benchmarks/ddt_closure_table.py runs/phase_space_ddt50k/*/closure.json --record ddt_closure_phase_space_50k
+	# the same maps' closure on a second independent QCD sample (the validation seeds 8111-8112)
+	mkdir -p runs/phase_space_ddt50k_val && echo '{"qcd": ["$(abspath data/validation/qcd_mu40_8111.root)", "$(abspath data/validation/qcd_mu40_8112.root)"]}' > runs/phase_space_ddt50k_val/check.json
+	for m in onnx_models/*.onnx; do n=$$(basename $$m .onnx); \
+	  $(J) ddt-closure runs/phase_space_ddt50k_val/check.json --model $$m --ddt-map runs/phase_space_ddt50k/$$n/ddt_map.json \
+	    --output runs/phase_space_ddt50k_val/$$n --pt-min 300 > /dev/null || exit 1; \
+	done
+	$(BIN)/python benchmarks/ddt_closure_table.py runs/phase_space_ddt50k_val/*/closure.json \
+	    --record ddt_closure_phase_space_50k_validation
