@@ -50,35 +50,50 @@ def anomalous_inputs(model: Any, sample: Any, sel: npt.NDArray[np.bool_], prob: 
     return x.numpy().astype(np.float32), mask.numpy().astype(np.float32)
 
 
-def embeddings(model: Any, files: list[str], label: str | None, max_jets: int,
-               anomalous: bool = False) -> tuple[F64, F64, F64]:
-    """(embedding, pT, weight) of the selected jets of ``files`` (``label``: a truth label's
-    jets only, e.g. ``dark``; None: all jets); ``anomalous``: of their anomalous copies."""
+def _sample(model: Any, files: list[str], label: str | None,
+            max_jets: int) -> tuple[Any, npt.NDArray[np.bool_]]:
+    """The selected jets of ``files`` and which of them to use (``label``: a truth label's
+    jets only, e.g. ``dark``; None: all jets)."""
     from jetclr_coffea.training.data import load_jets
-    from jetclr_coffea.training.lct import run_model, select_label
+    from jetclr_coffea.training.lct import select_label
 
     from jetclr_coffea.truth import SIGNAL_LABELS
 
     sample = load_jets(files, model.spec, pt_min=PT_BINS[0], pt_max=PT_BINS[-1], eta_max=2.0,
                        max_jets=max_jets)
     sel = np.ones(len(sample), bool) if label is None else select_label(sample, SIGNAL_LABELS[label])
-    if anomalous:
-        xa, ma = anomalous_inputs(model, sample, sel, DROP_PROB, seed=1)
-        emb = np.asarray(model.run_arrays(xa, ma, None)["embedding"], np.float64)
-    else:
-        emb = run_model(model, sample, sel)["embedding"]
-    return emb, sample.pt[sel], sample.weight[sel]
+    return sample, sel
+
+
+def embeddings(model: Any, files: list[str], label: str | None, max_jets: int) -> tuple[F64, F64, F64]:
+    """(embedding, pT, weight) of the jets of ``files`` (``label`` as in :func:`_sample`)."""
+    from jetclr_coffea.training.lct import run_model
+
+    sample, sel = _sample(model, files, label, max_jets)
+    return run_model(model, sample, sel)["embedding"], sample.pt[sel], sample.weight[sel]
+
+
+def fit_embeddings(model: Any, files: list[str], max_jets: int) -> tuple[F64, F64]:
+    """The embeddings of the QCD jets of ``files`` and of their anomalous copies (one read)."""
+    from jetclr_coffea.training.lct import run_model
+
+    sample, sel = _sample(model, files, None, max_jets)
+    xa, ma = anomalous_inputs(model, sample, sel, DROP_PROB, seed=1)
+    anom = np.asarray(model.run_arrays(xa, ma, None)["embedding"], np.float64)
+    return run_model(model, sample, sel)["embedding"], anom
 
 
 def fitted_scores(fit: F64, anom: F64, k: int = 16, n_pc: int = 32) -> dict[str, Any]:
     """Score functions (embedding (N, D) -> (N,)) fitted on the QCD embeddings ``fit`` (and
     ``anom``, those of their anomalous copies)."""
+    def shrunk(c: F64) -> F64:  # shrinkage towards the mean variance: a stable inverse
+        return c + 1e-3 * np.trace(c) / len(c) * np.eye(len(c))
+
     mean = fit.mean(axis=0)
-    pooled = (np.cov(fit, rowvar=False) + np.cov(anom, rowvar=False)) / 2
-    pooled += 1e-3 * np.trace(pooled) / len(pooled) * np.eye(len(pooled))
+    cov_fit = np.cov(fit, rowvar=False)
+    pooled = shrunk((cov_fit + np.cov(anom, rowvar=False)) / 2)
     lda = np.linalg.solve(pooled, anom.mean(axis=0) - mean)  # Fisher's direction QCD -> anomalous
-    cov = np.cov(fit, rowvar=False)
-    cov += 1e-3 * np.trace(cov) / len(cov) * np.eye(len(cov))  # shrinkage: a stable inverse
+    cov = shrunk(cov_fit)
     prec = np.linalg.inv(cov)
     _, vecs = np.linalg.eigh(cov)
     lead = vecs[:, -n_pc:]  # (D, n_pc) leading principal directions
@@ -136,8 +151,7 @@ def model_scores(path: str, args: argparse.Namespace) -> dict[str, list[dict[str
     print(f"{path}: {len(sig[0])} dark and {len(bkg[0])} QCD jets")
     scores = {"norm": lambda e: np.linalg.norm(e, axis=1)}
     if args.fit:
-        fit = embeddings(model, args.fit, None, args.max_jets)[0]
-        anom = embeddings(model, args.fit, None, args.max_jets, anomalous=True)[0]
+        fit, anom = fit_embeddings(model, args.fit, args.max_jets)
         print(f"  scores fitted on {len(fit)} QCD jets and their anomalous copies")
         scores = fitted_scores(fit, anom)
     results = {}
