@@ -15,7 +15,8 @@ A transformer encoder over a jet's constituents:
   pT fraction: attention weights become ``w_j exp(q_i.k_j) / sum_k w_k exp(q_i.k_k)`` and
   the pooling is ``sum_i w_i h_i``.  Then splitting a constituent into two collinear ones
   (same angles, pT shared) or adding one with zero pT leaves the embedding unchanged, as
-  long as the per-constituent features are angular only (see ``IRC_SAFE_FEATURES``).
+  long as the per-constituent features are angular only, or angles times the jet's pT
+  (see ``IRC_SAFE_FEATURES``).
 * The representation is ``embedding`` (before the head, as in JetCLR); the head output
   feeds the contrastive loss.  With ``d_repr`` set, each constituent's transformer output is
   lifted to R dimensions by a linear layer and a ReLU before the (pT-weighted) sum, so the
@@ -41,8 +42,9 @@ from jetclr_coffea.preprocessing.jet_features import check_jet_features
 
 __all__ = ["IRC_SAFE_FEATURES", "EncoderConfig", "JetEncoder"]
 
-#: Features that depend on angles only: the ones an IRC-safe model may use.
-IRC_SAFE_FEATURES = frozenset({"deta", "dphi", "dr"})
+#: Features that depend on angles only (or on angles times the jet's pT, which is IRC-safe):
+#: the ones an IRC-safe model may use.
+IRC_SAFE_FEATURES = frozenset({"deta", "dphi", "dr", "deta_pt", "dphi_pt", "dr_pt"})
 
 #: Added to attention logits where the mask is zero (finite, so all-padding rows stay finite).
 _MASKED_LOGIT = -1.0e9

@@ -2,6 +2,12 @@
 
 The feature functions work on numpy arrays (inference) and on torch tensors (training,
 after augmentation) alike, so both compute exactly the same features.
+
+``deta_pt``, ``dphi_pt`` and ``dr_pt`` are the angles times the jet's pT in TeV (the sum of
+its kept constituents' pT): a decay's opening angle is ~ 2 m / pT, so in these coordinates a
+boosted top or W makes the same pattern at every pT, and the jet mass is a function of them
+and the pT fractions (m^2 ~ pT^2 sum_ij z_i z_j dR_ij^2 / 2).  They stay IRC-safe: the jet's
+pT does not change when a constituent splits collinearly or a soft one is added.
 """
 
 from __future__ import annotations
@@ -47,10 +53,18 @@ def _rel(x: Any, mask: Any) -> Any:
     return _where(mask, masked / xp.where(total > 0, total, 1.0 + 0.0 * total))
 
 
+def _jet_pt_tev(c: ConstituentArrays) -> Any:
+    """(n_jets, 1) sum of the kept constituents' pT in TeV."""
+    return _where(c.mask, c.pt).sum(axis=1, keepdims=True) / 1000.0
+
+
 FEATURES: dict[str, Callable[[ConstituentArrays], Any]] = {
     "deta": lambda c: c.deta,
     "dphi": lambda c: c.dphi,
     "dr": lambda c: _xp(c.deta).hypot(c.deta, c.dphi),
+    "deta_pt": lambda c: c.deta * _jet_pt_tev(c),
+    "dphi_pt": lambda c: c.dphi * _jet_pt_tev(c),
+    "dr_pt": lambda c: _xp(c.deta).hypot(c.deta, c.dphi) * _jet_pt_tev(c),
     "log_pt": lambda c: _log(c.pt, c.mask),
     "log_e": lambda c: _log(c.energy, c.mask),
     "pt_rel": lambda c: _rel(c.pt, c.mask),
