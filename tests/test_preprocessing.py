@@ -163,7 +163,8 @@ def test_training_and_inference_build_the_same_inputs(samples: dict[str, Any], m
 
     model = OnnxJetModel(Path(__file__).resolve().parents[1] / "onnx_models" / "jetclr_top.onnx")
     model.mask_kind = mask_kind
-    spec = PreprocessSpec(features=("deta", "dphi", "log_pt_rel", "log_e_rel", "dr", "charge"), n_max=30)
+    features = ("deta", "dphi", "log_pt_rel", "log_e_rel", "dr", "charge", "dr_pt")
+    spec = PreprocessSpec(features=features, n_max=30)
     model.spec = spec
     sample = load_jets([samples["top"]], spec, pt_min=300.0, pt_max=1e4, eta_max=2.0)
     x_train, m_train = batch_inputs(to_batch(sample.arrays), spec.features, mask_kind == "pt_fraction")
