@@ -256,6 +256,13 @@ data/validation/svj_m%.root: | $(STAMP)
 	    $(PILEUP40) -o $@
 .PHONY: data-validation-darkclr
 data-validation-darkclr: $(VALIDATION_SVJ) data/validation/qcd_mu40_8111.root data/validation/qcd_mu40_8112.root
+# A top validation sample for choosing the top tagger's self-supervised stage (issue 22): tt-bar at
+# mu = 40, seeds 8211-8212, with the QCD of data/validation/qcd_mu40_8111-8112.  Used by no
+# training and no test.
+VALIDATION_TOP := data/validation/top_mu40_8211.root data/validation/top_mu40_8212.root
+TOP_VAL := --signal $(VALIDATION_TOP) --background data/validation/qcd_mu40_8111.root data/validation/qcd_mu40_8112.root
+.PHONY: data-validation-top
+data-validation-top: $(VALIDATION_TOP) data/validation/qcd_mu40_8111.root data/validation/qcd_mu40_8112.root
 
 .PHONY: data-phase-space
 data-phase-space: $(STAMP)
@@ -300,15 +307,18 @@ model-top-v4: $(RETRAIN_FILES) $(PS_TOP) $(PS_QCD)
 	$(J) evaluate runs/jetclr_top_finetuned/model.onnx --signal $(PS_TOP) --background $(PS_QCD) --signal-label top \
 	    --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_finetuned/heldout
 
-# The top tagger's frozen self-supervised representation (issue 22; onnx_models/jetclr_top.md):
-# its LCT fitted over the window and per pT bin, and the self-supervised stage on 3x the jets
-# (tried, not shipped), on the held-out mu = 40 samples.
+# The top tagger's frozen self-supervised representations (issue 22; onnx_models/jetclr_top.md):
+# plain and pT-scaled angles, each on the two and the twelve training files; their LCT fitted
+# over the window and per pT bin on the top validation sample (the choice) and on the held-out
+# mu = 40 samples (the claim).
 .PHONY: phase-space-top-attempts
-phase-space-top-attempts: $(RETRAIN_FILES) $(RETRAIN_X3) $(PS_TOP) $(PS_QCD)
-	test -f runs/jetclr_top_phase_space_e30/best.pt || OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_e30.yaml
-	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_x3.yaml
-	for r in e30 x3; do d=runs/jetclr_top_phase_space_$$r; \
+phase-space-top-attempts: $(RETRAIN_FILES) $(RETRAIN_X3) $(PS_TOP) $(PS_QCD) $(VALIDATION_TOP) \
+	data/validation/qcd_mu40_8111.root data/validation/qcd_mu40_8112.root
+	for r in e30 x3 ptscaled ptscaled_x3; do d=runs/jetclr_top_phase_space_$$r; \
+	  test -f $$d/best.pt || OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_$$r.yaml || exit 1; \
 	  $(J) export $$d/best.pt -o $$d/encoder.onnx && \
+	  $(BIN)/python benchmarks/lct_per_bin.py $$d/encoder.onnx $(TOP_VAL) \
+	    --record lct_per_bin_validation_jetclr_top_$$r && \
 	  $(J) evaluate $$d/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) --signal-label top \
 	    --pt-bins $(PS_BINS) --output-dir $$d/heldout && \
 	  $(BIN)/python benchmarks/lct_per_bin.py $$d/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) \
