@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check benchmark model model-darkclr phase-space-top-attempts model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec ablation-jetclr model-top ddt-maps clean
+.PHONY: install run test lint typecheck check benchmark model model-darkclr phase-space-top-attempts model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec ablation-jetclr model-top model-top-v5 ddt-maps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -94,7 +94,7 @@ data/wprime_heldout.root: | $(STAMP)
 	mkdir -p data && $(J) generate wprime-flat --events 20000 --seed 411 -o $@
 
 # The third version of the top tagger (550-650 GeV, no pile-up; docs/experiments/jetclr_top_v3.md),
-# into runs/ (the shipped fourth version is `make model-top`'s).  Trained on one thread
+# into runs/ (the shipped version is `make model-top`'s).  Trained on one thread
 # (bit-identical weights on a rerun); then the card's tables: validation, the held-out
 # samples, and the supervised ceiling (the same encoder and jets, on the labels).
 JETCLR_TRAIN := data/qcd_train.root data/top_train.root data/qcd_train_b.root data/top_train_b.root \
@@ -288,15 +288,27 @@ PS_QCD_MAP := $(foreach i,4 5 6 7 8 9 10 11,data/phase_space/qcd_mu40_$(i).root)
 MAP_BUILD := RUNS=runs/phase_space_ddt50k BUILD="0 1 4 5 6 7 8 9 10 11"
 .PHONY: model-top
 model-top: $(RETRAIN_FILES) $(RETRAIN_X3) $(PS_TOP) $(PS_QCD) $(PS_QCD_MAP)
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_ptscaled.yaml
+	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_finetuned_ptscaled.yaml
+	$(J) export runs/jetclr_top_phase_space_ptscaled/best.pt -o runs/jetclr_top_phase_space_ptscaled/encoder.onnx
+	$(J) export runs/jetclr_top_finetuned_ptscaled/best.pt -o onnx_models/jetclr_top.onnx
+	$(J) evaluate onnx_models/jetclr_top.onnx --signal $(PS_TOP) --background $(PS_QCD) --signal-label top \
+	    --pt-bins $(PS_BINS) --output-dir onnx_models/jetclr_top_eval
+	$(J) evaluate runs/jetclr_top_phase_space_ptscaled/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) \
+	    --signal-label top --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_phase_space_ptscaled/heldout
+	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/jetclr_top.onnx
+
+# The fifth version's recipe (plain angles; docs/experiments/jetclr_top_v5.md), into runs/
+.PHONY: model-top-v5
+model-top-v5: $(RETRAIN_FILES) $(RETRAIN_X3) $(PS_TOP) $(PS_QCD)
 	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_phase_space_e30.yaml
 	OMP_NUM_THREADS=1 $(J) train training/configs/jetclr_top_finetuned_x3.yaml
 	$(J) export runs/jetclr_top_phase_space_e30/best.pt -o runs/jetclr_top_phase_space_e30/encoder.onnx
-	$(J) export runs/jetclr_top_finetuned_x3/best.pt -o onnx_models/jetclr_top.onnx
-	$(J) evaluate onnx_models/jetclr_top.onnx --signal $(PS_TOP) --background $(PS_QCD) --signal-label top \
-	    --pt-bins $(PS_BINS) --output-dir onnx_models/jetclr_top_eval
+	$(J) export runs/jetclr_top_finetuned_x3/best.pt -o runs/jetclr_top_finetuned_x3/model.onnx
+	$(J) evaluate runs/jetclr_top_finetuned_x3/model.onnx --signal $(PS_TOP) --background $(PS_QCD) --signal-label top \
+	    --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_finetuned_x3/heldout
 	$(J) evaluate runs/jetclr_top_phase_space_e30/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) \
 	    --signal-label top --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_phase_space_e30/heldout
-	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/jetclr_top.onnx
 
 # The fourth version's recipe (docs/experiments/jetclr_top_v4.md), into runs/
 .PHONY: model-top-v4
