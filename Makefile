@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check benchmark model model-darkclr phase-space-top-attempts model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec ablation-jetclr model-top model-top-v5 ddt-maps clean
+.PHONY: install run test lint typecheck check benchmark model model-darkclr phase-space-top-attempts model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec model-codec-v2 ablation-jetclr model-top model-top-v5 ddt-maps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -201,7 +201,7 @@ ablation-jetclr: data/qcd_train.root data/top_train.root data/top_val.root data/
 CODEC_DISCO ?= 45
 CODEC_DATA := data/qcd_train.root data/wprime_train.root data/wprime_train2.root data/wprime_val.root \
 	data/qcd_val.root data/wprime_heldout.root data/qcd_heldout.root
-model-codec: $(CODEC_DATA)
+model-codec-v2: $(CODEC_DATA)
 	mkdir -p runs && for l in 32 45 64; do \
 	  sed "s/^name: .*/name: efn_obs_l$$l/; s/  disco: .*/  disco: $$l/" \
 	    training/configs/codec_disco.yaml > runs/efn_obs_l$$l.yaml && \
@@ -211,10 +211,10 @@ model-codec: $(CODEC_DATA)
 	    --background data/qcd_val.root --ddt-background data/qcd_train.root --test-fraction 0.8 \
 	    --output-dir runs/efn_obs_l$$l/val || exit 1; \
 	done
-	cp runs/efn_obs_l$(CODEC_DISCO)/model.onnx onnx_models/codec_twoprong.onnx
-	$(J) evaluate onnx_models/codec_twoprong.onnx --signal data/wprime_heldout.root --signal-label two_prong \
+	cp runs/efn_obs_l$(CODEC_DISCO)/model.onnx runs/codec_twoprong_v2.onnx
+	$(J) evaluate runs/codec_twoprong_v2.onnx --signal data/wprime_heldout.root --signal-label two_prong \
 	    --background data/qcd_heldout.root --ddt-background data/qcd_train.root --test-fraction 0.8 \
-	    --output-dir onnx_models/codec_twoprong_eval
+	    --output-dir runs/codec_twoprong_v2_eval
 
 # Held-out samples over an analysis's phase space (p̂T 300-1600 GeV, mu = 0 and 40, premixed pile-up)
 # Broad-pT training samples at mu = 40 for retraining over the phase space (training/configs/
@@ -435,6 +435,31 @@ codec-phase-space: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(PS_WPRIME) $(PS_QCD) dat
 	$(BIN)/python benchmarks/codec_phase_space_table.py \
 	    runs/codec_ps2/shipped/metrics.json runs/codec_ps2/planing/metrics.json runs/codec_ps2/disco/metrics.json \
 	    runs/codec_ps2/mode/metrics.json runs/codec_ps2/disco_obsonly/metrics.json --record codec_phase_space
+
+# The shipped decorrelated tagger (third version, issue 22; onnx_models/codec_twoprong.md): the
+# planed EFN on pT-scaled angles, chosen on the validation sample against the shipped second
+# version, the plain-angle planed EFN and the control without constituents; then the held-out
+# landscape and its DDT map (make ddt-maps) and pile-up response.
+.PHONY: model-codec
+model-codec: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(VALIDATION_CODEC) $(PS_WPRIME) $(PS_QCD) $(PS_QCD_MAP)
+	for v in "" _ptscaled _obsonly; do d=runs/codec_planing_phase_space$$v; \
+	  test -f $$d/model.onnx || { OMP_NUM_THREADS=1 $(J) train training/configs/codec_planing_phase_space$$v.yaml && \
+	    $(J) export $$d/checkpoint.pt -o $$d/model.onnx; } || exit 1; \
+	  $(J) evaluate $$d/model.onnx $(CODEC_VAL) --output-dir runs/codec_val_rho10/planing$$v && \
+	  $(J) evaluate $$d/model.onnx $(CODEC_EVAL) --output-dir runs/codec_ps2_rho10/planing$$v || exit 1; \
+	done
+	$(J) evaluate runs/codec_twoprong_v2.onnx $(CODEC_VAL) --output-dir runs/codec_val_rho10/shipped
+	$(BIN)/python benchmarks/codec_phase_space_table.py runs/codec_val_rho10/shipped/metrics.json \
+	    $(foreach v,planing planing_ptscaled planing_obsonly,runs/codec_val_rho10/$(v)/metrics.json) \
+	    --record codec_phase_space_validation_ptscaled
+	cp runs/codec_planing_phase_space_ptscaled/model.onnx onnx_models/codec_twoprong.onnx
+	$(J) evaluate onnx_models/codec_twoprong.onnx $(CODEC_EVAL) --output-dir onnx_models/codec_twoprong_eval
+	$(BIN)/python benchmarks/codec_phase_space_table.py runs/codec_ps2_rho10/shipped/metrics.json \
+	    $(foreach v,planing planing_ptscaled planing_obsonly,runs/codec_ps2_rho10/$(v)/metrics.json) \
+	    --record codec_phase_space_ptscaled
+	ONNX=onnx_models/codec_twoprong.onnx NAME=codec_planing_ptscaled RUNS=runs/phase_space_v2 \
+	    benchmarks/phase_space_eval.sh codec_twoprong
+	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/codec_twoprong.onnx
 
 # Every shipped score's DDT map over 300-1500 GeV at mu = 40, built from 50 000 held-out QCD
 # events, and its closure on 10 000 others (issue 22)
