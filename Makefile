@@ -380,6 +380,12 @@ darkclr-validation: $(VALIDATION_SVJ) $(RETRAIN_FILES) $(RETRAIN_X3) data/valida
 	$(BIN)/python benchmarks/darkclr_scores.py onnx_models/darkclr_qcd.onnx \
 	    $(foreach v,$(DARK_VARIANTS),runs/darkclr_qcd_phase_space_$(v)/model.onnx) $(DARK_VAL) \
 	    --record darkclr_select_validation
+	# the encoder on pT-scaled angles, every score of it (2026-12-05)
+	d=runs/darkclr_qcd_phase_space_ptscaled; \
+	  test -f $$d/best.pt || OMP_NUM_THREADS=1 $(J) train training/configs/darkclr_qcd_phase_space_ptscaled.yaml || exit 1; \
+	  test -f $$d/model.onnx || $(J) export $$d/best.pt -o $$d/model.onnx || exit 1; \
+	  $(BIN)/python benchmarks/darkclr_scores.py $$d/model.onnx $(DARK_VAL) \
+	    --fit data/retrain/qcd_mu40_8101.root data/retrain/qcd_mu40_8102.root --record darkclr_scores_validation_ptscaled
 
 # Issue 22's attempts to carry the OT and VAE anomaly scores over the phase space (tried, not
 # shipped: onnx_models/ot_medoids_qcd.md, vae_emd_qcd.md): the OT medoid variants on validation
