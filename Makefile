@@ -458,6 +458,15 @@ model-codec: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(VALIDATION_CODEC) $(PS_WPRIME)
 	$(BIN)/python benchmarks/codec_phase_space_table.py runs/codec_val_rho10/shipped/metrics.json \
 	    $(foreach v,planing planing_ptscaled planing_obsonly,runs/codec_val_rho10/$(v)/metrics.json) \
 	    --record codec_phase_space_validation_ptscaled
+	# DisCo and MoDe on the same pT-scaled angles at equal budget, on the validation sample
+	for v in disco mode; do d=runs/codec_$${v}_phase_space_ptscaled; \
+	  test -f $$d/model.onnx || { OMP_NUM_THREADS=1 $(J) train training/configs/codec_$${v}_phase_space_ptscaled.yaml && \
+	    $(J) export $$d/checkpoint.pt -o $$d/model.onnx; } || exit 1; \
+	  $(J) evaluate $$d/model.onnx $(CODEC_VAL) --output-dir runs/codec_val_rho10/$${v}_ptscaled || exit 1; \
+	done
+	$(BIN)/python benchmarks/codec_phase_space_table.py \
+	    $(foreach v,planing disco mode,runs/codec_val_rho10/$(v)_ptscaled/metrics.json) \
+	    --record codec_phase_space_validation_ptscaled_penalties
 	cp runs/codec_planing_phase_space_ptscaled/model.onnx onnx_models/codec_twoprong.onnx
 	$(J) evaluate onnx_models/codec_twoprong.onnx $(CODEC_EVAL) --output-dir onnx_models/codec_twoprong_eval
 	$(BIN)/python benchmarks/codec_phase_space_table.py runs/codec_ps2_rho10/shipped/metrics.json \
