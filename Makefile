@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check benchmark model model-darkclr phase-space-top-attempts model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec model-codec-v2 ablation-jetclr model-top model-top-v5 ddt-maps clean
+.PHONY: install run test lint typecheck check benchmark model model-darkclr phase-space-top-attempts model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec model-codec-v2 codec-x2-attempt ablation-jetclr model-top model-top-v5 ddt-maps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -467,6 +467,23 @@ model-codec: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(VALIDATION_CODEC) $(PS_WPRIME)
 	$(BIN)/python benchmarks/codec_phase_space_table.py \
 	    $(foreach v,planing disco mode,runs/codec_val_rho10/$(v)_ptscaled/metrics.json) \
 	    --record codec_phase_space_validation_ptscaled_penalties
+
+# The shipped decorrelated tagger's recipe on twice the training events (issue 22; tried): two more
+# W' files (seeds 8403-8404) and the QCD of data-retrain-x3, on the validation and held-out samples
+RETRAIN_WPRIME_X2 := data/retrain/wprime-flat_mu40_8403.root data/retrain/wprime-flat_mu40_8404.root
+.PHONY: codec-x2-attempt
+codec-x2-attempt: $(RETRAIN_FILES) $(RETRAIN_X3) $(RETRAIN_WPRIME) $(RETRAIN_WPRIME_X2) $(VALIDATION_CODEC) $(PS_WPRIME) $(PS_QCD)
+	d=runs/codec_planing_phase_space_ptscaled_x2; \
+	  OMP_NUM_THREADS=2 $(J) train training/configs/codec_planing_phase_space_ptscaled_x2.yaml && \
+	  $(J) export $$d/checkpoint.pt -o $$d/model.onnx && \
+	  $(J) evaluate $$d/model.onnx $(CODEC_VAL) --output-dir runs/codec_val_rho10/planing_ptscaled_x2 && \
+	  $(J) evaluate $$d/model.onnx $(CODEC_EVAL) --output-dir runs/codec_ps2_rho10/planing_ptscaled_x2
+	$(BIN)/python benchmarks/codec_phase_space_table.py \
+	    $(foreach v,planing_ptscaled planing_ptscaled_x2,runs/codec_val_rho10/$(v)/metrics.json) \
+	    --record codec_phase_space_validation_ptscaled_x2
+	$(BIN)/python benchmarks/codec_phase_space_table.py \
+	    $(foreach v,planing_ptscaled planing_ptscaled_x2,runs/codec_ps2_rho10/$(v)/metrics.json) \
+	    --record codec_phase_space_ptscaled_x2
 	cp runs/codec_planing_phase_space_ptscaled/model.onnx onnx_models/codec_twoprong.onnx
 	$(J) evaluate onnx_models/codec_twoprong.onnx $(CODEC_EVAL) --output-dir onnx_models/codec_twoprong_eval
 	$(BIN)/python benchmarks/codec_phase_space_table.py runs/codec_ps2_rho10/shipped/metrics.json \
