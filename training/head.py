@@ -33,7 +33,8 @@ def fit_head(model_path: str | os.PathLike[str], report: EvaluationReport,
         raise ParameterError("fit_head", f"needs a representation: {model_path} has no embedding")
     model = load_onnx(model_path)
     card = read_card(model_path)
-    add_linear_tagger(model, lct.weight, lct.bias, lct.mean, lct.scale)
+    clf = lct.classifier
+    add_linear_tagger(model, clf.weight, clf.bias, clf.mean, clf.scale)
     card = card.with_output(
         OutputSpec("tagger_score"),
         tagger={"kind": "logistic regression on the standardised embedding", "signal": report.signal_label,

@@ -80,23 +80,20 @@ def fit_linear_classifier(features: F64, labels: npt.NDArray[np.int64],
 
 @dataclass
 class LCTResult:
-    """Metrics of one linear classifier test, and what is needed to reuse the classifier."""
+    """Metrics of one linear classifier test, and its classifier (to reuse it)."""
 
     auc: float
     r50: float
     fpr: F64
     tpr: F64
-    weight: F64
-    bias: float
-    mean: F64
-    scale: F64
+    classifier: LinearClassifier
     test_scores: F64 = field(default_factory=lambda: np.zeros(0))
     test_labels: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     test_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def decision(self, features: F64) -> F64:
         """The classifier's logit for ``features`` (monotonic in its probability)."""
-        return LinearClassifier(self.weight, self.bias, self.mean, self.scale).decision(features)
+        return self.classifier.decision(features)
 
 def linear_classifier_test(
     features: F64, labels: npt.NDArray[np.int64], *, test_fraction: float = 0.5, seed: int = 1,
@@ -120,7 +117,7 @@ def linear_classifier_test(
     fpr, tpr, _ = roc_curve(y_test, score)
     return LCTResult(
         auc=float(roc_auc_score(y_test, score)), r50=r_at(fpr, tpr), fpr=fpr, tpr=tpr,
-        weight=clf.weight, bias=clf.bias, mean=clf.mean, scale=clf.scale,
+        classifier=clf,
         test_scores=score, test_labels=np.asarray(y_test), test_index=np.asarray(i_test, np.int64),
     )
 
