@@ -296,6 +296,14 @@ model-top: $(RETRAIN_FILES) $(RETRAIN_X3) $(PS_TOP) $(PS_QCD) $(PS_QCD_MAP)
 	    --pt-bins $(PS_BINS) --output-dir onnx_models/jetclr_top_eval
 	$(J) evaluate runs/jetclr_top_phase_space_ptscaled/encoder.onnx --signal $(PS_TOP) --background $(PS_QCD) \
 	    --signal-label top --pt-bins $(PS_BINS) --output-dir runs/jetclr_top_phase_space_ptscaled/heldout
+	# the pile-up response on the mu = 0 twins of held-out files 0-1 (make data-phase-space)
+	mkdir -p runs/phase_space_retrain && $(J) pileup-response onnx_models/jetclr_top.onnx \
+	    --signal data/phase_space/top_mu0_0.root data/phase_space/top_mu0_1.root \
+	    --signal-pileup data/phase_space/top_mu40_0.root data/phase_space/top_mu40_1.root \
+	    --background data/phase_space/qcd_mu0_0.root data/phase_space/qcd_mu0_1.root \
+	    --background-pileup data/phase_space/qcd_mu40_0.root data/phase_space/qcd_mu40_1.root --signal-label top \
+	    --pt-min 300 --pt-max 1500 --eta-max 2.0 -o runs/phase_space_retrain/pileup_finetuned_ptscaled.json
+	rm -rf runs/phase_space_ddt50k/jetclr_top  # phase_space_ddt.sh skips a model whose closure exists
 	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/jetclr_top.onnx
 
 # The fifth version's recipe (plain angles; docs/experiments/jetclr_top_v5.md), into runs/
@@ -454,6 +462,7 @@ model-codec: $(RETRAIN_FILES) $(RETRAIN_WPRIME) $(VALIDATION_CODEC) $(PS_WPRIME)
 	  $(J) evaluate $$d/model.onnx $(CODEC_VAL) --output-dir runs/codec_val_rho10/planing$$v && \
 	  $(J) evaluate $$d/model.onnx $(CODEC_EVAL) --output-dir runs/codec_ps2_rho10/planing$$v || exit 1; \
 	done
+	test -f runs/codec_twoprong_v2.onnx || git show 7dd5bf0:onnx_models/codec_twoprong.onnx > runs/codec_twoprong_v2.onnx
 	$(J) evaluate runs/codec_twoprong_v2.onnx $(CODEC_VAL) --output-dir runs/codec_val_rho10/shipped
 	$(BIN)/python benchmarks/codec_phase_space_table.py runs/codec_val_rho10/shipped/metrics.json \
 	    $(foreach v,planing planing_ptscaled planing_obsonly,runs/codec_val_rho10/$(v)/metrics.json) \
@@ -489,6 +498,8 @@ codec-x2-attempt: $(RETRAIN_FILES) $(RETRAIN_X3) $(RETRAIN_WPRIME) $(RETRAIN_WPR
 	$(BIN)/python benchmarks/codec_phase_space_table.py runs/codec_ps2_rho10/shipped/metrics.json \
 	    $(foreach v,planing planing_ptscaled planing_obsonly,runs/codec_ps2_rho10/$(v)/metrics.json) \
 	    --record codec_phase_space_ptscaled
+	# the two scripts skip results that exist: the rebuilt model's old ones go first
+	rm -rf runs/phase_space_v2/codec_planing_ptscaled_* runs/phase_space_ddt50k/codec_twoprong
 	ONNX=onnx_models/codec_twoprong.onnx NAME=codec_planing_ptscaled RUNS=runs/phase_space_v2 \
 	    benchmarks/phase_space_eval.sh codec_twoprong
 	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/codec_twoprong.onnx
