@@ -162,9 +162,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from jetclr_coffea.training.ensemble import export_ensemble
     from jetclr_coffea.training.export import export
 
-    path = export(args.checkpoint, args.output)
+    if len(args.checkpoint) > 1:
+        path = export_ensemble(args.checkpoint, args.output)
+    else:
+        path = export(args.checkpoint[0], args.output)
     print(f"wrote {path}")
     return 0
 
@@ -410,8 +414,11 @@ def _add_training(sub: Any) -> None:
 
     ex = sub.add_parser("export", help="export a training checkpoint to ONNX",
                         description="Export the encoder of a training checkpoint to ONNX, with its "
-                        "model card (preprocessing, outputs, training) embedded.")
-    ex.add_argument("checkpoint", help="checkpoint.pt of a training run")
+                        "model card (preprocessing, outputs, training) embedded.  Several "
+                        "checkpoints of supervised classifiers export as one ensemble: their "
+                        "scores averaged, their embeddings concatenated.")
+    ex.add_argument("checkpoint", nargs="+",
+                    help="checkpoint.pt of a training run (several: an ensemble of classifiers)")
     ex.add_argument("--output", "-o", required=True, help="output .onnx file")
     _finish(ex, _cmd_export)
     _add_evaluate(sub)

@@ -21,13 +21,14 @@ import torch
 
 from jetclr_coffea import __version__
 from jetclr_coffea._io import JsonDict, atomic_path
+from jetclr_coffea.errors import JetCLRError
 from jetclr_coffea.model_card import ModelCard
 from jetclr_coffea.onnx_io import load_onnx, write_card
 
 from .checkpoint import Checkpoint, load_checkpoint, load_model
 from .objectives import Export
 
-__all__ = ["OPSET", "card_for", "export", "portable", "write_graph"]
+__all__ = ["OPSET", "card_for", "example_inputs", "export", "portable", "write_graph"]
 
 OPSET = 17
 
@@ -86,16 +87,23 @@ def card_for(ckpt: Checkpoint, spec: Export) -> ModelCard:
 
 def export(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
     """Export the encoder of ``checkpoint`` to ONNX at ``output`` (written atomically)."""
+    if Path(output).resolve() == Path(checkpoint).resolve():
+        raise JetCLRError(f"{output}: the output would overwrite the checkpoint")
     ckpt = load_checkpoint(checkpoint)
     spec = ckpt.objective.export(load_model(ckpt), ckpt.config, ckpt.extras)
     card = card_for(ckpt, spec)
+    return write_graph(spec.graph, example_inputs(card), card, output)
+
+
+def example_inputs(card: ModelCard) -> tuple[torch.Tensor, ...]:
+    """Inputs to trace a graph of ``card`` on: constituents (3, 7, F), mask (3, 7) with one
+    jet of five constituents, and jet features (3, J) where the card has them."""
     x = torch.randn(3, 7, card.n_features)
     mask = torch.ones(3, 7)
     mask[0, 5:] = 0
-    inputs: tuple[torch.Tensor, ...] = (x, mask)
     if card.jet_features:
-        inputs = (x, mask, torch.rand(3, len(card.jet_features)))
-    return write_graph(spec.graph, inputs, card, output)
+        return x, mask, torch.rand(3, len(card.jet_features))
+    return x, mask
 
 
 def write_graph(graph: torch.nn.Module, inputs: tuple[torch.Tensor, ...], card: ModelCard,
