@@ -83,6 +83,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from err
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {value}")
+    return value
+
+
 def _cmd_minbias(args: argparse.Namespace) -> int:
     from jetclr_coffea.gen.minbias import write_minbias_library
 
@@ -151,6 +161,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from jetclr_coffea.training.train import train
 
     cfg = load_config(args.config)
+    if args.seed is not None:
+        cfg = cfg.with_seed(args.seed)
     result = train(cfg, resume=args.resume, progress=not args.quiet, max_epochs=args.max_epochs)
     print(f"trained {cfg.name} on {result.device} to epoch {result.epochs}/{cfg.optim.epochs} "
           f"({result.seconds:.0f} s), final loss {result.final_loss:.4f}; checkpoint {result.checkpoint}")
@@ -409,6 +421,8 @@ def _add_training(sub: Any) -> None:
     tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     tr.add_argument("--max-epochs", type=int, default=0,
                     help="stop after this many epochs in this call (0: all); --resume continues")
+    tr.add_argument("--seed", type=_seed, default=None,
+                    help="train with this optim.seed instead of the config's, in runs/<name>_s<SEED>/")
     tr.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     _finish(tr, _cmd_train)
 

@@ -80,3 +80,31 @@ def test_ensemble_refuses_what_cannot_be_averaged(tiny_config: Callable[..., Pat
     with pytest.raises(JetCLRError, match="would overwrite the checkpoint"):
         export(one, one)
     assert one.read_bytes() == before and not list(tmp_path.glob("*.onnx"))
+
+
+def test_train_seed_option_makes_an_ensembles_members(tiny_config: Callable[..., Path], tmp_path: Path,
+                                                      samples: dict[str, Path],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """``train --seed N``: the config's run with optim.seed N in <output>_sN; two such runs
+    export as one ensemble from the command line, and a negative seed is a usage error."""
+    from jetclr_coffea.cli import main
+
+    cfg = tiny_config(tmp_path, samples, name="efn", objective="supervised",
+                      preprocessing={"features": ["deta", "dphi"]}, supervised={"arch": "efn"},
+                      efn={"hidden": 8, "latent": 4}, optim={"epochs": 1, "batch_size": 32})
+    for seed in (3, 4):
+        assert main(["train", str(cfg), "--seed", str(seed), "-q"]) == 0
+        ck = load_checkpoint(tmp_path / f"efn_s{seed}" / "checkpoint.pt")
+        assert ck.config.optim.seed == seed and ck.config.name == f"efn_s{seed}"
+    assert not (tmp_path / "efn").exists()  # the config's own folder is left alone
+    a, b = (load_checkpoint(tmp_path / f"efn_s{s}" / "checkpoint.pt").weights for s in (3, 4))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # two seeds, two different networks
+    out = tmp_path / "ens.onnx"
+    members = [str(tmp_path / f"efn_s{s}" / "checkpoint.pt") for s in (3, 4)]
+    assert main(["export", *members, "-o", str(out)]) == 0
+    assert [m["name"] for m in OnnxJetModel(out).card.training["ensemble"]] == ["efn_s3", "efn_s4"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(cfg), "--seed", "-1", "-q"])
+    assert exit_.value.code == 2
+    assert "a seed is a non-negative integer, got -1" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any, TypeVar
 
 from jetclr_coffea._io import JsonDict
@@ -192,6 +192,15 @@ class TrainConfig:
     @property
     def output_dir(self) -> str:
         return self.output or os.path.join("runs", self.name)
+
+    def with_seed(self, seed: int) -> TrainConfig:
+        """The same run with ``optim.seed`` = ``seed``, named (and, where the config names
+        one, put in a folder) with the suffix ``_s<seed>``: a recipe's other seeds, e.g. the
+        members of an ensemble, each in its own run folder."""
+        if seed < 0:
+            raise ValueError(f"a seed is a non-negative integer, got {seed}")
+        return replace(self, name=f"{self.name}_s{seed}", optim=replace(self.optim, seed=seed),
+                       output=f"{self.output.rstrip('/')}_s{seed}" if self.output else "")
 
     def to_dict(self) -> JsonDict:
         """The config as YAML would give it (the objective's sections at the top level)."""

@@ -64,7 +64,8 @@ def _check_members(paths: Sequence[Path], ckpts: Sequence[Checkpoint]) -> None:
 def _member(card: ModelCard) -> dict[str, object]:
     """What the ensemble's card records of one member's training."""
     optim = card.training.get("optim")
-    return {"name": card.training.get("name"), "seed": optim.get("seed") if isinstance(optim, Mapping) else None,
+    seed = optim.get("seed") if isinstance(optim, Mapping) else None
+    return {"name": card.training.get("name"), "seed": seed,
             **{key: card.training.get(key) for key in ("epochs_done", "final_loss", "seconds")}}
 
 
