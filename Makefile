@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check benchmark model model-darkclr phase-space-top-attempts model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec model-codec-v2 codec-x2-attempt ablation-jetclr model-top model-top-v5 ddt-maps clean
+.PHONY: install run test lint typecheck check benchmark model model-darkclr phase-space-top-attempts model-darkclr-v2 phase-space-ot-vae codec-phase-space model-ot model-lot model-vae model-codec model-codec-v2 codec-x2-attempt codec-ensemble-attempt ablation-jetclr model-top model-top-v5 ddt-maps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -503,6 +503,31 @@ codec-x2-attempt: $(RETRAIN_FILES) $(RETRAIN_X3) $(RETRAIN_WPRIME) $(RETRAIN_WPR
 	ONNX=onnx_models/codec_twoprong.onnx NAME=codec_planing_ptscaled RUNS=runs/phase_space_v2 \
 	    benchmarks/phase_space_eval.sh codec_twoprong
 	$(MAP_BUILD) benchmarks/phase_space_ddt.sh onnx_models/codec_twoprong.onnx
+
+# The shipped decorrelated tagger against an ensemble of its recipe's seeds and two input ablations
+# (issue 22; tried, none shipped): seeds 1-4 of codec_planing_phase_space_ptscaled.yaml exported as
+# one ensemble (train --seed, export CHECKPOINT...), the classifier without msoftdrop/pT, and the
+# constituents alone; on the validation sample with three W' files (seeds 8411-8413, 15 000 events)
+VALIDATION_CODEC3 := $(VALIDATION_CODEC) data/validation/wprime-flat_mu40_8412.root data/validation/wprime-flat_mu40_8413.root
+CODEC_VAL3 := --signal $(foreach s,8411 8412 8413,data/validation/wprime-flat_mu40_$(s).root) \
+	--background data/validation/qcd_mu40_8111.root --signal-label two_prong \
+	--ddt-background data/validation/qcd_mu40_8112.root --test-fraction 0.8 --pt-bins $(PS_BINS)
+CODEC_PT := codec_planing_phase_space_ptscaled
+.PHONY: codec-ensemble-attempt
+codec-ensemble-attempt: data/retrain/qcd_mu40_8101.root data/retrain/qcd_mu40_8102.root $(RETRAIN_WPRIME) $(VALIDATION_CODEC3)
+	mkdir -p runs/codec_val3 && for s in "" 2 3 4; do test -f runs/$(CODEC_PT)$${s:+_s$$s}/checkpoint.pt || \
+	  OMP_NUM_THREADS=1 $(J) train training/configs/$(CODEC_PT).yaml $${s:+--seed $$s} -q || exit 1; done
+	$(J) export runs/$(CODEC_PT)/checkpoint.pt $(foreach s,2 3 4,runs/$(CODEC_PT)_s$(s)/checkpoint.pt) \
+	    -o runs/codec_val3/ensemble_of_4_seeds.onnx
+	for v in nomsd constonly; do d=runs/$(CODEC_PT)_$$v; \
+	  test -f $$d/checkpoint.pt || OMP_NUM_THREADS=1 $(J) train training/configs/$(CODEC_PT)_$$v.yaml -q || exit 1; \
+	  $(J) export $$d/checkpoint.pt -o runs/codec_val3/$${v}.onnx || exit 1; done
+	cp onnx_models/codec_twoprong.onnx runs/codec_val3/shipped.onnx
+	for v in shipped ensemble_of_4_seeds nomsd constonly; do \
+	  $(J) evaluate runs/codec_val3/$$v.onnx $(CODEC_VAL3) --output-dir runs/codec_val3/$$v || exit 1; done
+	$(BIN)/python benchmarks/codec_phase_space_table.py \
+	    $(foreach v,shipped ensemble_of_4_seeds nomsd constonly,runs/codec_val3/$(v)/metrics.json) \
+	    --record codec_phase_space_validation_ensemble
 
 # Every shipped score's DDT map over 300-1500 GeV at mu = 40, built from 50 000 held-out QCD
 # events, and its closure on 10 000 others (issue 22)
